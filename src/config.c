@@ -1,0 +1,460 @@
+/* Configuration (see config.h). Options are a table, so the file, -o and --help
+ * can never disagree about names, types or ranges. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "crypto.h"
+
+enum opt_type { OPT_STRING, OPT_INT, OPT_DIALECT, OPT_ADDRESSING, OPT_LOG_LEVEL, OPT_CONFIG };
+
+struct opt_def {
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    int64_t min, max;
+    const char *help;
+};
+
+#define OFF(field) offsetof(struct pfs_config, field)
+
+static const struct opt_def options[] = {
+    {"dialect", OPT_DIALECT, OFF(dialect), 0, 0,
+     "tos (Volcengine TOS, X-Tos-* signatures) or s3 (AWS SigV4); default tos"},
+    {"endpoint", OPT_STRING, OFF(endpoint), 0, 0,
+     "http[s]://host[:port] of the object store (required)"},
+    {"region", OPT_STRING, OFF(region), 0, 0, "region in the signature scope (required)"},
+    {"addressing", OPT_ADDRESSING, OFF(addressing), 0, 0,
+     "virtual or path; default virtual, path when the endpoint host is an IP address"},
+    {"url_expires", OPT_INT, OFF(url_expires), PFS_EXPIRES_MIN, PFS_EXPIRES_MAX,
+     "lifetime of presigned URLs in seconds, 1..604800; default 3600"},
+    {"url_refresh_margin", OPT_INT, OFF(url_refresh_margin), 0, PFS_EXPIRES_MAX - 1,
+     "re-sign a cached URL with less life left than this (s); default url_expires/10"},
+    {"url_cache_size", OPT_INT, OFF(url_cache_size), 1, 1 << 24,
+     "presigned URLs kept in the cache; default 4096"},
+    {"credentials", OPT_STRING, OFF(credentials), 0, 0,
+     "path of a credentials file (mode 0600); default: environment variables"},
+    {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug; default warn"},
+    /* Handled by pfs_config_load before any file is read; listed for --help. */
+    {"config", OPT_CONFIG, 0, 0, 0,
+     "configuration file to read (only with -o or $PRESIGNFS_CONFIG)"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const char *pfs_config_option_help(size_t i, const char **name_out)
+{
+    if (i >= N_OPTIONS)
+        return NULL;
+    *name_out = options[i].name;
+    return options[i].help;
+}
+
+static int failf(struct pfs_config_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int failf(struct pfs_config_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void pfs_config_init(struct pfs_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->dialect = PFS_DIALECT_TOS;
+    cfg->addressing = PFS_ADDRESSING_VIRTUAL;
+    cfg->url_expires = PFS_DEFAULT_URL_EXPIRES;
+    cfg->url_refresh_margin = PFS_DEFAULT_URL_EXPIRES / 10;
+    cfg->url_cache_size = 4096;
+    cfg->log_level = PFS_LOG_WARN;
+}
+
+void pfs_config_cleanup(struct pfs_config *cfg)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (options[i].type == OPT_STRING)
+            free(*(char **)((char *)cfg + options[i].offset));
+    free(cfg->source_file);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool parse_int(int64_t *out, const char *s)
+{
+    if (!isdigit((unsigned char)*s))
+        return false;
+    int64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return *s == '\0';
+}
+
+int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, const char *where,
+                   struct pfs_config_error *err)
+{
+    size_t i = 0;
+    while (i < N_OPTIONS && strcmp(options[i].name, key) != 0)
+        i++;
+    if (i == N_OPTIONS)
+        return failf(err, "%s: unknown option '%s' (presignfs --help lists them)", where, key);
+    const struct opt_def *o = &options[i];
+    void *field = (char *)cfg + o->offset;
+    switch (o->type) {
+    case OPT_STRING: {
+        if (!*value)
+            return failf(err, "%s: %s must not be empty", where, key);
+        char *copy = strdup(value);
+        if (!copy)
+            return failf(err, "%s: out of memory", where);
+        free(*(char **)field);
+        *(char **)field = copy;
+        break;
+    }
+    case OPT_INT: {
+        int64_t v;
+        if (!parse_int(&v, value))
+            return failf(err, "%s: %s must be a whole number, not '%s'", where, key, value);
+        if (v < o->min || v > o->max)
+            return failf(err, "%s: %s must be between %lld and %lld, not %s", where, key,
+                         (long long)o->min, (long long)o->max, value);
+        *(int64_t *)field = v;
+        break;
+    }
+    case OPT_DIALECT:
+        if (strcmp(value, "tos") == 0)
+            *(enum pfs_dialect *)field = PFS_DIALECT_TOS;
+        else if (strcmp(value, "s3") == 0)
+            *(enum pfs_dialect *)field = PFS_DIALECT_S3;
+        else
+            return failf(err, "%s: dialect must be 'tos' or 's3', not '%s'", where, value);
+        break;
+    case OPT_ADDRESSING:
+        if (strcmp(value, "virtual") == 0)
+            *(enum pfs_addressing *)field = PFS_ADDRESSING_VIRTUAL;
+        else if (strcmp(value, "path") == 0)
+            *(enum pfs_addressing *)field = PFS_ADDRESSING_PATH;
+        else
+            return failf(err, "%s: addressing must be 'virtual' or 'path', not '%s'", where,
+                         value);
+        break;
+    case OPT_LOG_LEVEL:
+        if (pfs_log_parse_level((enum pfs_log_level *)field, value) != 0)
+            return failf(err, "%s: log_level must be error, warn, info or debug, not '%s'", where,
+                         value);
+        break;
+    case OPT_CONFIG:
+        return failf(err, "%s: 'config' can only be given with -o or $PRESIGNFS_CONFIG", where);
+    }
+    cfg->set_mask |= (uint64_t)1 << i;
+    return 0;
+}
+
+static bool is_set(const struct pfs_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return (cfg->set_mask >> i) & 1;
+    return false;
+}
+
+/* Debian's inih reads at most 200 bytes a line and silently splits longer
+ * ones, which would corrupt a long value (an STS token). Refuse such lines
+ * with a clear message instead. */
+#define INI_LINE_LIMIT 199
+
+static int check_line_lengths(FILE *f, const char *path, struct pfs_config_error *err)
+{
+    int line = 1, c;
+    size_t len = 0;
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            line++;
+            len = 0;
+            continue;
+        }
+        if (++len > INI_LINE_LIMIT)
+            return failf(err,
+                         "%s:%d: line is longer than %d bytes; continue a long value on "
+                         "indented lines",
+                         path, line, INI_LINE_LIMIT);
+    }
+    rewind(f);
+    return 0;
+}
+
+struct ini_ctx {
+    struct pfs_config *cfg;
+    const char *path;
+    int line_guess;
+    struct pfs_config_error *err;
+    bool failed;
+};
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    if (ctx->failed)
+        return 1;
+    struct pfs_config_error e;
+    int rc;
+    if (*section && strcmp(section, "presignfs") != 0)
+        rc = failf(&e, "unknown section [%s] (options go at the top or under [presignfs])",
+                   section);
+    else
+        rc = pfs_config_set(ctx->cfg, name, value, "@", &e);
+    if (rc == 0)
+        return 1;
+    /* inih reports the line number of the first failing handler call; the
+     * message is completed with it once ini_parse returns. */
+    const char *msg = strncmp(e.msg, "@: ", 3) == 0 ? e.msg + 3 : e.msg;
+    snprintf(ctx->err->msg, sizeof(ctx->err->msg), "%s", msg);
+    ctx->failed = true;
+    return 0;
+}
+
+int pfs_config_load_file(struct pfs_config *cfg, const char *path, bool missing_ok,
+                         struct pfs_config_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (missing_ok && errno == ENOENT)
+            return 0;
+        return failf(err, "%s: cannot read the configuration file: %s", path, strerror(errno));
+    }
+    if (check_line_lengths(f, path, err) != 0) {
+        fclose(f);
+        return -1;
+    }
+    struct pfs_config_error inner = {{0}};
+    struct ini_ctx ctx = {cfg, path, 0, &inner, false};
+    int line = ini_parse_file(f, config_handler, &ctx);
+    fclose(f);
+    if (line != 0) {
+        if (ctx.failed)
+            return failf(err, "%s:%d: %s", path, line, inner.msg);
+        return failf(err, "%s:%d: not 'key = value', a [section] or a comment", path, line);
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return failf(err, "%s: out of memory", path);
+    free(cfg->source_file);
+    cfg->source_file = copy;
+    return 0;
+}
+
+/* Splits one -o string at unescaped commas and applies each key=value. When
+ * only_config is set, applies nothing and returns the config= value instead. */
+static int apply_opt_string(struct pfs_config *cfg, const char *s, bool only_config,
+                            char **config_out, struct pfs_config_error *err)
+{
+    struct pfs_buf item;
+    pfs_buf_init(&item);
+    int rc = 0;
+    for (const char *p = s;; p++) {
+        if (*p == '\\' && (p[1] == ',' || p[1] == '\\')) {
+            pfs_buf_putc(&item, *++p);
+            continue;
+        }
+        if (*p != ',' && *p != '\0') {
+            pfs_buf_putc(&item, *p);
+            continue;
+        }
+        if (item.len > 0) {
+            if (pfs_buf_status(&item)) {
+                rc = failf(err, "-o: out of memory");
+                break;
+            }
+            char *eq = strchr(item.data, '=');
+            char where[160];
+            snprintf(where, sizeof(where), "-o %.140s", item.data);
+            if (!eq) {
+                rc = failf(err, "%s: expected key=value", where);
+                break;
+            }
+            *eq = '\0';
+            if (strcmp(item.data, "config") == 0) {
+                if (only_config) {
+                    free(*config_out);
+                    *config_out = strdup(eq + 1);
+                }
+            } else if (!only_config) {
+                rc = pfs_config_set(cfg, item.data, eq + 1, where, err);
+                if (rc)
+                    break;
+            }
+            pfs_buf_reset(&item);
+        }
+        if (*p == '\0')
+            break;
+    }
+    pfs_buf_cleanup(&item);
+    return rc;
+}
+
+int pfs_config_load(struct pfs_config *cfg, const char *const *opt_strings, size_t n_opt_strings,
+                    struct pfs_config_error *err)
+{
+    char *explicit_path = NULL;
+    for (size_t i = 0; i < n_opt_strings; i++)
+        if (apply_opt_string(cfg, opt_strings[i], true, &explicit_path, err) != 0) {
+            free(explicit_path);
+            return -1;
+        }
+    int rc;
+    const char *env = getenv("PRESIGNFS_CONFIG");
+    if (explicit_path) {
+        rc = pfs_config_load_file(cfg, explicit_path, false, err);
+    } else if (env && *env) {
+        rc = pfs_config_load_file(cfg, env, false, err);
+    } else {
+        struct pfs_buf user_path;
+        pfs_buf_init(&user_path);
+        const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg)
+            pfs_buf_printf(&user_path, "%s/presignfs/presignfs.conf", xdg);
+        else if (home && *home)
+            pfs_buf_printf(&user_path, "%s/.config/presignfs/presignfs.conf", home);
+        rc = 0;
+        if (user_path.len)
+            rc = pfs_config_load_file(cfg, user_path.data, true, err);
+        if (rc == 0 && !cfg->source_file)
+            rc = pfs_config_load_file(cfg, "/etc/presignfs/presignfs.conf", true, err);
+        pfs_buf_cleanup(&user_path);
+    }
+    free(explicit_path);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n_opt_strings; i++)
+        if (apply_opt_string(cfg, opt_strings[i], false, NULL, err) != 0)
+            return -1;
+    return pfs_config_finish(cfg, err);
+}
+
+int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err)
+{
+    const char *hint = cfg->source_file ? cfg->source_file : "the configuration file";
+    if (!cfg->endpoint)
+        return failf(err, "no endpoint: set endpoint = URL in %s or give -o endpoint=URL", hint);
+    if (!cfg->region)
+        return failf(err, "no region: set region = NAME in %s or give -o region=NAME", hint);
+    for (const char *c = cfg->region; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_'))
+            return failf(err, "region '%s' may hold only letters, digits, '-' and '_'",
+                         cfg->region);
+    const char *why = NULL;
+    if (pfs_endpoint_parse(&cfg->parsed_endpoint, cfg->endpoint, &why) != 0)
+        return failf(err, "endpoint '%s' is not valid: %s", cfg->endpoint, why);
+    if (!is_set(cfg, "addressing"))
+        cfg->addressing =
+            cfg->parsed_endpoint.host_is_ip ? PFS_ADDRESSING_PATH : PFS_ADDRESSING_VIRTUAL;
+    if (!is_set(cfg, "url_refresh_margin"))
+        cfg->url_refresh_margin = cfg->url_expires / 10;
+    if (cfg->url_refresh_margin >= cfg->url_expires)
+        return failf(err,
+                     "url_refresh_margin (%lld s) must be less than url_expires (%lld s), or "
+                     "every URL would be re-signed on each use",
+                     (long long)cfg->url_refresh_margin, (long long)cfg->url_expires);
+    return 0;
+}
+
+struct cred_ctx {
+    const char *path;
+    struct pfs_buf access_key, secret_key, session_token;
+    char bad[160];
+};
+
+static int cred_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct cred_ctx *ctx = user;
+    (void)section; /* one profile per file: sections are only decoration */
+    struct pfs_buf *dst = NULL;
+    if (strcmp(name, "access_key") == 0)
+        dst = &ctx->access_key;
+    else if (strcmp(name, "secret_key") == 0)
+        dst = &ctx->secret_key;
+    else if (strcmp(name, "session_token") == 0)
+        dst = &ctx->session_token;
+    if (!dst) {
+        if (!ctx->bad[0])
+            snprintf(ctx->bad, sizeof(ctx->bad), "unknown key '%.100s'", name);
+        return 0;
+    }
+    /* Indented continuation lines arrive as repeated calls: join them. */
+    pfs_buf_puts(dst, value);
+    return 1;
+}
+
+static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_config_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return failf(err, "credentials file %s: cannot read it: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return failf(err, "credentials file %s: not a regular file", path);
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH)) {
+        fclose(f);
+        return failf(err,
+                     "credentials file %s has mode %04o: it must not be readable by group or "
+                     "others (chmod 600 %s)",
+                     path, (unsigned)(st.st_mode & 07777), path);
+    }
+    if (check_line_lengths(f, path, err) != 0) {
+        fclose(f);
+        return -1;
+    }
+    struct cred_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.path = path;
+    int line = ini_parse_file(f, cred_handler, &ctx);
+    fclose(f);
+    int rc = 0;
+    if (line != 0)
+        rc = failf(err, "credentials file %s:%d: %s", path, line,
+                   ctx.bad[0] ? ctx.bad : "not 'key = value'");
+    else if (!ctx.access_key.len || !ctx.secret_key.len)
+        rc = failf(err, "credentials file %s: access_key and secret_key are both required", path);
+    else if (pfs_buf_status(&ctx.access_key) || pfs_buf_status(&ctx.secret_key) ||
+             pfs_buf_status(&ctx.session_token) ||
+             pfs_cred_new(out, ctx.access_key.data, ctx.secret_key.data,
+                          ctx.session_token.data) != 0)
+        rc = failf(err, "credentials file %s: out of memory", path);
+    pfs_buf_cleanup_secret(&ctx.access_key);
+    pfs_buf_cleanup_secret(&ctx.secret_key);
+    pfs_buf_cleanup_secret(&ctx.session_token);
+    return rc;
+}
+
+int pfs_config_load_credentials(struct pfs_cred **out, const struct pfs_config *cfg,
+                                struct pfs_config_error *err)
+{
+    *out = NULL;
+    if (cfg->credentials)
+        return load_cred_file(out, cfg->credentials, err);
+    int rc = pfs_cred_from_env(out, cfg->dialect);
+    if (rc == -ENOENT)
+        return failf(err,
+                     "missing credentials: set %s and %s (dialect %s), or credentials = FILE",
+                     pfs_cred_env_access_name(cfg->dialect),
+                     pfs_cred_env_secret_name(cfg->dialect), pfs_dialect_name(cfg->dialect));
+    if (rc != 0)
+        return failf(err, "reading credentials: out of memory");
+    return 0;
+}

@@ -1,0 +1,75 @@
+/* Configuration: defaults, the INI file (read with inih), -o overrides, and the
+ * credentials file. The only module that includes inih. Every error is one
+ * sentence naming its source (FILE:LINE or the -o option) and the problem. */
+#ifndef PFS_CONFIG_H
+#define PFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cred.h"
+#include "log.h"
+#include "sign.h"
+#include "uri.h"
+
+#define PFS_DEFAULT_URL_EXPIRES 3600
+#define PFS_CONFIG_ERR_LEN 1024
+
+struct pfs_config {
+    enum pfs_dialect dialect;
+    char *endpoint; /* as written */
+    char *region;
+    enum pfs_addressing addressing;
+    int64_t url_expires;
+    int64_t url_refresh_margin;
+    int64_t url_cache_size;
+    char *credentials; /* path of a credentials file, or NULL for the environment */
+    enum pfs_log_level log_level;
+
+    /* Filled by pfs_config_finish: */
+    struct pfs_endpoint parsed_endpoint;
+    char *source_file; /* the config file that was read, or NULL */
+
+    uint64_t set_mask; /* which options were given explicitly (bit = table index) */
+};
+
+struct pfs_config_error {
+    char msg[PFS_CONFIG_ERR_LEN];
+};
+
+/* Fills the defaults. */
+void pfs_config_init(struct pfs_config *cfg);
+void pfs_config_cleanup(struct pfs_config *cfg);
+
+/* Sets one option. `where` names the source for the message ("FILE:12" or
+ * "-o url_expires=0"). Returns 0 or -1 with err filled. */
+int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, const char *where,
+                   struct pfs_config_error *err);
+
+/* Reads an INI file. A missing file is an error unless missing_ok. */
+int pfs_config_load_file(struct pfs_config *cfg, const char *path, bool missing_ok,
+                         struct pfs_config_error *err);
+
+/* The whole lookup: the config file named by a config= option, else
+ * $PRESIGNFS_CONFIG, else $XDG_CONFIG_HOME (or ~/.config)/presignfs/presignfs.conf,
+ * else /etc/presignfs/presignfs.conf (a missing default file is fine); then the
+ * -o strings (comma-separated key=value, '\,' for a literal comma) on top; then
+ * pfs_config_finish. Returns 0 or -1 with err filled. */
+int pfs_config_load(struct pfs_config *cfg, const char *const *opt_strings, size_t n_opt_strings,
+                    struct pfs_config_error *err);
+
+/* Checks that required options are present and consistent, parses the
+ * endpoint and derives defaults (addressing, refresh margin). */
+int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err);
+
+/* Credentials for cfg's dialect: from the credentials file when the option is
+ * set (refused when group- or world-readable), else from the environment. */
+int pfs_config_load_credentials(struct pfs_cred **out, const struct pfs_config *cfg,
+                                struct pfs_config_error *err);
+
+/* The i-th option's one-line description (and its name in *name_out), for
+ * --help; NULL past the last option. */
+const char *pfs_config_option_help(size_t i, const char **name_out);
+
+#endif

@@ -1,0 +1,41 @@
+/* OpenSSL-backed hashes (see crypto.h). */
+#include "crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+void pfs_crypto_sha256(uint8_t out[PFS_SHA256_LEN], const void *data, size_t len)
+{
+    unsigned int n = PFS_SHA256_LEN;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+void pfs_crypto_hmac_sha256(uint8_t out[PFS_SHA256_LEN], const void *key, size_t key_len,
+                            const void *data, size_t len)
+{
+    unsigned int n = PFS_SHA256_LEN;
+    HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n);
+}
+
+void pfs_crypto_md5(uint8_t out[PFS_MD5_LEN], const void *data, size_t len)
+{
+    unsigned int n = PFS_MD5_LEN;
+    EVP_Digest(data, len, out, &n, EVP_md5(), NULL);
+}
+
+void pfs_crypto_hex(char *out, const uint8_t *data, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+void pfs_crypto_wipe(void *p, size_t len)
+{
+    if (p && len)
+        OPENSSL_cleanse(p, len);
+}

@@ -1,0 +1,23 @@
+/* Hashes and MACs the signers need. The only module that includes OpenSSL, so
+ * the crypto backend can change without touching the signing logic. */
+#ifndef PFS_CRYPTO_H
+#define PFS_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PFS_SHA256_LEN 32
+#define PFS_MD5_LEN 16
+
+void pfs_crypto_sha256(uint8_t out[PFS_SHA256_LEN], const void *data, size_t len);
+void pfs_crypto_hmac_sha256(uint8_t out[PFS_SHA256_LEN], const void *key, size_t key_len,
+                            const void *data, size_t len);
+void pfs_crypto_md5(uint8_t out[PFS_MD5_LEN], const void *data, size_t len);
+
+/* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes. */
+void pfs_crypto_hex(char *out, const uint8_t *data, size_t len);
+
+/* Overwrites memory in a way the compiler cannot optimise away. NULL-safe. */
+void pfs_crypto_wipe(void *p, size_t len);
+
+#endif

@@ -1,0 +1,102 @@
+/* Logging and URL redaction (see log.h). */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static _Atomic int current_level = PFS_LOG_WARN;
+
+void pfs_log_set_level(enum pfs_log_level level)
+{
+    atomic_store(&current_level, (int)level);
+}
+
+enum pfs_log_level pfs_log_get_level(void)
+{
+    return (enum pfs_log_level)atomic_load(&current_level);
+}
+
+int pfs_log_parse_level(enum pfs_log_level *out, const char *text)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(text, names[i]) == 0) {
+            *out = (enum pfs_log_level)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void pfs_log(enum pfs_log_level level, const char *fmt, ...)
+{
+    if ((int)level > atomic_load(&current_level))
+        return;
+    static const char *const tags[] = {"error", "warning", "info", "debug"};
+    char line[2048];
+    int n = snprintf(line, sizeof(line), "presignfs: %s: ", tags[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(line))
+        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    /* One fprintf per line keeps lines from different threads whole. */
+    fprintf(stderr, "%s\n", line);
+}
+
+static bool is_secret_param(const char *name, size_t len)
+{
+    static const char *const secret[] = {"X-Amz-Signature", "X-Tos-Signature",
+                                         "X-Amz-Security-Token", "X-Tos-Security-Token",
+                                         "X-Amz-Credential", "X-Tos-Credential"};
+    for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+        if (strlen(secret[i]) == len && strncasecmp(name, secret[i], len) == 0)
+            return true;
+    return false;
+}
+
+void pfs_log_redact_url(char *out, size_t out_len, const char *url)
+{
+    if (out_len == 0)
+        return;
+    size_t o = 0;
+#define EMIT(ptr, n)                                                                               \
+    do {                                                                                           \
+        size_t len_ = (n);                                                                         \
+        if (len_ > out_len - 1 - o)                                                                \
+            len_ = out_len - 1 - o;                                                                \
+        memcpy(out + o, (ptr), len_);                                                              \
+        o += len_;                                                                                 \
+    } while (0)
+    const char *q = strchr(url, '?');
+    if (!q) {
+        EMIT(url, strlen(url));
+        out[o] = '\0';
+        return;
+    }
+    EMIT(url, (size_t)(q - url) + 1);
+    const char *p = q + 1;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', seg);
+        size_t name_len = eq ? (size_t)(eq - p) : seg;
+        if (eq && is_secret_param(p, name_len)) {
+            EMIT(p, name_len + 1);
+            EMIT("REDACTED", 8);
+        } else {
+            EMIT(p, seg);
+        }
+        if (!amp)
+            break;
+        EMIT("&", 1);
+        p = amp + 1;
+    }
+#undef EMIT
+    out[o] = '\0';
+}

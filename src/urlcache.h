@@ -1,0 +1,53 @@
+/* A bounded, thread-safe LRU cache of presigned URLs in front of a URL source.
+ * A file read in 10,000 ranged GETs is signed once; a URL is never handed out
+ * once less than the refresh margin of its life is left. */
+#ifndef PFS_URLCACHE_H
+#define PFS_URLCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "urlsource.h"
+
+#define PFS_URLCACHE_DEFAULT_CAPACITY 4096
+
+struct pfs_urlcache;
+
+struct pfs_urlcache_stats {
+    uint64_t hits;          /* served from the cache */
+    uint64_t misses;        /* not cached: signed */
+    uint64_t refreshes;     /* cached but inside the refresh margin: re-signed */
+    uint64_t evictions;     /* dropped to stay within capacity */
+    uint64_t invalidations; /* dropped because the server rejected the URL */
+};
+
+/* src and clock are borrowed and must outlive the cache. capacity 0 means
+ * PFS_URLCACHE_DEFAULT_CAPACITY. margin (seconds, >= 0) is how much life a URL
+ * must have left to be handed out. Returns 0 or -ENOMEM/-EINVAL. */
+int pfs_urlcache_new(struct pfs_urlcache **out, struct pfs_url_source *src,
+                     const struct pfs_clock *clock, size_t capacity, int64_t margin);
+
+/* NULL-safe. */
+void pfs_urlcache_free(struct pfs_urlcache *c);
+
+/* Returns a URL for req with at least `margin` seconds of life left, signing
+ * (outside the lock) when needed. *url_out is a heap copy the caller frees.
+ * Returns 0 or the source's -errno. Thread-safe. */
+int pfs_urlcache_get(struct pfs_urlcache *c, char **url_out, const struct pfs_sign_request *req);
+
+/* Signs without caching: for one-shot URLs such as part uploads, which would
+ * only push useful entries out. */
+int pfs_urlcache_get_uncached(struct pfs_urlcache *c, char **url_out,
+                              const struct pfs_sign_request *req);
+
+/* Drops the entry for req because the server rejected `rejected_url`. When
+ * rejected_url is non-NULL and the entry already holds a different (newer)
+ * URL, that URL is kept: another thread has re-signed in the meantime. */
+void pfs_urlcache_invalidate(struct pfs_urlcache *c, const struct pfs_sign_request *req,
+                             const char *rejected_url);
+
+void pfs_urlcache_stats(const struct pfs_urlcache *c, struct pfs_urlcache_stats *out);
+size_t pfs_urlcache_size(const struct pfs_urlcache *c);
+
+#endif

@@ -1,0 +1,43 @@
+/* Where presigned URLs come from. The URL cache only knows this interface, so
+ * a remote signing service (a mount host that holds no keys) can replace the
+ * local signer without changing any caller of the cache. */
+#ifndef PFS_URLSOURCE_H
+#define PFS_URLSOURCE_H
+
+#include <stdint.h>
+
+#include "cred.h"
+#include "sign.h"
+
+struct pfs_url_source_ops {
+    /* Signs req at unix time now. On success *url_out is a heap string the
+     * caller frees and *expires_at_out the unix time at which the URL stops
+     * working. Returns 0 or -errno (-ERANGE, -EINVAL, -ENOMEM, or a transport
+     * error for remote sources). Must be safe to call from many threads. */
+    int (*presign)(void *ctx, char **url_out, int64_t *expires_at_out,
+                   const struct pfs_sign_request *req, int64_t now);
+    void (*destroy)(void *ctx);
+};
+
+struct pfs_url_source {
+    const struct pfs_url_source_ops *ops;
+    void *ctx;
+};
+
+/* A source that signs locally with the given parameters. The endpoint and
+ * region are copied; cred is taken over (freed with the source, also on error).
+ * expires is the lifetime of every URL it makes (1..604800 s). */
+int pfs_url_source_local_new(struct pfs_url_source **out, const struct pfs_sign_params *params,
+                             struct pfs_cred *cred, int64_t expires);
+
+/* NULL-safe. */
+void pfs_url_source_free(struct pfs_url_source *src);
+
+static inline int pfs_url_source_presign(struct pfs_url_source *src, char **url_out,
+                                         int64_t *expires_at_out,
+                                         const struct pfs_sign_request *req, int64_t now)
+{
+    return src->ops->presign(src->ctx, url_out, expires_at_out, req, now);
+}
+
+#endif
