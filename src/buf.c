@@ -112,8 +112,11 @@ char *pfs_buf_detach(struct pfs_buf *b)
         pfs_buf_cleanup(b);
         return NULL;
     }
-    if (!b->data && !reserve(b, 0))
-        return NULL;
+    if (!b->data) {
+        if (!reserve(b, 0))
+            return NULL;
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     pfs_buf_init(b);
     return p;

@@ -34,10 +34,11 @@ void pfs_cli_usage(FILE *out)
     const char *help;
     for (size_t i = 0; (help = pfs_config_option_help(i, &name)) != NULL; i++)
         fprintf(out, "  %-20s %s\n", name, help);
-    fprintf(out, "\nCredentials: TOS_ACCESS_KEY, TOS_SECRET_KEY, TOS_SECURITY_TOKEN (dialect tos);\n"
-                 "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (dialect s3);\n"
-                 "or credentials = FILE. Exit status: 0 ok, 1 failure, 2 bad usage or "
-                 "configuration.\n");
+    fprintf(out,
+            "\nCredentials: TOS_ACCESS_KEY, TOS_SECRET_KEY, TOS_SECURITY_TOKEN (dialect tos);\n"
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (dialect s3);\n"
+            "or credentials = FILE. Exit status: 0 ok, 1 failure, 2 bad usage or "
+            "configuration.\n");
 }
 
 int pfs_cli_parse_time(long long *out, const char *t)
@@ -55,8 +56,8 @@ int pfs_cli_parse_time(long long *out, const char *t)
         for (int j = 0; j < len[i]; j++)
             v[i] = v[i] * 10 + (t[pos[i] + j] - '0');
     }
-    if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
-        v[4] > 59 || v[5] > 60)
+    if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+        v[5] > 60)
         return -EINVAL;
     tm.tm_year = v[0] - 1900;
     tm.tm_mon = v[1] - 1;

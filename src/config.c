@@ -149,8 +149,7 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
         else if (strcmp(value, "path") == 0)
             *(enum pfs_addressing *)field = PFS_ADDRESSING_PATH;
         else
-            return failf(err, "%s: addressing must be 'virtual' or 'path', not '%s'", where,
-                         value);
+            return failf(err, "%s: addressing must be 'virtual' or 'path', not '%s'", where, value);
         break;
     case OPT_LOG_LEVEL:
         if (pfs_log_parse_level((enum pfs_log_level *)field, value) != 0)
@@ -213,8 +212,8 @@ static int config_handler(void *user, const char *section, const char *name, con
     struct pfs_config_error e;
     int rc;
     if (*section && strcmp(section, "presignfs") != 0)
-        rc = failf(&e, "unknown section [%s] (options go at the top or under [presignfs])",
-                   section);
+        rc =
+            failf(&e, "unknown section [%s] (options go at the top or under [presignfs])", section);
     else
         rc = pfs_config_set(ctx->cfg, name, value, "@", &e);
     if (rc == 0)
@@ -433,8 +432,8 @@ static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_co
         rc = failf(err, "credentials file %s: access_key and secret_key are both required", path);
     else if (pfs_buf_status(&ctx.access_key) || pfs_buf_status(&ctx.secret_key) ||
              pfs_buf_status(&ctx.session_token) ||
-             pfs_cred_new(out, ctx.access_key.data, ctx.secret_key.data,
-                          ctx.session_token.data) != 0)
+             pfs_cred_new(out, ctx.access_key.data, ctx.secret_key.data, ctx.session_token.data) !=
+                 0)
         rc = failf(err, "credentials file %s: out of memory", path);
     pfs_buf_cleanup_secret(&ctx.access_key);
     pfs_buf_cleanup_secret(&ctx.secret_key);
@@ -450,10 +449,9 @@ int pfs_config_load_credentials(struct pfs_cred **out, const struct pfs_config *
         return load_cred_file(out, cfg->credentials, err);
     int rc = pfs_cred_from_env(out, cfg->dialect);
     if (rc == -ENOENT)
-        return failf(err,
-                     "missing credentials: set %s and %s (dialect %s), or credentials = FILE",
-                     pfs_cred_env_access_name(cfg->dialect),
-                     pfs_cred_env_secret_name(cfg->dialect), pfs_dialect_name(cfg->dialect));
+        return failf(err, "missing credentials: set %s and %s (dialect %s), or credentials = FILE",
+                     pfs_cred_env_access_name(cfg->dialect), pfs_cred_env_secret_name(cfg->dialect),
+                     pfs_dialect_name(cfg->dialect));
     if (rc != 0)
         return failf(err, "reading credentials: out of memory");
     return 0;

@@ -61,7 +61,8 @@ int pfs_cred_from_env(struct pfs_cred **out, enum pfs_dialect dialect)
     *out = NULL;
     const char *ak = getenv(pfs_cred_env_access_name(dialect));
     const char *sk = getenv(pfs_cred_env_secret_name(dialect));
-    const char *tok = getenv(dialect == PFS_DIALECT_S3 ? "AWS_SESSION_TOKEN" : "TOS_SECURITY_TOKEN");
+    const char *tok =
+        getenv(dialect == PFS_DIALECT_S3 ? "AWS_SESSION_TOKEN" : "TOS_SECURITY_TOKEN");
     if (!ak || !*ak || !sk || !*sk)
         return -ENOENT;
     return pfs_cred_new(out, ak, sk, tok);

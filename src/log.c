@@ -51,9 +51,9 @@ void pfs_log(enum pfs_log_level level, const char *fmt, ...)
 
 static bool is_secret_param(const char *name, size_t len)
 {
-    static const char *const secret[] = {"X-Amz-Signature", "X-Tos-Signature",
+    static const char *const secret[] = {"X-Amz-Signature",      "X-Tos-Signature",
                                          "X-Amz-Security-Token", "X-Tos-Security-Token",
-                                         "X-Amz-Credential", "X-Tos-Credential"};
+                                         "X-Amz-Credential",     "X-Tos-Credential"};
     for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
         if (strlen(secret[i]) == len && strncasecmp(name, secret[i], len) == 0)
             return true;

@@ -22,10 +22,10 @@ struct dialect_consts {
     const char *terminator;
 };
 
-static const struct dialect_consts S3 = {"s3", "X-Amz-", "AWS4-HMAC-SHA256", "AWS4", "s3",
-                                         "aws4_request"};
-static const struct dialect_consts TOS = {"tos", "X-Tos-", "TOS4-HMAC-SHA256", "", "tos",
-                                          "request"};
+static const struct dialect_consts S3 = {"s3",   "X-Amz-", "AWS4-HMAC-SHA256",
+                                         "AWS4", "s3",     "aws4_request"};
+static const struct dialect_consts TOS = {"tos", "X-Tos-", "TOS4-HMAC-SHA256",
+                                          "",    "tos",    "request"};
 
 static const struct dialect_consts *consts_of(enum pfs_dialect d)
 {
@@ -191,8 +191,7 @@ static int canon_headers(struct canon_header **out, const struct pfs_sign_reques
     }
     qsort(h, req->n_headers, sizeof(*h), cmp_header);
     for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(h[i].name, "host") == 0 ||
-            (i > 0 && strcmp(h[i].name, h[i - 1].name) == 0)) {
+        if (strcmp(h[i].name, "host") == 0 || (i > 0 && strcmp(h[i].name, h[i - 1].name) == 0)) {
             free_headers(h, req->n_headers);
             return fail(why, "a header to sign is 'host' or appears twice", -EINVAL);
         }
@@ -212,8 +211,7 @@ int pfs_sign_presign(char **url_out, const struct pfs_sign_params *params,
     if (!req->method || !valid_method(req->method))
         return fail(why, "method must be GET, PUT, HEAD, DELETE or POST", -EINVAL);
     if (!valid_plain_text(req->bucket))
-        return fail(why, "bucket name is empty or has '/', spaces or control characters",
-                    -EINVAL);
+        return fail(why, "bucket name is empty or has '/', spaces or control characters", -EINVAL);
     if (!valid_plain_text(params->region))
         return fail(why, "region is empty or has '/', spaces or control characters", -EINVAL);
     if (!params->access_key || !*params->access_key || !params->secret_key)
@@ -261,9 +259,12 @@ int pfs_sign_presign(char **url_out, const struct pfs_sign_params *params,
         const char *suffix;
         const char *value;
     } auth[] = {
-        {"Algorithm", dc->algorithm},      {"Credential", credential.data},
-        {"Date", datetime},                {"Expires", expires_text.data},
-        {"SignedHeaders", signed_headers.data}, {"Security-Token", params->session_token},
+        {"Algorithm", dc->algorithm},
+        {"Credential", credential.data},
+        {"Date", datetime},
+        {"Expires", expires_text.data},
+        {"SignedHeaders", signed_headers.data},
+        {"Security-Token", params->session_token},
     };
     size_t n_auth = token ? 6 : 5;
     size_t n_pairs = req->n_query + n_auth;
@@ -354,8 +355,9 @@ int pfs_sign_presign(char **url_out, const struct pfs_sign_params *params,
         pfs_crypto_hex(sig_hex, sig, sizeof(sig));
 
         pfs_buf_reset(&b);
-        pfs_buf_printf(&b, "%s://%s%s?%s&%sSignature=%s", params->endpoint->https ? "https" : "http",
-                       host.data, path.data, query.data, dc->param_prefix, sig_hex);
+        pfs_buf_printf(&b, "%s://%s%s?%s&%sSignature=%s",
+                       params->endpoint->https ? "https" : "http", host.data, path.data, query.data,
+                       dc->param_prefix, sig_hex);
         url = pfs_buf_detach(&b);
         rc = url ? 0 : -ENOMEM;
     }

@@ -179,8 +179,8 @@ static void test_vectors(void **state)
             .dialect = s3 ? PFS_DIALECT_S3 : PFS_DIALECT_TOS,
             .endpoint = &ep,
             .region = field[3],
-            .addressing = strcmp(field[4], "path") == 0 ? PFS_ADDRESSING_PATH
-                                                         : PFS_ADDRESSING_VIRTUAL,
+            .addressing =
+                strcmp(field[4], "path") == 0 ? PFS_ADDRESSING_PATH : PFS_ADDRESSING_VIRTUAL,
             .access_key = field[10],
             .secret_key = field[11],
             .session_token = strcmp(field[12], "-") ? field[12] : NULL,
@@ -197,8 +197,8 @@ static void test_vectors(void **state)
         if (rc != 0 || !same_url(url, field[13], diff, sizeof(diff)) ||
             strcmp(signature_of(url), signature_of(field[13])) != 0) {
             failures++;
-            print_error("vector row failed (%s):\n  row: %s\n  got: %s\n", rc ? why : diff,
-                        line, url ? url : "(none)");
+            print_error("vector row failed (%s):\n  row: %s\n  got: %s\n", rc ? why : diff, line,
+                        url ? url : "(none)");
         }
         rows++;
         s3 ? s3_rows++ : tos_rows++;
@@ -212,8 +212,7 @@ static void test_vectors(void **state)
     }
     free(line);
     fclose(f);
-    print_message("%d vector rows (%d s3, %d tos), %d failed\n", rows, s3_rows, tos_rows,
-                  failures);
+    print_message("%d vector rows (%d s3, %d tos), %d failed\n", rows, s3_rows, tos_rows, failures);
     assert_true(rows >= 57);
     assert_true(s3_rows > 0 && tos_rows > 0);
     assert_int_equal(failures, 0);
@@ -302,12 +301,8 @@ static void test_signed_headers_sorted(void **state)
     struct pfs_kv h[] = {{"X-Amz-Meta-Mode", "  0100644  "},
                          {"content-type", "text/plain"},
                          {"x-amz-copy-source", "/b/a%20b"}};
-    struct pfs_sign_request req = {.method = "PUT",
-                                   .bucket = "b",
-                                   .key = "k",
-                                   .key_len = 1,
-                                   .headers = h,
-                                   .n_headers = 3};
+    struct pfs_sign_request req = {
+        .method = "PUT", .bucket = "b", .key = "k", .key_len = 1, .headers = h, .n_headers = 3};
     char *url = NULL;
     const char *why;
     assert_int_equal(sign_simple(&url, &req, 60, &why), 0);
