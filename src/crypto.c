@@ -24,6 +24,33 @@ void pfs_crypto_md5(uint8_t out[PFS_MD5_LEN], const void *data, size_t len)
     EVP_Digest(data, len, out, &n, EVP_md5(), NULL);
 }
 
+struct pfs_md5 *pfs_crypto_md5_begin(void)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return (struct pfs_md5 *)ctx;
+}
+
+void pfs_crypto_md5_update(struct pfs_md5 *m, const void *data, size_t len)
+{
+    EVP_DigestUpdate((EVP_MD_CTX *)m, data, len);
+}
+
+void pfs_crypto_md5_end(struct pfs_md5 *m, uint8_t out[PFS_MD5_LEN])
+{
+    unsigned int n = PFS_MD5_LEN;
+    EVP_DigestFinal_ex((EVP_MD_CTX *)m, out, &n);
+    EVP_MD_CTX_free((EVP_MD_CTX *)m);
+}
+
+void pfs_crypto_base64(char *out, const uint8_t *data, size_t len)
+{
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+}
+
 void pfs_crypto_hex(char *out, const uint8_t *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

@@ -14,6 +14,16 @@ void pfs_crypto_hmac_sha256(uint8_t out[PFS_SHA256_LEN], const void *key, size_t
                             const void *data, size_t len);
 void pfs_crypto_md5(uint8_t out[PFS_MD5_LEN], const void *data, size_t len);
 
+/* Incremental MD5 for bodies read in pieces. begin returns NULL on ENOMEM;
+ * end writes the digest and frees the context. */
+struct pfs_md5;
+struct pfs_md5 *pfs_crypto_md5_begin(void);
+void pfs_crypto_md5_update(struct pfs_md5 *m, const void *data, size_t len);
+void pfs_crypto_md5_end(struct pfs_md5 *m, uint8_t out[PFS_MD5_LEN]);
+
+/* Standard base64 of len bytes into out, which must hold 4*((len+2)/3)+1 bytes. */
+void pfs_crypto_base64(char *out, const uint8_t *data, size_t len);
+
 /* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes. */
 void pfs_crypto_hex(char *out, const uint8_t *data, size_t len);
 

@@ -1,0 +1,1032 @@
+/* Object operations over presigned URLs (see client.h). Every operation is a
+ * `struct op` handed to execute(), the one loop that signs, sends, classifies
+ * the outcome, re-signs once after a 403 and backs off on transient failures. */
+#include "client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc64.h"
+#include "crypto.h"
+#include "log.h"
+#include "timefmt.h"
+#include "uri.h"
+
+#define MAX_QUERY 10
+#define MAX_HEADERS 24
+#define DEFAULT_LIST_MAX_BODY (16u << 20)
+#define RESULT_MAX_BODY (1u << 20)
+
+struct pfs_client {
+    struct pfs_http *http;
+    struct pfs_urlcache *urls;
+    struct pfs_pool *pool;
+    const struct pfs_dialect_ops *d;
+    char *bucket;
+    struct pfs_client_opts opts;
+};
+
+struct op {
+    const char *method;
+    const char *key; /* NULL: bucket-level */
+    struct pfs_kv query[MAX_QUERY];
+    size_t n_query;
+    struct pfs_kv signed_headers[MAX_HEADERS]; /* signed into the URL and sent */
+    size_t n_signed;
+    struct pfs_kv plain_headers[MAX_HEADERS]; /* sent, not signed */
+    size_t n_plain;
+    const struct pfs_http_body *body;
+    struct pfs_http_sink sink;
+    bool cacheable; /* URL reused from the cache (not for one-shot URLs) */
+    bool want_crc64;
+    /* TOS: when set, a 2xx whose x-tos-hash-crc64ecma differs from the CRC of
+     * the body sent is treated as a transient failure (corrupted in flight). */
+    bool check_crc64;
+};
+
+static void real_sleep(void *ctx, unsigned ms)
+{
+    (void)ctx;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int pfs_client_new(struct pfs_client **out, struct pfs_http *http, struct pfs_urlcache *urls,
+                   struct pfs_pool *pool, enum pfs_dialect dialect, const char *bucket,
+                   const struct pfs_client_opts *opts)
+{
+    *out = NULL;
+    if (!http || !urls || !bucket || !*bucket)
+        return -EINVAL;
+    struct pfs_client *c = calloc(1, sizeof(*c));
+    if (!c || !(c->bucket = strdup(bucket))) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->http = http;
+    c->urls = urls;
+    c->pool = pool;
+    c->d = pfs_dialect_ops_for(dialect);
+    if (opts)
+        c->opts = *opts;
+    if (c->opts.retries < 0)
+        c->opts.retries = 0;
+    if (!opts)
+        c->opts.retries = 5;
+    if (!c->opts.base_delay_ms)
+        c->opts.base_delay_ms = 100;
+    if (!c->opts.max_delay_ms)
+        c->opts.max_delay_ms = 10000;
+    if (!c->opts.list_max_body)
+        c->opts.list_max_body = DEFAULT_LIST_MAX_BODY;
+    if (!c->opts.sleep_ms)
+        c->opts.sleep_ms = real_sleep;
+    *out = c;
+    return 0;
+}
+
+void pfs_client_free(struct pfs_client *c)
+{
+    if (!c)
+        return;
+    free(c->bucket);
+    free(c);
+}
+
+const struct pfs_dialect_ops *pfs_client_dialect(const struct pfs_client *c)
+{
+    return c->d;
+}
+
+long pfs_client_connections(const struct pfs_client *c)
+{
+    return c->http->ops->connections ? c->http->ops->connections(c->http->ctx) : 0;
+}
+
+/* ---- outcome classification ---- */
+
+static bool code_is(const struct pfs_status *st, const char *code)
+{
+    return strcmp(st->service_code, code) == 0;
+}
+
+static bool transient_status(const struct pfs_status *st)
+{
+    static const char *const codes[] = {
+        "SlowDown",          "InternalError",          "ServiceUnavailable",
+        "RequestTimeout",    "ExceedAccountQPSLimit",  "ExceedBucketQPSLimit",
+        "Throttling",        "ThrottlingException",    "RequestLimitExceeded",
+        "ExceedAccountRateLimit", "ExceedBucketRateLimit",
+    };
+    long s = st->http_status;
+    if (s == 500 || s == 502 || s == 503 || s == 504 || s == 429)
+        return true;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (code_is(st, codes[i]))
+            return true;
+    return false;
+}
+
+static bool transient_transport(int rc)
+{
+    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -EIO ||
+           rc == -EHOSTUNREACH;
+}
+
+/* A rejected signature, an expired URL or an expired token: a fresh URL may
+ * work. A HEAD error has no body, so any 403 qualifies (tos-api.md section 9). */
+static bool resign_may_help(const struct pfs_status *st)
+{
+    if (st->http_status == 403)
+        return true;
+    return st->http_status == 400 && (code_is(st, "ExpiredToken") || code_is(st, "InvalidToken"));
+}
+
+static int errno_for_status(const struct pfs_status *st)
+{
+    switch (st->http_status) {
+    case 404:
+        return -ENOENT;
+    case 401:
+    case 403:
+        return -EACCES;
+    case 413:
+        return -EFBIG;
+    case 501:
+        return -ENOTSUP;
+    case 507:
+        return -ENOSPC;
+    case 400:
+        if (code_is(st, "KeyTooLongError"))
+            return -ENAMETOOLONG;
+        if (code_is(st, "EntityTooLarge"))
+            return -EFBIG;
+        if (code_is(st, "ExpiredToken") || code_is(st, "InvalidToken"))
+            return -EACCES;
+        return -EIO;
+    default:
+        return -EIO;
+    }
+}
+
+static unsigned backoff_ms(const struct pfs_client *c, int failures)
+{
+    uint64_t d = c->opts.base_delay_ms;
+    for (int i = 1; i < failures && d < c->opts.max_delay_ms; i++)
+        d *= 2;
+    if (d > c->opts.max_delay_ms)
+        d = c->opts.max_delay_ms;
+    /* "Equal jitter": half fixed, half random, so clients spread out while
+     * every retry still waits at least half the nominal delay. */
+    unsigned half = (unsigned)(d / 2);
+    return half + (half ? arc4random_uniform(half + 1) : 0);
+}
+
+static void fill_request_id(struct pfs_status *st, const struct pfs_http_response *resp,
+                            const struct pfs_dialect_ops *d)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%srequest-id", d->header_prefix);
+    const char *rid = pfs_http_response_header(resp, name);
+    if (rid && !st->request_id[0])
+        pfs_status_set(st, NULL, NULL, rid);
+}
+
+static const char *status_text(long status)
+{
+    switch (status) {
+    case 400:
+        return "BadRequest";
+    case 403:
+        return "AccessDenied";
+    case 404:
+        return "NotFound";
+    case 412:
+        return "PreconditionFailed";
+    default:
+        return status >= 500 ? "ServerError" : "";
+    }
+}
+
+static void log_failure(const struct op *op, const char *key, const struct pfs_status *st)
+{
+    char what[600];
+    pfs_status_describe(st, what, sizeof(what));
+    PFS_WARN("%s %s: %s", op->method, key ? key : "(bucket)", what);
+}
+
+/* ---- the request loop ---- */
+
+static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response *resp,
+                   struct pfs_status *st)
+{
+    pfs_status_clear(st);
+    const char *key = op->key ? op->key : "";
+    struct pfs_sign_request sreq = {
+        .method = op->method,
+        .bucket = c->bucket,
+        .key = key,
+        .key_len = strlen(key),
+        .query = op->query,
+        .n_query = op->n_query,
+        .headers = op->signed_headers,
+        .n_headers = op->n_signed,
+    };
+    struct pfs_kv headers[2 * MAX_HEADERS];
+    size_t n_headers = 0;
+    for (size_t i = 0; i < op->n_signed; i++)
+        headers[n_headers++] = op->signed_headers[i];
+    for (size_t i = 0; i < op->n_plain; i++)
+        headers[n_headers++] = op->plain_headers[i];
+    struct pfs_http_request req = {
+        .method = op->method,
+        .headers = headers,
+        .n_headers = n_headers,
+        .body = op->body,
+        .sink = op->sink,
+        .want_crc64 = op->want_crc64 || op->check_crc64,
+    };
+    size_t sink_start = op->sink.kind == PFS_SINK_BUFFER ? op->sink.buf->len : 0;
+    bool resigned = false;
+    int failures = 0;
+
+    for (;;) {
+        st->attempts++;
+        char *url = NULL;
+        int rc = op->cacheable ? pfs_urlcache_get(c->urls, &url, &sreq)
+                               : pfs_urlcache_get_uncached(c->urls, &url, &sreq);
+        if (rc) {
+            st->error = rc == -ENOMEM ? -ENOMEM : -EINVAL;
+            pfs_status_set(st, NULL, "could not presign the request", NULL);
+            log_failure(op, op->key, st);
+            return -1;
+        }
+        req.url = url;
+        pfs_http_response_reset(resp);
+        if (op->sink.kind == PFS_SINK_BUFFER) {
+            op->sink.buf->len = sink_start; /* a retry starts the body afresh */
+            if (op->sink.buf->data)
+                op->sink.buf->data[sink_start] = '\0';
+        }
+        rc = pfs_http_perform(c->http, &req, resp);
+        if (rc) {
+            st->http_status = 0;
+            pfs_status_set(st, "", resp->transport_message, NULL);
+            if (transient_transport(rc) && failures < c->opts.retries) {
+                failures++;
+                free(url);
+                c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, failures));
+                continue;
+            }
+            st->error = (rc == -ENOMEM || rc == -EFBIG || rc == -ENOSPC) ? rc : -EIO;
+            free(url);
+            log_failure(op, op->key, st);
+            return -1;
+        }
+        st->http_status = resp->status;
+        fill_request_id(st, resp, c->d);
+        if (resp->status >= 200 && resp->status < 300) {
+            if (op->check_crc64) {
+                char hname[48];
+                snprintf(hname, sizeof(hname), "%shash-crc64ecma", c->d->header_prefix);
+                const char *crc = pfs_http_response_header(resp, hname);
+                char mine[24];
+                snprintf(mine, sizeof(mine), "%" PRIu64, resp->crc64_sent);
+                if (crc && strcmp(crc, mine) != 0) {
+                    pfs_status_set(st, "CRCMismatch",
+                                   "the store's CRC-64 of the body differs from ours", NULL);
+                    if (failures < c->opts.retries) {
+                        failures++;
+                        free(url);
+                        c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, failures));
+                        continue;
+                    }
+                    st->error = -EIO;
+                    free(url);
+                    log_failure(op, op->key, st);
+                    return -1;
+                }
+            }
+            free(url);
+            pfs_status_set(st, "", "", NULL);
+            return 0;
+        }
+        /* An error: its body, if it has one, names it. */
+        st->service_code[0] = st->message[0] = '\0';
+        if (resp->error_body.len == 0 ||
+            c->d->parse_error(resp->error_body.data, resp->error_body.len, st) != 0) {
+            char ec_name[32];
+            snprintf(ec_name, sizeof(ec_name), "%sec", c->d->header_prefix);
+            const char *ec = pfs_http_response_header(resp, ec_name);
+            pfs_status_set(st, status_text(resp->status),
+                           ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
+        }
+        if (resign_may_help(st) && !resigned) {
+            resigned = true;
+            pfs_urlcache_invalidate(c->urls, &sreq, url);
+            free(url);
+            PFS_DEBUG("%s %s: HTTP %ld %s: re-signing once", op->method, key, resp->status,
+                      st->service_code);
+            continue;
+        }
+        free(url);
+        if (transient_status(st) && failures < c->opts.retries) {
+            failures++;
+            c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, failures));
+            continue;
+        }
+        st->error = errno_for_status(st);
+        if (st->error != -ENOENT)
+            log_failure(op, op->key, st);
+        return -1;
+    }
+}
+
+static int run(struct pfs_client *c, struct op *op, struct pfs_status *st)
+{
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    int rc = execute(c, op, &resp, st);
+    pfs_http_response_cleanup(&resp);
+    return rc;
+}
+
+static void add_query(struct op *op, const char *name, const char *value)
+{
+    op->query[op->n_query++] = (struct pfs_kv){name, value};
+}
+
+static void add_signed(struct op *op, const char *name, const char *value)
+{
+    op->signed_headers[op->n_signed++] = (struct pfs_kv){name, value};
+}
+
+static void add_plain(struct op *op, const char *name, const char *value)
+{
+    op->plain_headers[op->n_plain++] = (struct pfs_kv){name, value};
+}
+
+static int fail_local(struct pfs_status *st, int err, const char *message)
+{
+    pfs_status_clear(st);
+    st->error = err;
+    pfs_status_set(st, "", message, NULL);
+    return -1;
+}
+
+/* Metadata headers are signed: the TOS SDKs sign every x-tos-* header, and a
+ * store that insists on it then cannot reject the request (tos-api.md 3). */
+static int add_meta(struct pfs_client *c, struct op *op, struct pfs_buf *names,
+                    const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st)
+{
+    if (n_meta > MAX_HEADERS - 4)
+        return fail_local(st, -E2BIG, "too many metadata entries");
+    size_t offsets[MAX_HEADERS];
+    for (size_t i = 0; i < n_meta; i++) {
+        offsets[i] = names->len;
+        pfs_buf_printf(names, "%s%s", c->d->meta_prefix, meta[i].name);
+        pfs_buf_putc(names, '\0');
+    }
+    if (pfs_buf_status(names))
+        return fail_local(st, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_meta; i++)
+        add_signed(op, names->data + offsets[i], meta[i].value ? meta[i].value : "");
+    return 0;
+}
+
+/* ---- HEAD ---- */
+
+void pfs_object_info_cleanup(struct pfs_object_info *info)
+{
+    for (size_t i = 0; i < info->n_meta; i++) {
+        free(info->meta[i].name);
+        free(info->meta[i].value);
+    }
+    free(info->meta);
+    memset(info, 0, sizeof(*info));
+}
+
+const char *pfs_object_info_meta(const struct pfs_object_info *info, const char *name)
+{
+    for (size_t i = 0; i < info->n_meta; i++)
+        if (strcmp(info->meta[i].name, name) == 0)
+            return info->meta[i].value;
+    return NULL;
+}
+
+static int parse_decimal_u64(uint64_t *out, const char *s)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    uint64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    return *s ? -1 : (*out = v, 0);
+}
+
+static int info_from_headers(struct pfs_object_info *out, const struct pfs_http_response *resp,
+                             const struct pfs_dialect_ops *d)
+{
+    memset(out, 0, sizeof(*out));
+    if (parse_decimal_u64(&out->size, pfs_http_response_header(resp, "content-length")) != 0)
+        return -EPROTO;
+    const char *lm = pfs_http_response_header(resp, "last-modified");
+    if (lm && pfs_time_parse_http(&out->mtime, lm) != 0)
+        out->mtime = 0;
+    const char *etag = pfs_http_response_header(resp, "etag");
+    snprintf(out->etag, sizeof(out->etag), "%s", etag ? etag : "");
+    const char *ct = pfs_http_response_header(resp, "content-type");
+    snprintf(out->content_type, sizeof(out->content_type), "%s", ct ? ct : "");
+    size_t plen = strlen(d->meta_prefix), n = 0;
+    for (size_t i = 0; i < resp->n_headers; i++)
+        if (strncmp(resp->headers[i].name, d->meta_prefix, plen) == 0 &&
+            resp->headers[i].name[plen])
+            n++;
+    if (n == 0)
+        return 0;
+    out->meta = calloc(n, sizeof(*out->meta));
+    if (!out->meta)
+        return -ENOMEM;
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        const struct pfs_http_header *h = &resp->headers[i];
+        if (strncmp(h->name, d->meta_prefix, plen) != 0 || !h->name[plen])
+            continue;
+        struct pfs_meta_kv *m = &out->meta[out->n_meta++];
+        m->name = strdup(h->name + plen);
+        m->value = strdup(h->value);
+        if (!m->name || !m->value)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int pfs_client_head(struct pfs_client *c, struct pfs_object_info *out, const char *key,
+                    struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    if (!key || !*key)
+        return fail_local(st, -EINVAL, "empty key");
+    struct op op = {.method = "HEAD", .key = key, .cacheable = true};
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    int rc = execute(c, &op, &resp, st);
+    if (rc == 0) {
+        int prc = info_from_headers(out, &resp, c->d);
+        if (prc) {
+            pfs_object_info_cleanup(out);
+            st->error = prc == -ENOMEM ? -ENOMEM : -EIO;
+            pfs_status_set(st, "", "HEAD response without a valid Content-Length", NULL);
+            rc = -1;
+        }
+    }
+    pfs_http_response_cleanup(&resp);
+    return rc;
+}
+
+int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st)
+{
+    struct op op = {.method = "HEAD", .cacheable = true};
+    return run(c, &op, st);
+}
+
+/* ---- GET ---- */
+
+static int check_content_range(const struct pfs_http_response *resp, uint64_t offset)
+{
+    const char *cr = pfs_http_response_header(resp, "content-range");
+    uint64_t first;
+    if (!cr || strncmp(cr, "bytes ", 6) != 0 || sscanf(cr + 6, "%" SCNu64, &first) != 1)
+        return -EPROTO;
+    return first == offset ? 0 : -EPROTO;
+}
+
+static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint64_t len,
+                      uint64_t *got_out, struct pfs_status *st)
+{
+    *got_out = 0;
+    char range[64];
+    if (len != UINT64_MAX) {
+        if (len == 0)
+            return (pfs_status_clear(st), 0);
+        if (offset > UINT64_MAX - len)
+            return fail_local(st, -EINVAL, "range past 2^64");
+        snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, offset, offset + len - 1);
+        add_plain(op, "Range", range);
+    } else if (offset) {
+        snprintf(range, sizeof(range), "bytes=%" PRIu64 "-", offset);
+        add_plain(op, "Range", range);
+    }
+    op->method = "GET";
+    op->cacheable = true;
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    int rc = execute(c, op, &resp, st);
+    if (rc != 0 && st->http_status == 416) {
+        /* Reading at or past the end of the object: zero bytes. */
+        pfs_status_clear(st);
+        rc = 0;
+    } else if (rc == 0) {
+        bool ranged = len != UINT64_MAX || offset;
+        if (resp.status == 206 && check_content_range(&resp, offset) != 0) {
+            rc = fail_local(st, -EIO, "Content-Range does not start at the requested offset");
+        } else if (resp.status == 200 && ranged && offset != 0) {
+            rc = fail_local(st, -EIO, "the store ignored the Range header");
+        } else {
+            *got_out = resp.body_bytes;
+            if (len != UINT64_MAX && *got_out > len)
+                rc = fail_local(st, -EIO, "the store sent more bytes than asked for");
+        }
+    }
+    pfs_http_response_cleanup(&resp);
+    return rc;
+}
+
+int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
+                         size_t *got_out, const char *key, struct pfs_status *st)
+{
+    struct op op = {.key = key,
+                    .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len}};
+    uint64_t got = 0;
+    int rc = get_common(c, &op, offset, len, &got, st);
+    *got_out = (size_t)got;
+    return rc;
+}
+
+int pfs_client_get_to_fd(struct pfs_client *c, int fd, off_t fd_offset, uint64_t offset,
+                         uint64_t len, uint64_t *got_out, const char *key, struct pfs_status *st)
+{
+    struct op op = {.key = key, .sink = {.kind = PFS_SINK_FD, .fd = fd, .offset = fd_offset}};
+    return get_common(c, &op, offset, len, got_out, st);
+}
+
+/* ---- PUT ---- */
+
+/* Content-MD5 of a body, reading a file range in pieces. */
+static int body_md5(char out[32], const struct pfs_http_body *body)
+{
+    uint8_t digest[PFS_MD5_LEN];
+    if (body->data || body->len == 0) {
+        pfs_crypto_md5(digest, body->data ? body->data : "", (size_t)body->len);
+    } else {
+        struct pfs_md5 *m = pfs_crypto_md5_begin();
+        char *chunk = malloc(1 << 20);
+        if (!m || !chunk) {
+            free(chunk);
+            if (m)
+                pfs_crypto_md5_end(m, digest);
+            return -ENOMEM;
+        }
+        uint64_t done = 0;
+        int rc = 0;
+        while (done < body->len) {
+            size_t want = body->len - done < (1 << 20) ? (size_t)(body->len - done) : (1 << 20);
+            ssize_t r = pread(body->fd, chunk, want, body->offset + (off_t)done);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                rc = r < 0 ? -errno : -EIO;
+                break;
+            }
+            pfs_crypto_md5_update(m, chunk, (size_t)r);
+            done += (uint64_t)r;
+        }
+        free(chunk);
+        pfs_crypto_md5_end(m, digest);
+        if (rc)
+            return rc;
+    }
+    pfs_crypto_base64(out, digest, sizeof(digest));
+    return 0;
+}
+
+/* Integrity of an upload: S3 checks a Content-MD5 we send; TOS reports the
+ * CRC-64 of what it stored, which we compare with the CRC of what we sent. */
+static int add_integrity(struct pfs_client *c, struct op *op, char md5_b64[32],
+                         const struct pfs_http_body *body, struct pfs_status *st)
+{
+    if (c->d->id == PFS_DIALECT_TOS) {
+        op->check_crc64 = true;
+        return 0;
+    }
+    int rc = body_md5(md5_b64, body);
+    if (rc)
+        return fail_local(st, rc == -ENOMEM ? -ENOMEM : -EIO, "cannot read the upload source");
+    add_plain(op, "Content-MD5", md5_b64);
+    return 0;
+}
+
+int pfs_client_put(struct pfs_client *c, const char *key, const struct pfs_http_body *body,
+                   const struct pfs_kv *meta, size_t n_meta, char etag_out[80],
+                   struct pfs_status *st)
+{
+    if (!key || !*key)
+        return fail_local(st, -EINVAL, "empty key");
+    static const struct pfs_http_body empty = {.fd = -1};
+    if (!body)
+        body = &empty;
+    struct op op = {.method = "PUT", .key = key, .body = body, .cacheable = n_meta == 0};
+    struct pfs_buf names;
+    pfs_buf_init(&names);
+    char md5[32];
+    int rc = add_meta(c, &op, &names, meta, n_meta, st);
+    if (rc == 0)
+        rc = add_integrity(c, &op, md5, body, st);
+    if (rc == 0) {
+        struct pfs_http_response resp;
+        pfs_http_response_init(&resp);
+        rc = execute(c, &op, &resp, st);
+        if (rc == 0 && etag_out) {
+            const char *etag = pfs_http_response_header(&resp, "etag");
+            snprintf(etag_out, 80, "%s", etag ? etag : "");
+        }
+        pfs_http_response_cleanup(&resp);
+    }
+    pfs_buf_cleanup(&names);
+    return rc;
+}
+
+/* ---- DELETE ---- */
+
+int pfs_client_delete(struct pfs_client *c, const char *key, struct pfs_status *st)
+{
+    if (!key || !*key)
+        return fail_local(st, -EINVAL, "empty key");
+    struct op op = {.method = "DELETE", .key = key, .cacheable = true};
+    int rc = run(c, &op, st);
+    if (rc != 0 && st->http_status == 404 && !code_is(st, "NoSuchBucket")) {
+        pfs_status_clear(st); /* already gone: the outcome the caller wanted */
+        return 0;
+    }
+    return rc;
+}
+
+/* ---- LIST ---- */
+
+int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
+                    const struct pfs_list_params *p, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    struct op op = {.method = "GET", .cacheable = true};
+    char max_keys[16];
+    add_query(&op, "list-type", "2");
+    add_query(&op, "encoding-type", "url");
+    if (p->prefix && *p->prefix)
+        add_query(&op, "prefix", p->prefix);
+    if (p->delimiter && *p->delimiter)
+        add_query(&op, "delimiter", p->delimiter);
+    if (p->continuation_token && *p->continuation_token)
+        add_query(&op, "continuation-token", p->continuation_token);
+    if (p->start_after && *p->start_after)
+        add_query(&op, "start-after", p->start_after);
+    if (p->max_keys > 0) {
+        snprintf(max_keys, sizeof(max_keys), "%d", p->max_keys > 1000 ? 1000 : p->max_keys);
+        add_query(&op, "max-keys", max_keys);
+    }
+    if (p->fetch_meta && c->d->id == PFS_DIALECT_TOS)
+        add_query(&op, "fetch-meta", "true");
+    struct pfs_buf body;
+    pfs_buf_init(&body);
+    op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
+                                     .max = c->opts.list_max_body};
+    int rc = run(c, &op, st);
+    if (rc == 0) {
+        int prc = c->d->parse_list(body.data ? body.data : "", body.len, out);
+        if (prc)
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable listing from the store");
+    }
+    pfs_buf_cleanup(&body);
+    return rc;
+}
+
+/* ---- COPY ---- */
+
+/* TOS: "/bucket/" + the key fully escaped ('/' too), which no SDK's server
+ * reading can misparse (tos-api.md 6). S3: "bucket/" + the key escaped with
+ * '/' kept, as botocore sends it. */
+static void copy_source(struct pfs_buf *out, const struct pfs_client *c, const char *src_key)
+{
+    if (c->d->id == PFS_DIALECT_TOS)
+        pfs_buf_putc(out, '/');
+    pfs_buf_puts(out, c->bucket);
+    pfs_buf_putc(out, '/');
+    pfs_uri_encode(out, src_key, strlen(src_key), c->d->id == PFS_DIALECT_S3);
+}
+
+/* Runs an operation whose 200 body is a result with an ETag or an error. */
+static int run_etag_result(struct pfs_client *c, struct op *op, char etag_out[80],
+                           struct pfs_status *st)
+{
+    struct pfs_buf body;
+    pfs_buf_init(&body);
+    op->sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
+                                      .max = RESULT_MAX_BODY};
+    int rc = run(c, op, st);
+    if (rc == 0) {
+        char etag[80];
+        int prc = c->d->parse_etag_result(body.data ? body.data : "", body.len,
+                                          etag_out ? etag_out : etag, st);
+        if (prc == -EIO) {
+            st->error = -EIO; /* a 200 that carried an error document */
+            log_failure(op, op->key, st);
+            rc = -1;
+        } else if (prc) {
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable result from the store");
+        }
+    }
+    pfs_buf_cleanup(&body);
+    return rc;
+}
+
+int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_key,
+                    bool replace_meta, const struct pfs_kv *meta, size_t n_meta,
+                    struct pfs_status *st)
+{
+    if (!dst_key || !*dst_key || !src_key || !*src_key)
+        return fail_local(st, -EINVAL, "empty key");
+    struct op op = {.method = "PUT", .key = dst_key};
+    struct pfs_buf src, names;
+    pfs_buf_init(&src);
+    pfs_buf_init(&names);
+    copy_source(&src, c, src_key);
+    pfs_buf_printf(&names, "%scopy-source", c->d->header_prefix);
+    size_t directive_at = names.len + 1;
+    pfs_buf_putc(&names, '\0');
+    pfs_buf_printf(&names, "%smetadata-directive", c->d->header_prefix);
+    int rc;
+    if (pfs_buf_status(&src) || pfs_buf_status(&names)) {
+        rc = fail_local(st, -ENOMEM, "out of memory");
+    } else {
+        /* The names buffer may move as add_meta appends: copy them first. */
+        char *copy_name = strdup(names.data), *directive_name = strdup(names.data + directive_at);
+        pfs_buf_reset(&names);
+        if (!copy_name || !directive_name) {
+            rc = fail_local(st, -ENOMEM, "out of memory");
+        } else {
+            add_signed(&op, copy_name, src.data);
+            add_signed(&op, directive_name, replace_meta ? "REPLACE" : "COPY");
+            rc = replace_meta ? add_meta(c, &op, &names, meta, n_meta, st) : 0;
+            if (rc == 0)
+                rc = run_etag_result(c, &op, NULL, st);
+        }
+        free(copy_name);
+        free(directive_name);
+    }
+    pfs_buf_cleanup(&src);
+    pfs_buf_cleanup(&names);
+    return rc;
+}
+
+/* ---- multipart ---- */
+
+int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
+                          const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st)
+{
+    *upload_id_out = NULL;
+    if (!key || !*key)
+        return fail_local(st, -EINVAL, "empty key");
+    struct op op = {.method = "POST", .key = key};
+    add_query(&op, "uploads", NULL);
+    struct pfs_buf names, body;
+    pfs_buf_init(&names);
+    pfs_buf_init(&body);
+    int rc = add_meta(c, &op, &names, meta, n_meta, st);
+    if (rc == 0) {
+        op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
+                                         .max = RESULT_MAX_BODY};
+        rc = run(c, &op, st);
+    }
+    if (rc == 0) {
+        int prc = c->d->parse_upload_id(body.data ? body.data : "", body.len, upload_id_out);
+        if (prc)
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable upload id from the store");
+    }
+    pfs_buf_cleanup(&names);
+    pfs_buf_cleanup(&body);
+    return rc;
+}
+
+int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
+                               const char *upload_id, int part_number,
+                               const struct pfs_http_body *body, struct pfs_status *st)
+{
+    memset(part_out, 0, sizeof(*part_out));
+    if (part_number < 1 || part_number > PFS_MULTIPART_MAX_PARTS)
+        return fail_local(st, -EINVAL, "part number outside 1..10000");
+    char num[16], md5[32];
+    snprintf(num, sizeof(num), "%d", part_number);
+    /* Part URLs are used once: signing them uncached keeps the cache useful. */
+    struct op op = {.method = "PUT", .key = key, .body = body};
+    add_query(&op, "partNumber", num);
+    add_query(&op, "uploadId", upload_id);
+    if (add_integrity(c, &op, md5, body, st) != 0)
+        return -1;
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    int rc = execute(c, &op, &resp, st);
+    if (rc == 0) {
+        const char *etag = pfs_http_response_header(&resp, "etag");
+        if (!etag || !*etag) {
+            rc = fail_local(st, -EIO, "the store answered an uploaded part without an ETag");
+        } else {
+            part_out->number = part_number;
+            snprintf(part_out->etag, sizeof(part_out->etag), "%s", etag);
+        }
+    }
+    pfs_http_response_cleanup(&resp);
+    return rc;
+}
+
+int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *upload_id,
+                            const struct pfs_part *parts, size_t n, struct pfs_status *st)
+{
+    if (n == 0 || n > PFS_MULTIPART_MAX_PARTS)
+        return fail_local(st, -EINVAL, "a multipart upload needs 1..10000 parts");
+    struct pfs_buf xml;
+    pfs_buf_init(&xml);
+    int brc = c->d->build_complete(&xml, parts, n);
+    if (brc) {
+        pfs_buf_cleanup(&xml);
+        return fail_local(st, brc, "cannot build the part list");
+    }
+    struct pfs_http_body body = {.data = xml.data, .fd = -1, .len = xml.len};
+    struct op op = {.method = "POST", .key = key, .body = &body};
+    add_query(&op, "uploadId", upload_id);
+    add_plain(&op, "Content-Type", c->d->body_type);
+    int rc = run_etag_result(c, &op, NULL, st);
+    pfs_buf_cleanup(&xml);
+    return rc;
+}
+
+int pfs_client_mpu_abort(struct pfs_client *c, const char *key, const char *upload_id,
+                         struct pfs_status *st)
+{
+    struct op op = {.method = "DELETE", .key = key};
+    add_query(&op, "uploadId", upload_id);
+    int rc = run(c, &op, st);
+    if (rc != 0 && st->http_status == 404) {
+        pfs_status_clear(st); /* NoSuchUpload: nothing left to abort */
+        return 0;
+    }
+    return rc;
+}
+
+/* ---- bulk delete ---- */
+
+int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t n,
+                           struct pfs_delete_result *out, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return (pfs_status_clear(st), 0);
+    if (n > PFS_DELETE_MANY_MAX)
+        return fail_local(st, -EINVAL, "at most 1000 keys per bulk delete");
+    struct pfs_buf req_body, resp_body;
+    pfs_buf_init(&req_body);
+    pfs_buf_init(&resp_body);
+    int rc;
+    int brc = c->d->build_delete(&req_body, keys, n);
+    if (brc) {
+        rc = fail_local(st, brc, "a key cannot be written in a bulk delete request");
+    } else {
+        uint8_t digest[PFS_MD5_LEN];
+        char md5[32];
+        pfs_crypto_md5(digest, req_body.data, req_body.len);
+        pfs_crypto_base64(md5, digest, sizeof(digest));
+        struct pfs_http_body body = {.data = req_body.data, .fd = -1, .len = req_body.len};
+        struct op op = {.method = "POST", .body = &body};
+        add_query(&op, "delete", NULL);
+        add_plain(&op, "Content-Type", c->d->body_type);
+        /* TOS requires Content-MD5 and may require it signed; S3 accepts it
+         * unsigned. The URL then varies with the body: not cached. */
+        if (c->d->id == PFS_DIALECT_TOS)
+            add_signed(&op, "content-md5", md5);
+        else
+            add_plain(&op, "Content-MD5", md5);
+        op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &resp_body,
+                                         .max = RESULT_MAX_BODY};
+        rc = run(c, &op, st);
+        if (rc == 0) {
+            int prc = c->d->parse_delete_result(resp_body.data ? resp_body.data : "",
+                                                resp_body.len, out);
+            if (prc)
+                rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
+                                "unreadable bulk delete result from the store");
+        }
+    }
+    pfs_buf_cleanup(&req_body);
+    pfs_buf_cleanup(&resp_body);
+    return rc;
+}
+
+/* ---- whole uploads ---- */
+
+struct part_job {
+    struct pfs_client *c;
+    const char *key;
+    const char *upload_id;
+    struct pfs_http_body body;
+    struct pfs_part part;
+    int number;
+    struct pfs_status st;
+    int rc;
+    _Atomic int *abort_flag; /* set by the first failure: later parts skip */
+};
+
+static void part_task(void *arg)
+{
+    struct part_job *j = arg;
+    if (atomic_load(j->abort_flag)) {
+        j->rc = -1;
+        pfs_status_clear(&j->st);
+        j->st.error = -ECANCELED;
+        return;
+    }
+    j->rc = pfs_client_mpu_upload_part(j->c, &j->part, j->key, j->upload_id, j->number, &j->body,
+                                       &j->st);
+    if (j->rc)
+        atomic_store(j->abort_flag, 1);
+}
+
+int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset,
+                         uint64_t len, const struct pfs_kv *meta, size_t n_meta,
+                         uint64_t part_size, uint64_t threshold, struct pfs_status *st)
+{
+    if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
+        struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
+        return pfs_client_put(c, key, &body, meta, n_meta, NULL, st);
+    }
+    if (part_size < PFS_MULTIPART_MIN_PART)
+        part_size = PFS_MULTIPART_MIN_PART;
+    /* Stay within 10,000 parts: grow the part size in whole MiB. */
+    uint64_t min_part = (len + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
+    if (part_size < min_part)
+        part_size = (min_part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+    if (part_size > PFS_MULTIPART_MAX_PART)
+        return fail_local(st, -EFBIG, "object larger than 10,000 parts of 5 GiB");
+    size_t n = (size_t)((len + part_size - 1) / part_size);
+
+    char *upload_id = NULL;
+    if (pfs_client_mpu_create(c, &upload_id, key, meta, n_meta, st) != 0)
+        return -1;
+    struct part_job *jobs = calloc(n, sizeof(*jobs));
+    struct pfs_part *parts = calloc(n, sizeof(*parts));
+    _Atomic int abort_flag = 0;
+    int rc = 0;
+    if (!jobs || !parts) {
+        rc = fail_local(st, -ENOMEM, "out of memory");
+    } else {
+        struct pfs_task_group group;
+        pfs_task_group_init(&group);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t at = (uint64_t)i * part_size;
+            jobs[i] = (struct part_job){
+                .c = c,
+                .key = key,
+                .upload_id = upload_id,
+                .body = {.fd = fd,
+                         .offset = offset + (off_t)at,
+                         .len = len - at < part_size ? len - at : part_size},
+                .number = (int)i + 1,
+                .abort_flag = &abort_flag,
+            };
+            if (!c->pool || pfs_pool_submit(c->pool, &group, part_task, &jobs[i]) != 0)
+                part_task(&jobs[i]);
+        }
+        pfs_task_group_wait(&group);
+        pfs_task_group_cleanup(&group);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (jobs[i].rc != 0 && jobs[i].st.error != -ECANCELED) {
+                *st = jobs[i].st;
+                rc = -1;
+            }
+            parts[i] = jobs[i].part;
+        }
+        if (rc == 0 && atomic_load(&abort_flag))
+            rc = fail_local(st, -EIO, "a part upload failed");
+        if (rc == 0)
+            rc = pfs_client_mpu_complete(c, key, upload_id, parts, n, st);
+    }
+    if (rc != 0) {
+        struct pfs_status abort_st;
+        if (pfs_client_mpu_abort(c, key, upload_id, &abort_st) != 0)
+            PFS_WARN("could not abort multipart upload %s of %s; it may linger until the "
+                     "bucket's lifecycle rule removes it",
+                     upload_id, key);
+    }
+    free(jobs);
+    free(parts);
+    free(upload_id);
+    return rc;
+}

@@ -1,0 +1,132 @@
+/* Object operations over presigned URLs: every request goes to a URL from the
+ * URL cache and never carries an Authorization header. The only layer that
+ * retries: exponential back-off with jitter on connection errors, timeouts,
+ * 5xx, 429 and the services' throttling codes; one re-sign after a 403.
+ * Every function returns 0, or -1 with st filled (code, HTTP status, service
+ * code, message, request id, attempts); pfs_status_errno(st) is the errno. */
+#ifndef PFS_CLIENT_H
+#define PFS_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dialect.h"
+#include "http.h"
+#include "pool.h"
+#include "status.h"
+#include "urlcache.h"
+
+#define PFS_MULTIPART_MIN_PART (5ULL << 20)
+#define PFS_MULTIPART_MAX_PART (5ULL << 30)
+#define PFS_MULTIPART_MAX_PARTS 10000
+#define PFS_DELETE_MANY_MAX 1000
+
+struct pfs_client_opts {
+    int retries;             /* retries after the first attempt; default 5 */
+    unsigned base_delay_ms;  /* first back-off; default 100 */
+    unsigned max_delay_ms;   /* back-off cap; default 10000 */
+    size_t list_max_body;    /* cap on a listing body; default 16 MiB */
+    /* Injectable sleep (tests record back-offs instead of sleeping). */
+    void (*sleep_ms)(void *ctx, unsigned ms);
+    void *sleep_ctx;
+};
+
+struct pfs_client;
+
+/* http, urls and pool are borrowed (pool may be NULL: transfers then run one
+ * at a time). Returns 0 or -ENOMEM/-EINVAL. */
+int pfs_client_new(struct pfs_client **out, struct pfs_http *http, struct pfs_urlcache *urls,
+                   struct pfs_pool *pool, enum pfs_dialect dialect, const char *bucket,
+                   const struct pfs_client_opts *opts);
+void pfs_client_free(struct pfs_client *c);
+
+const struct pfs_dialect_ops *pfs_client_dialect(const struct pfs_client *c);
+
+struct pfs_object_info {
+    uint64_t size;
+    int64_t mtime; /* Last-Modified, unix seconds */
+    char etag[80];
+    char content_type[128];
+    struct pfs_meta_kv *meta; /* user metadata (names lower-case, without prefix) */
+    size_t n_meta;
+};
+
+void pfs_object_info_cleanup(struct pfs_object_info *info);
+/* The value of user metadata `name`, or NULL. */
+const char *pfs_object_info_meta(const struct pfs_object_info *info, const char *name);
+
+/* HEAD. A missing key is -1 with ENOENT. */
+int pfs_client_head(struct pfs_client *c, struct pfs_object_info *out, const char *key,
+                    struct pfs_status *st);
+
+/* Bucket check for mount and `check`: HEAD on the bucket. */
+int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st);
+
+/* Reads up to len bytes at offset into buf. *got_out is the number read: less
+ * than len only at the end of the object, 0 at or past it. */
+int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
+                         size_t *got_out, const char *key, struct pfs_status *st);
+
+/* Streams len bytes at offset (len UINT64_MAX: to the end of the object) into
+ * fd at fd_offset with pwrite, without holding the body in memory. */
+int pfs_client_get_to_fd(struct pfs_client *c, int fd, off_t fd_offset, uint64_t offset,
+                         uint64_t len, uint64_t *got_out, const char *key, struct pfs_status *st);
+
+/* PUT of body (a buffer or a file range) with optional user metadata (signed
+ * into the URL). S3: Content-MD5 is sent. TOS: the CRC-64 computed while
+ * sending is compared with x-tos-hash-crc64ecma. etag_out may be NULL. */
+int pfs_client_put(struct pfs_client *c, const char *key, const struct pfs_http_body *body,
+                   const struct pfs_kv *meta, size_t n_meta, char etag_out[80],
+                   struct pfs_status *st);
+
+/* DELETE. A key that does not exist is not an error (S3 semantics). */
+int pfs_client_delete(struct pfs_client *c, const char *key, struct pfs_status *st);
+
+struct pfs_list_params {
+    const char *prefix;
+    const char *delimiter;
+    const char *continuation_token;
+    const char *start_after;
+    int max_keys;    /* 0: the store's default (1000) */
+    bool fetch_meta; /* TOS: user metadata per entry */
+};
+
+/* One ListObjectsV2 / ListObjectsType2 page. Keys come back decoded. */
+int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
+                    const struct pfs_list_params *params, struct pfs_status *st);
+
+/* Server-side copy of src_key onto dst_key (up to 5 GiB). replace_meta: the
+ * copy gets `meta` instead of the source's metadata (REPLACE directive). */
+int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_key,
+                    bool replace_meta, const struct pfs_kv *meta, size_t n_meta,
+                    struct pfs_status *st);
+
+int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
+                          const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);
+int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
+                               const char *upload_id, int part_number,
+                               const struct pfs_http_body *body, struct pfs_status *st);
+int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *upload_id,
+                            const struct pfs_part *parts, size_t n, struct pfs_status *st);
+int pfs_client_mpu_abort(struct pfs_client *c, const char *key, const char *upload_id,
+                         struct pfs_status *st);
+
+/* Deletes up to 1000 keys in one request. Keys the store could not delete are
+ * in out->errors (the call itself still succeeds). */
+int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t n,
+                           struct pfs_delete_result *out, struct pfs_status *st);
+
+/* Uploads len bytes of fd from offset as key: one PUT below threshold, else a
+ * multipart upload whose parts (part_size, raised when needed to stay within
+ * 10,000 parts) go up in parallel on the pool. The object appears only when
+ * everything succeeded; a failed multipart upload is aborted. */
+int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset,
+                         uint64_t len, const struct pfs_kv *meta, size_t n_meta,
+                         uint64_t part_size, uint64_t threshold, struct pfs_status *st);
+
+/* New TCP connections opened so far by the transport. */
+long pfs_client_connections(const struct pfs_client *c);
+
+#endif

@@ -1,0 +1,125 @@
+/* The transport interface: one HTTP attempt, no retries, no signing. The
+ * client talks only to this vtable, so tests script a fake transport and the
+ * real one (http_curl.c) is the only module that includes libcurl. */
+#ifndef PFS_HTTP_H
+#define PFS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "sign.h"
+
+/* Hard caps on what a response may make us hold. */
+#define PFS_HTTP_MAX_HEADERS 256
+#define PFS_HTTP_MAX_HEADER_BYTES (64 * 1024)
+#define PFS_HTTP_MAX_ERROR_BODY (64 * 1024)
+
+/* Where a request body comes from: len bytes of data, or, when data is NULL,
+ * len bytes of fd starting at offset (read with pread, so a retry can re-send
+ * it from the start). */
+struct pfs_http_body {
+    const void *data;
+    int fd;
+    off_t offset;
+    uint64_t len;
+};
+
+enum pfs_http_sink_kind {
+    PFS_SINK_NONE,   /* discard (HEAD, DELETE, PUT responses) */
+    PFS_SINK_BUFFER, /* append to buf, failing past max bytes */
+    PFS_SINK_MEMORY, /* copy into mem[0..mem_len), failing past it */
+    PFS_SINK_FD,     /* pwrite into fd from offset on */
+};
+
+/* Where a successful (2xx) response body goes. Bodies of other statuses go
+ * to the response's error_body instead. */
+struct pfs_http_sink {
+    enum pfs_http_sink_kind kind;
+    struct pfs_buf *buf;
+    size_t max;
+    void *mem;
+    size_t mem_len;
+    int fd;
+    off_t offset;
+};
+
+struct pfs_http_request {
+    const char *method;
+    const char *url;
+    const struct pfs_kv *headers; /* sent as given (signed or not) */
+    size_t n_headers;
+    const struct pfs_http_body *body; /* NULL: no body */
+    struct pfs_http_sink sink;
+    bool want_crc64; /* compute the CRC-64/ECMA of the body bytes sent */
+};
+
+struct pfs_http_header {
+    char *name; /* lower-case */
+    char *value;
+};
+
+struct pfs_http_response {
+    long status;
+    struct pfs_http_header *headers;
+    size_t n_headers;
+    struct pfs_buf error_body; /* body of a non-2xx response, at most PFS_HTTP_MAX_ERROR_BODY */
+    uint64_t body_bytes;       /* bytes delivered to the sink */
+    uint64_t crc64_sent;       /* when want_crc64: CRC of the body bytes sent */
+    long connects;             /* new connections this attempt opened */
+    int transport_error;       /* -errno when no complete response arrived */
+    char transport_message[256];
+};
+
+void pfs_http_response_init(struct pfs_http_response *r);
+void pfs_http_response_cleanup(struct pfs_http_response *r);
+/* Drops the headers only (a transport saw a new status line). */
+void pfs_http_response_clear_headers(struct pfs_http_response *r);
+/* Empties r for another attempt. */
+void pfs_http_response_reset(struct pfs_http_response *r);
+/* Adds a header (name is lower-cased). Returns 0, or -E2BIG past the caps. */
+int pfs_http_response_add_header(struct pfs_http_response *r, const char *name, size_t name_len,
+                                 const char *value, size_t value_len);
+/* The value of header lname (lower-case), or NULL. */
+const char *pfs_http_response_header(const struct pfs_http_response *r, const char *lname);
+
+struct pfs_http_ops {
+    /* Performs one attempt. Returns 0 when a complete response arrived (of any
+     * status), or the -errno of a transport failure (also in
+     * resp->transport_error): -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, -EIO for
+     * other network errors, -EFBIG when a sink overflowed, -ENOMEM. Safe to call
+     * from many threads at once. */
+    int (*perform)(void *ctx, const struct pfs_http_request *req, struct pfs_http_response *resp);
+    /* Total new connections opened so far. */
+    long (*connections)(void *ctx);
+    void (*destroy)(void *ctx);
+};
+
+struct pfs_http {
+    const struct pfs_http_ops *ops;
+    void *ctx;
+};
+
+static inline int pfs_http_perform(struct pfs_http *h, const struct pfs_http_request *req,
+                                   struct pfs_http_response *resp)
+{
+    return h->ops->perform(h->ctx, req, resp);
+}
+
+/* NULL-safe. */
+void pfs_http_free(struct pfs_http *h);
+
+/* Options of the libcurl transport. */
+struct pfs_http_curl_opts {
+    long connect_timeout_ms; /* default 10 s */
+    long low_speed_time_s;   /* abort a transfer slower than 1 KiB/s for this long; default 30 */
+    const char *ca_file;     /* NULL: the system store */
+    bool insecure;           /* skip TLS verification (logged as a warning) */
+};
+
+/* Returns 0 or -ENOMEM / -EIO (libcurl could not initialise). */
+int pfs_http_curl_new(struct pfs_http **out, const struct pfs_http_curl_opts *opts);
+
+#endif

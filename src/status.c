@@ -1,0 +1,45 @@
+/* Store outcomes and their errno (see status.h). */
+#include "status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void pfs_status_clear(struct pfs_status *st)
+{
+    memset(st, 0, sizeof(*st));
+}
+
+static void copy_field(char *dst, size_t cap, const char *src)
+{
+    if (src)
+        snprintf(dst, cap, "%s", src);
+}
+
+void pfs_status_set(struct pfs_status *st, const char *code, const char *message,
+                    const char *request_id)
+{
+    copy_field(st->service_code, sizeof(st->service_code), code);
+    copy_field(st->message, sizeof(st->message), message);
+    copy_field(st->request_id, sizeof(st->request_id), request_id);
+}
+
+int pfs_status_errno(const struct pfs_status *st)
+{
+    if (st->error == 0)
+        return 0;
+    return -st->error;
+}
+
+void pfs_status_describe(const struct pfs_status *st, char *out, size_t out_len)
+{
+    char what[64];
+    if (st->http_status)
+        snprintf(what, sizeof(what), "HTTP %ld", st->http_status);
+    else
+        snprintf(what, sizeof(what), "no response");
+    snprintf(out, out_len, "%s%s%s: %s (%s%s%s%d attempt%s)", what, st->service_code[0] ? " " : "",
+             st->service_code, st->message[0] ? st->message : strerror(pfs_status_errno(st)),
+             st->request_id[0] ? "request id " : "", st->request_id,
+             st->request_id[0] ? ", " : "", st->attempts, st->attempts == 1 ? "" : "s");
+}

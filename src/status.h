@@ -1,0 +1,30 @@
+/* The outcome of one store operation: what the client reports upward and the
+ * one place where a store outcome becomes an errno. */
+#ifndef PFS_STATUS_H
+#define PFS_STATUS_H
+
+#include <stddef.h>
+
+struct pfs_status {
+    int error;        /* 0, or the -errno the client decided on */
+    long http_status; /* last HTTP status seen, 0 when no response arrived */
+    char service_code[64];
+    char message[256];
+    char request_id[128];
+    int attempts; /* HTTP attempts made, re-signs and retries included */
+};
+
+void pfs_status_clear(struct pfs_status *st);
+
+/* Fills service code, message and request id (truncating); NULL leaves a field. */
+void pfs_status_set(struct pfs_status *st, const char *code, const char *message,
+                    const char *request_id);
+
+/* The errno a filesystem call should return for this outcome (positive; 0 when
+ * the operation succeeded). */
+int pfs_status_errno(const struct pfs_status *st);
+
+/* One line for logs: "HTTP 403 AccessDenied: msg (request id X, 2 attempts)". */
+void pfs_status_describe(const struct pfs_status *st, char *out, size_t out_len);
+
+#endif
