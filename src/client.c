@@ -122,10 +122,17 @@ static bool code_is(const struct pfs_status *st, const char *code)
 static bool transient_status(const struct pfs_status *st)
 {
     static const char *const codes[] = {
-        "SlowDown",          "InternalError",          "ServiceUnavailable",
-        "RequestTimeout",    "ExceedAccountQPSLimit",  "ExceedBucketQPSLimit",
-        "Throttling",        "ThrottlingException",    "RequestLimitExceeded",
-        "ExceedAccountRateLimit", "ExceedBucketRateLimit",
+        "SlowDown",
+        "InternalError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "ExceedAccountQPSLimit",
+        "ExceedBucketQPSLimit",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ExceedAccountRateLimit",
+        "ExceedBucketRateLimit",
     };
     long s = st->http_status;
     if (s == 500 || s == 502 || s == 503 || s == 504 || s == 429)
@@ -287,7 +294,11 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
                 c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, failures));
                 continue;
             }
-            st->error = (rc == -ENOMEM || rc == -EFBIG || rc == -ENOSPC) ? rc : -EIO;
+            /* A sink that overflowed means the store sent more than asked for:
+             * its fault, an I/O error. Local failures keep their errno. */
+            st->error = (rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT) ? rc : -EIO;
+            if (rc == -EFBIG)
+                pfs_status_set(st, "", "the store sent a larger body than expected", NULL);
             free(url);
             log_failure(op, op->key, st);
             return -1;
@@ -556,8 +567,7 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
 int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
                          size_t *got_out, const char *key, struct pfs_status *st)
 {
-    struct op op = {.key = key,
-                    .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len}};
+    struct op op = {.key = key, .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len}};
     uint64_t got = 0;
     int rc = get_common(c, &op, offset, len, &got, st);
     *got_out = (size_t)got;
@@ -698,13 +708,14 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
         add_query(&op, "fetch-meta", "true");
     struct pfs_buf body;
     pfs_buf_init(&body);
-    op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
-                                     .max = c->opts.list_max_body};
+    op.sink =
+        (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body, .max = c->opts.list_max_body};
     int rc = run(c, &op, st);
     if (rc == 0) {
         int prc = c->d->parse_list(body.data ? body.data : "", body.len, out);
         if (prc)
-            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable listing from the store");
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
+                            "unreadable listing from the store");
     }
     pfs_buf_cleanup(&body);
     return rc;
@@ -730,8 +741,8 @@ static int run_etag_result(struct pfs_client *c, struct op *op, char etag_out[80
 {
     struct pfs_buf body;
     pfs_buf_init(&body);
-    op->sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
-                                      .max = RESULT_MAX_BODY};
+    op->sink =
+        (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body, .max = RESULT_MAX_BODY};
     int rc = run(c, op, st);
     if (rc == 0) {
         char etag[80];
@@ -742,7 +753,8 @@ static int run_etag_result(struct pfs_client *c, struct op *op, char etag_out[80
             log_failure(op, op->key, st);
             rc = -1;
         } else if (prc) {
-            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable result from the store");
+            rc =
+                fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable result from the store");
         }
     }
     pfs_buf_cleanup(&body);
@@ -803,14 +815,15 @@ int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char
     pfs_buf_init(&body);
     int rc = add_meta(c, &op, &names, meta, n_meta, st);
     if (rc == 0) {
-        op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body,
-                                         .max = RESULT_MAX_BODY};
+        op.sink =
+            (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body, .max = RESULT_MAX_BODY};
         rc = run(c, &op, st);
     }
     if (rc == 0) {
         int prc = c->d->parse_upload_id(body.data ? body.data : "", body.len, upload_id_out);
         if (prc)
-            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO, "unreadable upload id from the store");
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
+                            "unreadable upload id from the store");
     }
     pfs_buf_cleanup(&names);
     pfs_buf_cleanup(&body);
@@ -914,12 +927,12 @@ int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t
             add_signed(&op, "content-md5", md5);
         else
             add_plain(&op, "Content-MD5", md5);
-        op.sink = (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &resp_body,
-                                         .max = RESULT_MAX_BODY};
+        op.sink = (struct pfs_http_sink){
+            .kind = PFS_SINK_BUFFER, .buf = &resp_body, .max = RESULT_MAX_BODY};
         rc = run(c, &op, st);
         if (rc == 0) {
-            int prc = c->d->parse_delete_result(resp_body.data ? resp_body.data : "",
-                                                resp_body.len, out);
+            int prc =
+                c->d->parse_delete_result(resp_body.data ? resp_body.data : "", resp_body.len, out);
             if (prc)
                 rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
                                 "unreadable bulk delete result from the store");
@@ -959,9 +972,9 @@ static void part_task(void *arg)
         atomic_store(j->abort_flag, 1);
 }
 
-int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset,
-                         uint64_t len, const struct pfs_kv *meta, size_t n_meta,
-                         uint64_t part_size, uint64_t threshold, struct pfs_status *st)
+int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
+                         const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
+                         uint64_t threshold, struct pfs_status *st)
 {
     if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
         struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};

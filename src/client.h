@@ -24,10 +24,10 @@
 #define PFS_DELETE_MANY_MAX 1000
 
 struct pfs_client_opts {
-    int retries;             /* retries after the first attempt; default 5 */
-    unsigned base_delay_ms;  /* first back-off; default 100 */
-    unsigned max_delay_ms;   /* back-off cap; default 10000 */
-    size_t list_max_body;    /* cap on a listing body; default 16 MiB */
+    int retries;            /* retries after the first attempt; default 5 */
+    unsigned base_delay_ms; /* first back-off; default 100 */
+    unsigned max_delay_ms;  /* back-off cap; default 10000 */
+    size_t list_max_body;   /* cap on a listing body; default 16 MiB */
     /* Injectable sleep (tests record back-offs instead of sleeping). */
     void (*sleep_ms)(void *ctx, unsigned ms);
     void *sleep_ctx;
@@ -122,9 +122,9 @@ int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t
  * multipart upload whose parts (part_size, raised when needed to stay within
  * 10,000 parts) go up in parallel on the pool. The object appears only when
  * everything succeeded; a failed multipart upload is aborted. */
-int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset,
-                         uint64_t len, const struct pfs_kv *meta, size_t n_meta,
-                         uint64_t part_size, uint64_t threshold, struct pfs_status *st);
+int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
+                         const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
+                         uint64_t threshold, struct pfs_status *st);
 
 /* New TCP connections opened so far by the transport. */
 long pfs_client_connections(const struct pfs_client *c);

@@ -42,8 +42,7 @@ int pfs_http_response_add_header(struct pfs_http_response *r, const char *name, 
     if (r->n_headers >= PFS_HTTP_MAX_HEADERS || name_len + value_len > PFS_HTTP_MAX_HEADER_BYTES)
         return -E2BIG;
     if (r->n_headers % 16 == 0) {
-        struct pfs_http_header *h =
-            realloc(r->headers, (r->n_headers + 16) * sizeof(*r->headers));
+        struct pfs_http_header *h = realloc(r->headers, (r->n_headers + 16) * sizeof(*r->headers));
         if (!h)
             return -ENOMEM;
         r->headers = h;

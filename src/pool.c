@@ -112,8 +112,7 @@ void pfs_task_group_cleanup(struct pfs_task_group *g)
     pthread_mutex_destroy(&g->lock);
 }
 
-int pfs_pool_submit(struct pfs_pool *p, struct pfs_task_group *g, void (*fn)(void *arg),
-                    void *arg)
+int pfs_pool_submit(struct pfs_pool *p, struct pfs_task_group *g, void (*fn)(void *arg), void *arg)
 {
     struct task *t = calloc(1, sizeof(*t));
     if (!t)

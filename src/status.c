@@ -40,6 +40,6 @@ void pfs_status_describe(const struct pfs_status *st, char *out, size_t out_len)
         snprintf(what, sizeof(what), "no response");
     snprintf(out, out_len, "%s%s%s: %s (%s%s%s%d attempt%s)", what, st->service_code[0] ? " " : "",
              st->service_code, st->message[0] ? st->message : strerror(pfs_status_errno(st)),
-             st->request_id[0] ? "request id " : "", st->request_id,
-             st->request_id[0] ? ", " : "", st->attempts, st->attempts == 1 ? "" : "s");
+             st->request_id[0] ? "request id " : "", st->request_id, st->request_id[0] ? ", " : "",
+             st->attempts, st->attempts == 1 ? "" : "s");
 }

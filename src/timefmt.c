@@ -67,8 +67,8 @@ int pfs_time_parse_http(int64_t *out, const char *s)
     int mo = 0;
     while (mo < 12 && strncasecmp(months + 3 * mo, s + 8, 3) != 0)
         mo++;
-    int d = digits(s + 5, 2), y = digits(s + 12, 4), h = digits(s + 17, 2),
-        mi = digits(s + 20, 2), sec = digits(s + 23, 2);
+    int d = digits(s + 5, 2), y = digits(s + 12, 4), h = digits(s + 17, 2), mi = digits(s + 20, 2),
+        sec = digits(s + 23, 2);
     if (mo == 12 || d < 0 || y < 0 || h < 0 || mi < 0 || sec < 0)
         return -EINVAL;
     return to_unix(out, y, mo + 1, d, h, mi, sec);

@@ -56,8 +56,8 @@ static struct pfs_client *make_client(const char *secret, int64_t expires, int64
     assert_int_equal(pfs_urlcache_new(urls_out, *src_out, &pfs_clock_realtime, 0, margin), 0);
     struct pfs_client_opts opts = {.retries = 5, .sleep_ms = no_sleep};
     struct pfs_client *c;
-    assert_int_equal(
-        pfs_client_new(&c, E.http, *urls_out, E.pool, PFS_DIALECT_S3, BUCKET, &opts), 0);
+    assert_int_equal(pfs_client_new(&c, E.http, *urls_out, E.pool, PFS_DIALECT_S3, BUCKET, &opts),
+                     0);
     return c;
 }
 
@@ -186,8 +186,9 @@ static void test_vector_keys_round_trip(void **state)
     fclose(f);
     assert_true(n >= 20);
     /* Plus the characters s3rver accepted in paths (presign spec 9). */
-    static const char *const extra[] = {"p*q!r(s)t'u~v.txt", "sp ace/+plus/%25pct", "a&b=c;d,e:f@g$h",
-                                        "trailing-space ", "\xd0\x9a\xd0\xb8\xd1\x80/\xe2\x82\xac"};
+    static const char *const extra[] = {"p*q!r(s)t'u~v.txt", "sp ace/+plus/%25pct",
+                                        "a&b=c;d,e:f@g$h", "trailing-space ",
+                                        "\xd0\x9a\xd0\xb8\xd1\x80/\xe2\x82\xac"};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
         keys[n++] = strdup(extra[i]);
     for (size_t i = 0; i < n; i++) {
@@ -253,12 +254,11 @@ static void test_ranges(void **state)
     assert_true(fd >= 0);
     unlink(path);
     uint64_t n;
-    assert_int_equal(
-        pfs_client_get_to_fd(E.client, fd, 0, 0, UINT64_MAX, &n, "ranges/obj", &st), 0);
-    assert_int_equal(n, 1000);
-    assert_int_equal(pfs_client_get_to_fd(E.client, fd, 1000, 500, UINT64_MAX, &n, "ranges/obj",
-                                          &st),
+    assert_int_equal(pfs_client_get_to_fd(E.client, fd, 0, 0, UINT64_MAX, &n, "ranges/obj", &st),
                      0);
+    assert_int_equal(n, 1000);
+    assert_int_equal(
+        pfs_client_get_to_fd(E.client, fd, 1000, 500, UINT64_MAX, &n, "ranges/obj", &st), 0);
     assert_int_equal(n, 500);
     char back[1500];
     assert_int_equal(pread(fd, back, sizeof(back), 0), 1500);
@@ -311,8 +311,8 @@ static void test_list_2500(void **state)
     struct pfs_status st;
     do {
         struct pfs_list_page page;
-        struct pfs_list_params p = {.prefix = "many/k", .max_keys = 1000,
-                                    .continuation_token = token};
+        struct pfs_list_params p = {
+            .prefix = "many/k", .max_keys = 1000, .continuation_token = token};
         assert_int_equal(pfs_client_list(E.client, &page, &p, &st), 0);
         pages++;
         for (size_t i = 0; i < page.n_entries; i++) {

@@ -1,0 +1,210 @@
+/* Scripted fake transport (see fake_http.h). */
+#include "fake_http.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "crc64.h"
+
+#define FAKE_MAX 256
+
+struct scripted {
+    long status;
+    char *body;
+    char *headers[FAKE_MAX_HEADERS];
+    size_t n_headers;
+    int err;
+};
+
+struct fake_http {
+    struct pfs_http http;
+    pthread_mutex_t lock;
+    struct scripted script[FAKE_MAX];
+    size_t n_script, next;
+    struct fake_request reqs[FAKE_MAX];
+    size_t n_reqs;
+};
+
+static char *read_body(const struct pfs_http_body *b, size_t *len, uint64_t *crc)
+{
+    *len = (size_t)b->len;
+    char *p = malloc(*len + 1);
+    if (b->data)
+        memcpy(p, b->data, *len);
+    else if (*len && pread(b->fd, p, *len, b->offset) != (ssize_t)*len)
+        abort();
+    p[*len] = '\0';
+    *crc = pfs_crc64_update(0, p, *len);
+    return p;
+}
+
+static int deliver(const struct pfs_http_request *req, struct pfs_http_response *resp,
+                   const char *body)
+{
+    size_t len = strlen(body);
+    if (resp->status < 200 || resp->status >= 300) {
+        pfs_buf_append(&resp->error_body, body, len);
+        return 0;
+    }
+    const struct pfs_http_sink *s = &req->sink;
+    switch (s->kind) {
+    case PFS_SINK_NONE:
+        break;
+    case PFS_SINK_BUFFER:
+        if (s->buf->len + len > s->max)
+            return -EFBIG;
+        pfs_buf_append(s->buf, body, len);
+        break;
+    case PFS_SINK_MEMORY:
+        if (len > s->mem_len)
+            return -EFBIG;
+        memcpy(s->mem, body, len);
+        break;
+    case PFS_SINK_FD:
+        if (pwrite(s->fd, body, len, s->offset) != (ssize_t)len)
+            return -EIO;
+        break;
+    }
+    resp->body_bytes = len;
+    return 0;
+}
+
+static int fake_perform(void *ctx, const struct pfs_http_request *req,
+                        struct pfs_http_response *resp)
+{
+    struct fake_http *f = ctx;
+    pthread_mutex_lock(&f->lock);
+    if (f->n_reqs == FAKE_MAX || f->next == f->n_script) {
+        pthread_mutex_unlock(&f->lock);
+        resp->transport_error = -EPROTO;
+        return -EPROTO; /* an unscripted request: the test will see the failure */
+    }
+    struct fake_request *r = &f->reqs[f->n_reqs++];
+    struct scripted *s = &f->script[f->next++];
+    pthread_mutex_unlock(&f->lock);
+
+    r->method = strdup(req->method);
+    r->url = strdup(req->url);
+    for (size_t i = 0; i < req->n_headers && i < FAKE_MAX_HEADERS; i++) {
+        size_t n = strlen(req->headers[i].name) + strlen(req->headers[i].value) + 3;
+        r->headers[i] = malloc(n);
+        strcpy(r->headers[i], req->headers[i].name);
+        strcat(r->headers[i], ": ");
+        strcat(r->headers[i], req->headers[i].value);
+        r->n_headers = i + 1;
+    }
+    uint64_t crc = 0;
+    if (req->body)
+        r->body = read_body(req->body, &r->body_len, &crc);
+    if (req->want_crc64)
+        resp->crc64_sent = crc;
+    if (s->err) {
+        resp->transport_error = s->err;
+        return s->err;
+    }
+    resp->status = s->status;
+    for (size_t i = 0; i < s->n_headers; i++) {
+        const char *colon = strchr(s->headers[i], ':');
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        pfs_http_response_add_header(resp, s->headers[i], (size_t)(colon - s->headers[i]), v,
+                                     strlen(v));
+    }
+    int rc = deliver(req, resp, s->body ? s->body : "");
+    if (rc)
+        resp->transport_error = rc;
+    return rc;
+}
+
+static long fake_connections(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+static void fake_destroy(void *ctx)
+{
+    (void)ctx; /* owned by fake_http_free */
+}
+
+static const struct pfs_http_ops fake_ops = {fake_perform, fake_connections, fake_destroy};
+
+struct fake_http *fake_http_new(void)
+{
+    struct fake_http *f = calloc(1, sizeof(*f));
+    pthread_mutex_init(&f->lock, NULL);
+    f->http.ops = &fake_ops;
+    f->http.ctx = f;
+    return f;
+}
+
+struct pfs_http *fake_http_transport(struct fake_http *f)
+{
+    return &f->http;
+}
+
+void fake_http_free(struct fake_http *f)
+{
+    for (size_t i = 0; i < f->n_script; i++) {
+        free(f->script[i].body);
+        for (size_t j = 0; j < f->script[i].n_headers; j++)
+            free(f->script[i].headers[j]);
+    }
+    for (size_t i = 0; i < f->n_reqs; i++) {
+        free(f->reqs[i].method);
+        free(f->reqs[i].url);
+        free(f->reqs[i].body);
+        for (size_t j = 0; j < f->reqs[i].n_headers; j++)
+            free(f->reqs[i].headers[j]);
+    }
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+void fake_http_push(struct fake_http *f, long status, const char *body, const char *const *headers)
+{
+    pthread_mutex_lock(&f->lock);
+    struct scripted *s = &f->script[f->n_script++];
+    s->status = status;
+    s->body = body ? strdup(body) : NULL;
+    for (size_t i = 0; headers && headers[i]; i++)
+        s->headers[s->n_headers++] = strdup(headers[i]);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_push_error(struct fake_http *f, int err)
+{
+    pthread_mutex_lock(&f->lock);
+    f->script[f->n_script++].err = err;
+    pthread_mutex_unlock(&f->lock);
+}
+
+size_t fake_http_count(const struct fake_http *f)
+{
+    return f->n_reqs;
+}
+
+const struct fake_request *fake_http_request(const struct fake_http *f, size_t i)
+{
+    return i < f->n_reqs ? &f->reqs[i] : NULL;
+}
+
+const char *fake_http_header(const struct fake_http *f, size_t i, const char *name)
+{
+    const struct fake_request *r = fake_http_request(f, i);
+    size_t n = strlen(name);
+    for (size_t j = 0; r && j < r->n_headers; j++)
+        if (strncasecmp(r->headers[j], name, n) == 0 && r->headers[j][n] == ':')
+            return r->headers[j] + n + 2;
+    return NULL;
+}
+
+size_t fake_http_pending(const struct fake_http *f)
+{
+    return f->n_script - f->next;
+}

@@ -1,0 +1,40 @@
+/* A scripted fake transport: tests queue the responses, the client under test
+ * sends its requests into it, and the tests read back what was sent. */
+#ifndef PFS_FAKE_HTTP_H
+#define PFS_FAKE_HTTP_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+#define FAKE_MAX_HEADERS 32
+
+struct fake_request {
+    char *method;
+    char *url;
+    char *headers[FAKE_MAX_HEADERS]; /* "name: value" as sent */
+    size_t n_headers;
+    char *body; /* the body bytes sent (NUL-terminated copy) */
+    size_t body_len;
+};
+
+struct fake_http;
+
+/* The fake's struct pfs_http lives inside it: pass fake_http_transport(f). */
+struct fake_http *fake_http_new(void);
+void fake_http_free(struct fake_http *f);
+struct pfs_http *fake_http_transport(struct fake_http *f);
+
+/* Queues a response. headers: NULL-terminated "name: value" strings, or NULL. */
+void fake_http_push(struct fake_http *f, long status, const char *body, const char *const *headers);
+/* Queues a transport failure (-ECONNRESET, -ETIMEDOUT, ...). */
+void fake_http_push_error(struct fake_http *f, int err);
+
+size_t fake_http_count(const struct fake_http *f);
+const struct fake_request *fake_http_request(const struct fake_http *f, size_t i);
+/* The value of header `name` (case-insensitive) in request i, or NULL. */
+const char *fake_http_header(const struct fake_http *f, size_t i, const char *name);
+/* Responses still queued (a test ends with 0: nothing scripted went unused). */
+size_t fake_http_pending(const struct fake_http *f);
+
+#endif

@@ -1,0 +1,553 @@
+/* The client over a scripted fake transport: every retry and re-sign path,
+ * and for the TOS dialect (which has no local server) the exact request each
+ * operation sends and how its response is handled. */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "crc64.h"
+#include "crypto.h"
+#include "fake_http.h"
+
+struct fx {
+    struct fake_http *fake;
+    struct pfs_endpoint ep;
+    struct pfs_url_source *src;
+    struct pfs_urlcache *urls;
+    struct pfs_pool *pool;
+    struct pfs_client *c;
+    unsigned sleeps[32];
+    size_t n_sleeps;
+};
+
+static void record_sleep(void *ctx, unsigned ms)
+{
+    struct fx *f = ctx;
+    if (f->n_sleeps < 32)
+        f->sleeps[f->n_sleeps++] = ms;
+}
+
+static struct fx *make(enum pfs_dialect d, int retries)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->fake = fake_http_new();
+    const char *why;
+    assert_int_equal(pfs_endpoint_parse(&f->ep,
+                                        d == PFS_DIALECT_TOS ? "https://tos-cn-beijing.volces.com"
+                                                             : "http://127.0.0.1:9000",
+                                        &why),
+                     0);
+    struct pfs_sign_params params = {.dialect = d,
+                                     .endpoint = &f->ep,
+                                     .region = d == PFS_DIALECT_TOS ? "cn-beijing" : "us-east-1",
+                                     .addressing = d == PFS_DIALECT_TOS ? PFS_ADDRESSING_VIRTUAL
+                                                                        : PFS_ADDRESSING_PATH};
+    struct pfs_cred *cred;
+    assert_int_equal(pfs_cred_new(&cred, "AK", "SK", NULL), 0);
+    assert_int_equal(pfs_url_source_local_new(&f->src, &params, cred, 3600), 0);
+    assert_int_equal(pfs_urlcache_new(&f->urls, f->src, &pfs_clock_realtime, 0, 360), 0);
+    assert_int_equal(pfs_pool_new(&f->pool, 4), 0);
+    struct pfs_client_opts opts = {.retries = retries,
+                                   .base_delay_ms = 100,
+                                   .max_delay_ms = 400,
+                                   .sleep_ms = record_sleep,
+                                   .sleep_ctx = f};
+    assert_int_equal(
+        pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, f->pool, d, "bkt", &opts), 0);
+    return f;
+}
+
+static void destroy(struct fx *f)
+{
+    assert_int_equal(fake_http_pending(f->fake), 0);
+    pfs_client_free(f->c);
+    pfs_pool_free(f->pool);
+    pfs_urlcache_free(f->urls);
+    pfs_url_source_free(f->src);
+    fake_http_free(f->fake);
+    free(f);
+}
+
+static const char *url_of(struct fx *f, size_t i)
+{
+    return fake_http_request(f->fake, i)->url;
+}
+
+static const char *S3_503 = "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
+                            "</Message><RequestId>R503</RequestId></Error>";
+static const char *S3_403_SIG = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request "
+                                "signature we calculated does not match</Message><RequestId>R403"
+                                "</RequestId></Error>";
+
+/* ---- retries and back-off ---- */
+
+static void test_retry_then_success(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    fake_http_push(f->fake, 503, S3_503, NULL);
+    fake_http_push_error(f->fake, -ECONNRESET);
+    fake_http_push(f->fake, 500, "<Error><Code>InternalError</Code><Message>m</Message></Error>",
+                   NULL);
+    fake_http_push(f->fake, 206, "hello", (const char *[]){"Content-Range: bytes 0-4/5", NULL});
+    char buf[8];
+    size_t got;
+    struct pfs_status st;
+    assert_int_equal(pfs_client_get_range(f->c, buf, 5, 0, &got, "k", &st), 0);
+    assert_int_equal(got, 5);
+    assert_int_equal(st.attempts, 4);
+    assert_int_equal(f->n_sleeps, 3);
+    /* Equal jitter: each wait lies in [d/2, d] with d = 100, 200, 400 (the cap). */
+    unsigned nominal[] = {100, 200, 400};
+    for (int i = 0; i < 3; i++)
+        assert_true(f->sleeps[i] >= nominal[i] / 2 && f->sleeps[i] <= nominal[i]);
+    /* Every attempt asked for the same range. */
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(fake_http_header(f->fake, i, "Range"), "bytes=0-4");
+    destroy(f);
+}
+
+static void test_retries_exhausted(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 3);
+    for (int i = 0; i < 4; i++)
+        fake_http_push(f->fake, 503, S3_503, (const char *[]){"x-amz-request-id: R503", NULL});
+    struct pfs_object_info info;
+    struct pfs_status st;
+    assert_int_equal(pfs_client_head(f->c, &info, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_int_equal(st.attempts, 4);
+    assert_int_equal(st.http_status, 503);
+    assert_string_equal(st.request_id, "R503");
+    assert_int_equal(f->n_sleeps, 3);
+    for (size_t i = 0; i < f->n_sleeps; i++)
+        assert_true(f->sleeps[i] <= 400); /* capped */
+    destroy(f);
+
+    f = make(PFS_DIALECT_S3, 2);
+    for (int i = 0; i < 3; i++)
+        fake_http_push_error(f->fake, -ETIMEDOUT);
+    assert_int_equal(pfs_client_head(f->c, &info, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_int_equal(st.attempts, 3);
+    assert_int_equal(st.http_status, 0);
+    destroy(f);
+}
+
+static void test_no_retry_on_other_4xx(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    fake_http_push(f->fake, 404, "<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>",
+                   NULL);
+    fake_http_push(f->fake, 400, "<Error><Code>InvalidArgument</Code><Message>no</Message></Error>",
+                   NULL);
+    fake_http_push(f->fake, 400,
+                   "<Error><Code>KeyTooLongError</Code><Message>long</Message></Error>", NULL);
+    fake_http_push(f->fake, 429, "junk that is not XML", NULL);
+    fake_http_push(f->fake, 204, NULL, NULL);
+    char buf[4];
+    size_t got;
+    struct pfs_status st;
+    assert_int_equal(pfs_client_get_range(f->c, buf, 4, 0, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), ENOENT);
+    assert_string_equal(st.service_code, "NoSuchKey");
+    assert_int_equal(st.attempts, 1);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 4, 0, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_int_equal(st.attempts, 1);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 4, 0, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), ENAMETOOLONG);
+    /* 429 is retried even when its body is unreadable. */
+    assert_int_equal(pfs_client_delete(f->c, "k", &st), 0);
+    assert_int_equal(st.attempts, 2);
+    assert_int_equal(f->n_sleeps, 1);
+    destroy(f);
+}
+
+/* ---- re-signing ---- */
+
+static void test_resign_once_after_403(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    fake_http_push(f->fake, 403, S3_403_SIG, NULL);
+    fake_http_push(f->fake, 200, "", (const char *[]){"Content-Length: 3", NULL});
+    struct pfs_object_info info;
+    struct pfs_status st;
+    assert_int_equal(pfs_client_head(f->c, &info, "k", &st), 0);
+    assert_int_equal(info.size, 3);
+    assert_int_equal(st.attempts, 2);
+    assert_int_equal(f->n_sleeps, 0); /* a re-sign is not a back-off */
+    struct pfs_urlcache_stats s;
+    pfs_urlcache_stats(f->urls, &s);
+    assert_int_equal(s.invalidations, 1);
+    assert_int_equal(s.misses, 2); /* signed, dropped, signed again */
+    pfs_object_info_cleanup(&info);
+
+    /* A second 403 is final: an access error carrying the service's message. */
+    fake_http_push(f->fake, 403, S3_403_SIG, NULL);
+    fake_http_push(f->fake, 403,
+                   "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+                   "<RequestId>R2</RequestId></Error>",
+                   NULL);
+    char buf[4];
+    size_t got;
+    assert_int_equal(pfs_client_get_range(f->c, buf, 4, 0, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EACCES);
+    assert_int_equal(st.attempts, 2);
+    assert_string_equal(st.service_code, "AccessDenied");
+    assert_string_equal(st.message, "Access Denied");
+    assert_string_equal(st.request_id, "R2");
+
+    /* HEAD has no body: a bare 403 is re-signed too. */
+    fake_http_push(f->fake, 403, NULL, NULL);
+    fake_http_push(f->fake, 403, NULL, NULL);
+    assert_int_equal(pfs_client_head(f->c, &info, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EACCES);
+    assert_int_equal(st.attempts, 2);
+    /* An expired STS token (400 ExpiredToken) is re-signed once as well. */
+    fake_http_push(f->fake, 400,
+                   "<Error><Code>ExpiredToken</Code><Message>expired</Message></Error>", NULL);
+    fake_http_push(f->fake, 204, NULL, NULL);
+    assert_int_equal(pfs_client_delete(f->c, "k", &st), 0);
+    assert_int_equal(st.attempts, 2);
+    destroy(f);
+}
+
+static void test_resign_then_retry_combined(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    fake_http_push(f->fake, 503, S3_503, NULL);
+    fake_http_push(f->fake, 403, S3_403_SIG, NULL);
+    fake_http_push(f->fake, 503, S3_503, NULL);
+    fake_http_push(f->fake, 204, NULL, NULL);
+    struct pfs_status st;
+    assert_int_equal(pfs_client_delete(f->c, "k", &st), 0);
+    assert_int_equal(st.attempts, 4);
+    assert_int_equal(f->n_sleeps, 2);
+    destroy(f);
+}
+
+/* ---- uploads ---- */
+
+static void test_put_resends_whole_body(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    char path[] = "/tmp/pfs-client-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    const char text[] = "0123456789abcdefghij";
+    assert_int_equal(write(fd, text, 20), 20);
+    fake_http_push_error(f->fake, -ECONNRESET);
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"e1\"", NULL});
+    struct pfs_http_body body = {.fd = fd, .offset = 5, .len = 10};
+    struct pfs_status st;
+    char etag[80];
+    assert_int_equal(pfs_client_put(f->c, "obj", &body, NULL, 0, etag, &st), 0);
+    assert_string_equal(etag, "\"e1\"");
+    for (size_t i = 0; i < 2; i++) {
+        const struct fake_request *r = fake_http_request(f->fake, i);
+        assert_string_equal(r->method, "PUT");
+        assert_int_equal(r->body_len, 10);
+        assert_memory_equal(r->body, "56789abcde", 10);
+        /* S3: Content-MD5 of exactly those bytes. */
+        uint8_t d[16];
+        char b64[32];
+        pfs_crypto_md5(d, "56789abcde", 10);
+        pfs_crypto_base64(b64, d, 16);
+        assert_string_equal(fake_http_header(f->fake, i, "Content-MD5"), b64);
+    }
+    assert_non_null(strstr(url_of(f, 0), "http://127.0.0.1:9000/bkt/obj?X-Amz-"));
+    assert_null(fake_http_header(f->fake, 0, "Authorization"));
+    close(fd);
+    destroy(f);
+}
+
+static void test_tos_put_crc(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_TOS, 5);
+    const char data[] = "some object bytes";
+    char crc_header[64];
+    snprintf(crc_header, sizeof(crc_header), "x-tos-hash-crc64ecma: %" PRIu64,
+             pfs_crc64_update(0, data, strlen(data)));
+    struct pfs_http_body body = {.data = data, .fd = -1, .len = strlen(data)};
+    struct pfs_kv meta[] = {{"mode", "0100644"}, {"mtime", "1700000000"}};
+    fake_http_push(f->fake, 200, NULL, (const char *[]){crc_header, "ETag: \"x\"", NULL});
+    struct pfs_status st;
+    assert_int_equal(pfs_client_put(f->c, "dir/a b.txt", &body, meta, 2, NULL, &st), 0);
+    const char *u = url_of(f, 0);
+    assert_true(strncmp(u, "https://bkt.tos-cn-beijing.volces.com/dir/a%20b.txt?X-Tos-", 58) == 0);
+    assert_non_null(strstr(u, "X-Tos-SignedHeaders=host%3Bx-tos-meta-mode%3Bx-tos-meta-mtime&"));
+    assert_string_equal(fake_http_header(f->fake, 0, "x-tos-meta-mode"), "0100644");
+    assert_null(fake_http_header(f->fake, 0, "Content-MD5")); /* TOS checks the CRC instead */
+
+    /* A CRC that disagrees means the bytes were damaged on the way: retried,
+     * and after the retries an error, never a silent success. */
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"x-tos-hash-crc64ecma: 12345", NULL});
+    fake_http_push(f->fake, 200, NULL, (const char *[]){crc_header, NULL});
+    assert_int_equal(pfs_client_put(f->c, "k", &body, NULL, 0, NULL, &st), 0);
+    assert_int_equal(st.attempts, 2);
+    for (int i = 0; i < 6; i++)
+        fake_http_push(f->fake, 200, NULL, (const char *[]){"x-tos-hash-crc64ecma: 1", NULL});
+    assert_int_equal(pfs_client_put(f->c, "k", &body, NULL, 0, NULL, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_string_equal(st.service_code, "CRCMismatch");
+    destroy(f);
+}
+
+/* ---- the TOS dialect, request by request ---- */
+
+static void test_tos_requests(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_TOS, 2);
+    struct pfs_status st;
+
+    /* HEAD: metadata from x-tos-meta-*, 404 without a body is ENOENT. */
+    fake_http_push(f->fake, 200, NULL,
+                   (const char *[]){"Content-Length: 42",
+                                    "Last-Modified: Mon, 15 Jan 2024 "
+                                    "08:30:00 GMT",
+                                    "ETag: \"abc\"", "x-tos-meta-mode: 0100600",
+                                    "x-tos-request-id: T1", NULL});
+    struct pfs_object_info info;
+    assert_int_equal(pfs_client_head(f->c, &info, "a/b", &st), 0);
+    assert_int_equal(info.size, 42);
+    assert_int_equal(info.mtime, 1705307400);
+    assert_string_equal(pfs_object_info_meta(&info, "mode"), "0100600");
+    pfs_object_info_cleanup(&info);
+    assert_string_equal(fake_http_request(f->fake, 0)->method, "HEAD");
+    fake_http_push(f->fake, 404, NULL,
+                   (const char *[]){"x-tos-ec: 0017-00000003", "x-tos-request-id: T2", NULL});
+    assert_int_equal(pfs_client_head(f->c, &info, "missing", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), ENOENT);
+    assert_string_equal(st.request_id, "T2");
+
+    /* LIST: bucket-level GET with the V2 parameters and fetch-meta. */
+    fake_http_push(f->fake, 200,
+                   "{\"IsTruncated\":true,\"NextContinuationToken\":\"tok\",\"EncodingType\":"
+                   "\"url\",\"Contents\":[{\"Key\":\"p/a%20b\",\"Size\":5,\"LastModified\":"
+                   "\"2024-01-15T08:30:00.000Z\",\"ETag\":\"\\\"e\\\"\",\"UserMeta\":[{\"Key\":"
+                   "\"mode\",\"Value\":\"0100644\"}]}],\"CommonPrefixes\":[{\"Prefix\":\"p/d/\"}]}",
+                   NULL);
+    struct pfs_list_page page;
+    struct pfs_list_params lp = {.prefix = "p/",
+                                 .delimiter = "/",
+                                 .max_keys = 1000,
+                                 .continuation_token = "prev",
+                                 .fetch_meta = true};
+    assert_int_equal(pfs_client_list(f->c, &page, &lp, &st), 0);
+    const char *u = url_of(f, 2);
+    assert_true(strncmp(u, "https://bkt.tos-cn-beijing.volces.com/?", 39) == 0);
+    assert_non_null(strstr(u, "&list-type=2"));
+    assert_non_null(strstr(u, "&encoding-type=url"));
+    assert_non_null(strstr(u, "&fetch-meta=true"));
+    assert_non_null(strstr(u, "&prefix=p%2F"));
+    assert_non_null(strstr(u, "&delimiter=%2F"));
+    assert_non_null(strstr(u, "&continuation-token=prev"));
+    assert_non_null(strstr(u, "&max-keys=1000"));
+    assert_string_equal(page.entries[0].key, "p/a b");
+    assert_string_equal(page.entries[0].meta[0].value, "0100644");
+    assert_string_equal(page.prefixes[0], "p/d/");
+    assert_string_equal(page.next_token, "tok");
+    pfs_list_page_cleanup(&page);
+
+    /* COPY: signed x-tos-copy-source "/bucket/" + fully escaped key. */
+    fake_http_push(f->fake, 200, "{\"ETag\":\"\\\"c\\\"\",\"LastModified\":\"x\"}", NULL);
+    struct pfs_kv meta[] = {{"mode", "0100600"}};
+    assert_int_equal(pfs_client_copy(f->c, "dst", "src/a b+c", true, meta, 1, &st), 0);
+    u = url_of(f, 3);
+    assert_non_null(strstr(u, "X-Tos-SignedHeaders=host%3Bx-tos-copy-source%3Bx-tos-meta-mode%3B"
+                              "x-tos-metadata-directive&"));
+    assert_string_equal(fake_http_header(f->fake, 3, "x-tos-copy-source"), "/bkt/src%2Fa%20b%2Bc");
+    assert_string_equal(fake_http_header(f->fake, 3, "x-tos-metadata-directive"), "REPLACE");
+    /* The 200-with-error trap. */
+    fake_http_push(f->fake, 200,
+                   "{\"Code\":\"InternalError\",\"Message\":\"m\",\"RequestId\":\"r\"}", NULL);
+    assert_int_equal(pfs_client_copy(f->c, "dst", "src", false, NULL, 0, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_string_equal(st.service_code, "InternalError");
+
+    /* Multipart: create, part, complete, abort. */
+    fake_http_push(f->fake, 200, "{\"Bucket\":\"bkt\",\"Key\":\"big\",\"UploadId\":\"U1\"}", NULL);
+    char *upload_id;
+    assert_int_equal(pfs_client_mpu_create(f->c, &upload_id, "big", NULL, 0, &st), 0);
+    assert_string_equal(upload_id, "U1");
+    assert_string_equal(fake_http_request(f->fake, 5)->method, "POST");
+    assert_non_null(strstr(url_of(f, 5), "/big?X-Tos-"));
+    assert_non_null(strstr(url_of(f, 5), "&uploads=&"));
+    char crc[64];
+    snprintf(crc, sizeof(crc), "x-tos-hash-crc64ecma: %" PRIu64, pfs_crc64_update(0, "part", 4));
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p1\"", crc, NULL});
+    struct pfs_part part;
+    struct pfs_http_body pb = {.data = "part", .fd = -1, .len = 4};
+    assert_int_equal(pfs_client_mpu_upload_part(f->c, &part, "big", "U1", 1, &pb, &st), 0);
+    assert_string_equal(part.etag, "\"p1\"");
+    assert_non_null(strstr(url_of(f, 6), "&partNumber=1&uploadId=U1&"));
+    fake_http_push(f->fake, 200, "{\"ETag\":\"\\\"final-1\\\"\"}", NULL);
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U1", &part, 1, &st), 0);
+    const struct fake_request *r = fake_http_request(f->fake, 7);
+    assert_string_equal(r->method, "POST");
+    assert_string_equal(r->body, "{\"Parts\":[{\"PartNumber\":1,\"ETag\":\"\\\"p1\\\"\"}]}");
+    assert_string_equal(fake_http_header(f->fake, 7, "Content-Type"), "application/json");
+    fake_http_push(f->fake, 204, NULL, NULL);
+    assert_int_equal(pfs_client_mpu_abort(f->c, "big", "U1", &st), 0);
+    assert_string_equal(fake_http_request(f->fake, 8)->method, "DELETE");
+    assert_non_null(strstr(url_of(f, 8), "uploadId=U1"));
+    free(upload_id);
+
+    /* Bulk delete: POST /?delete with a signed Content-MD5 of the JSON body. */
+    fake_http_push(f->fake, 200,
+                   "{\"Deleted\":[{\"Key\":\"a\"}],\"Error\":[{\"Key\":\"b\",\"Code\":"
+                   "\"AccessDenied\",\"Message\":\"no\"}]}",
+                   NULL);
+    const char *keys[] = {"a", "b"};
+    struct pfs_delete_result dr;
+    assert_int_equal(pfs_client_delete_many(f->c, keys, 2, &dr, &st), 0);
+    assert_int_equal(dr.n_deleted, 1);
+    assert_int_equal(dr.n_errors, 1);
+    pfs_delete_result_cleanup(&dr);
+    r = fake_http_request(f->fake, 9);
+    assert_string_equal(r->body, "{\"Objects\":[{\"Key\":\"a\"},{\"Key\":\"b\"}],\"Quiet\":true}");
+    uint8_t d[16];
+    char b64[32];
+    pfs_crypto_md5(d, r->body, r->body_len);
+    pfs_crypto_base64(b64, d, 16);
+    assert_string_equal(fake_http_header(f->fake, 9, "content-md5"), b64);
+    assert_non_null(strstr(r->url, "X-Tos-SignedHeaders=content-md5%3Bhost&"));
+    assert_non_null(strstr(r->url, "&delete=&"));
+
+    /* DELETE of a key that is already gone succeeds. */
+    fake_http_push(f->fake, 404, NULL, NULL);
+    assert_int_equal(pfs_client_delete(f->c, "gone", &st), 0);
+    destroy(f);
+}
+
+/* ---- GET edge cases ---- */
+
+static void test_get_edges(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 1);
+    char buf[8];
+    size_t got;
+    struct pfs_status st;
+    fake_http_push(f->fake, 416, "<Error><Code>InvalidRange</Code><Message>m</Message></Error>",
+                   NULL);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 8, 100, &got, "k", &st), 0);
+    assert_int_equal(got, 0);
+    fake_http_push(f->fake, 206, "abc", (const char *[]){"Content-Range: bytes 0-2/3", NULL});
+    assert_int_equal(pfs_client_get_range(f->c, buf, 8, 5, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    fake_http_push(f->fake, 200, "whole!", NULL);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 3, 2, &got, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    fake_http_push(f->fake, 206, "toolongbody",
+                   (const char *[]){"Content-Range: bytes 0-1/2", NULL});
+    assert_int_equal(pfs_client_get_range(f->c, buf, 2, 0, &got, "k", &st), -1);
+    assert_int_not_equal(pfs_status_errno(&st), 0);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 0, 0, &got, "k", &st), 0);
+    assert_int_equal(got, 0);
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"Content-Length: abc", NULL});
+    struct pfs_object_info info;
+    assert_int_equal(pfs_client_head(f->c, &info, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    destroy(f);
+}
+
+/* ---- whole uploads ---- */
+
+static void test_upload_fd_multipart_and_abort(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 0);
+    char path[] = "/tmp/pfs-client-mp-XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    const uint64_t size = 11ull << 20; /* 5 + 5 + 1 MiB */
+    assert_int_equal(ftruncate(fd, (off_t)size), 0);
+    fake_http_push(f->fake, 200,
+                   "<InitiateMultipartUploadResult><UploadId>U</UploadId>"
+                   "</InitiateMultipartUploadResult>",
+                   NULL);
+    for (int i = 0; i < 3; i++)
+        fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p\"", NULL});
+    fake_http_push(f->fake, 200,
+                   "<CompleteMultipartUploadResult><ETag>\"f-3\"</ETag>"
+                   "</CompleteMultipartUploadResult>",
+                   NULL);
+    struct pfs_status st;
+    assert_int_equal(
+        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, &st), 0);
+    assert_int_equal(fake_http_count(f->fake), 5);
+    const struct fake_request *done = fake_http_request(f->fake, 4);
+    assert_non_null(strstr(done->body, "<PartNumber>3</PartNumber>"));
+    size_t total = 0;
+    for (size_t i = 1; i <= 3; i++)
+        total += fake_http_request(f->fake, i)->body_len;
+    assert_int_equal(total, size);
+    destroy(f);
+
+    /* A failing part: the upload is aborted, nothing is completed. */
+    f = make(PFS_DIALECT_S3, 0);
+    fake_http_push(f->fake, 200,
+                   "<InitiateMultipartUploadResult><UploadId>U</UploadId>"
+                   "</InitiateMultipartUploadResult>",
+                   NULL);
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p\"", NULL});
+    fake_http_push(f->fake, 500, "<Error><Code>InternalError</Code><Message>m</Message></Error>",
+                   NULL);
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p\"", NULL});
+    fake_http_push(f->fake, 204, NULL, NULL);
+    assert_int_equal(
+        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    size_t n = fake_http_count(f->fake);
+    const struct fake_request *last = fake_http_request(f->fake, n - 1);
+    assert_string_equal(last->method, "DELETE");
+    assert_non_null(strstr(last->url, "uploadId=U"));
+    for (size_t i = 0; i < n; i++)
+        assert_false(strcmp(fake_http_request(f->fake, i)->method, "POST") == 0 &&
+                     fake_http_request(f->fake, i)->body_len > 0);
+    /* Parts not yet started when the failure was seen are skipped: consume
+     * whatever responses they left unused. */
+    while (fake_http_pending(f->fake) > 0) {
+        struct pfs_object_info info;
+        pfs_client_head(f->c, &info, "drain", &st);
+        pfs_object_info_cleanup(&info);
+    }
+    close(fd);
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retry_then_success),
+        cmocka_unit_test(test_retries_exhausted),
+        cmocka_unit_test(test_no_retry_on_other_4xx),
+        cmocka_unit_test(test_resign_once_after_403),
+        cmocka_unit_test(test_resign_then_retry_combined),
+        cmocka_unit_test(test_put_resends_whole_body),
+        cmocka_unit_test(test_tos_put_crc),
+        cmocka_unit_test(test_tos_requests),
+        cmocka_unit_test(test_get_edges),
+        cmocka_unit_test(test_upload_fd_multipart_and_abort),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

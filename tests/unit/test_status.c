@@ -1,0 +1,59 @@
+/* Store outcomes: the errno, field truncation and the log line. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "status.h"
+
+static void test_errno_and_describe(void **state)
+{
+    (void)state;
+    struct pfs_status st;
+    pfs_status_clear(&st);
+    assert_int_equal(pfs_status_errno(&st), 0);
+    st.error = -EACCES;
+    st.http_status = 403;
+    st.attempts = 2;
+    pfs_status_set(&st, "SignatureDoesNotMatch", "bad signature", "REQ1");
+    assert_int_equal(pfs_status_errno(&st), EACCES);
+    char line[256];
+    pfs_status_describe(&st, line, sizeof(line));
+    assert_string_equal(line, "HTTP 403 SignatureDoesNotMatch: bad signature (request id REQ1, 2 "
+                              "attempts)");
+    pfs_status_clear(&st);
+    st.error = -EIO;
+    st.attempts = 1;
+    pfs_status_describe(&st, line, sizeof(line));
+    assert_non_null(strstr(line, "no response"));
+    assert_non_null(strstr(line, "1 attempt)"));
+}
+
+static void test_truncation(void **state)
+{
+    (void)state;
+    struct pfs_status st;
+    pfs_status_clear(&st);
+    char longtext[1000];
+    memset(longtext, 'x', sizeof(longtext) - 1);
+    longtext[sizeof(longtext) - 1] = '\0';
+    pfs_status_set(&st, longtext, longtext, longtext);
+    assert_int_equal(strlen(st.service_code), sizeof(st.service_code) - 1);
+    assert_int_equal(strlen(st.message), sizeof(st.message) - 1);
+    pfs_status_set(&st, NULL, "kept?", NULL);
+    assert_int_equal(strlen(st.service_code), sizeof(st.service_code) - 1);
+    assert_string_equal(st.message, "kept?");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errno_and_describe),
+        cmocka_unit_test(test_truncation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
