@@ -14,6 +14,10 @@
  * URL on out, errors on err. Returns an exit status. */
 int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err);
 
+/* `presignfs check [-o opt,...] BUCKET`: diagnoses configuration,
+ * credentials, endpoint and bucket. */
+int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err);
+
 /* Prints the --help text. */
 void pfs_cli_usage(FILE *out);
 

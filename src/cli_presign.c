@@ -22,6 +22,8 @@ void pfs_cli_usage(FILE *out)
             "                    [--at YYYYMMDDTHHMMSSZ] [--query NAME[=VALUE]]...\n"
             "                    [--header 'NAME: VALUE']... BUCKET [KEY]\n"
             "                                            print a presigned URL\n"
+            "  presignfs check [-o opt,...] BUCKET       check configuration, credentials and "
+            "bucket\n"
             "  presignfs --version | --help\n"
             "\n"
             "presign prints one URL that lets anyone holding it send METHOD (default GET) to\n"

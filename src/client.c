@@ -278,6 +278,11 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
             return -1;
         }
         req.url = url;
+        if (pfs_log_get_level() >= PFS_LOG_DEBUG) {
+            char shown[2048];
+            pfs_log_redact_url(shown, sizeof(shown), url);
+            PFS_DEBUG("%s %s (attempt %d)", op->method, shown, st->attempts);
+        }
         pfs_http_response_reset(resp);
         if (op->sink.kind == PFS_SINK_BUFFER) {
             op->sink.buf->len = sink_start; /* a retry starts the body afresh */

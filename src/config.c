@@ -14,7 +14,15 @@
 #include "buf.h"
 #include "crypto.h"
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_DIALECT, OPT_ADDRESSING, OPT_LOG_LEVEL, OPT_CONFIG };
+enum opt_type {
+    OPT_STRING,
+    OPT_INT,
+    OPT_BOOL,
+    OPT_DIALECT,
+    OPT_ADDRESSING,
+    OPT_LOG_LEVEL,
+    OPT_CONFIG
+};
 
 struct opt_def {
     const char *name;
@@ -42,6 +50,16 @@ static const struct opt_def options[] = {
      "presigned URLs kept in the cache; default 4096"},
     {"credentials", OPT_STRING, OFF(credentials), 0, 0,
      "path of a credentials file (mode 0600); default: environment variables"},
+    {"retries", OPT_INT, OFF(retries), 0, 20,
+     "retries of a failed request (5xx, 429, timeouts, resets); default 5"},
+    {"max_inflight", OPT_INT, OFF(max_inflight), 1, 256,
+     "parallel transfers (multipart parts, read-ahead); default 16"},
+    {"connect_timeout", OPT_INT, OFF(connect_timeout), 1, 300,
+     "seconds to wait for a TCP/TLS connection; default 10"},
+    {"ca_file", OPT_STRING, OFF(ca_file), 0, 0,
+     "CA certificates (PEM) to verify the store's TLS certificate; default: system store"},
+    {"insecure", OPT_BOOL, OFF(insecure), 0, 0,
+     "true: do not verify the store's TLS certificate (logged as a warning); default false"},
     {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug; default warn"},
     /* Handled by pfs_config_load before any file is read; listed for --help. */
     {"config", OPT_CONFIG, 0, 0, 0,
@@ -78,6 +96,9 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->url_expires = PFS_DEFAULT_URL_EXPIRES;
     cfg->url_refresh_margin = PFS_DEFAULT_URL_EXPIRES / 10;
     cfg->url_cache_size = 4096;
+    cfg->retries = 5;
+    cfg->max_inflight = 16;
+    cfg->connect_timeout = 10;
     cfg->log_level = PFS_LOG_WARN;
 }
 
@@ -135,6 +156,14 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
         *(int64_t *)field = v;
         break;
     }
+    case OPT_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+            *(bool *)field = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+            *(bool *)field = false;
+        else
+            return failf(err, "%s: %s must be true or false, not '%s'", where, key, value);
+        break;
     case OPT_DIALECT:
         if (strcmp(value, "tos") == 0)
             *(enum pfs_dialect *)field = PFS_DIALECT_TOS;
@@ -163,7 +192,7 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
     return 0;
 }
 
-static bool is_set(const struct pfs_config *cfg, const char *name)
+bool pfs_config_is_set(const struct pfs_config *cfg, const char *name)
 {
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (strcmp(options[i].name, name) == 0)
@@ -358,10 +387,10 @@ int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err)
     const char *why = NULL;
     if (pfs_endpoint_parse(&cfg->parsed_endpoint, cfg->endpoint, &why) != 0)
         return failf(err, "endpoint '%s' is not valid: %s", cfg->endpoint, why);
-    if (!is_set(cfg, "addressing"))
+    if (!pfs_config_is_set(cfg, "addressing"))
         cfg->addressing =
             cfg->parsed_endpoint.host_is_ip ? PFS_ADDRESSING_PATH : PFS_ADDRESSING_VIRTUAL;
-    if (!is_set(cfg, "url_refresh_margin"))
+    if (!pfs_config_is_set(cfg, "url_refresh_margin"))
         cfg->url_refresh_margin = cfg->url_expires / 10;
     if (cfg->url_refresh_margin >= cfg->url_expires)
         return failf(err,

@@ -25,6 +25,11 @@ struct pfs_config {
     int64_t url_refresh_margin;
     int64_t url_cache_size;
     char *credentials; /* path of a credentials file, or NULL for the environment */
+    int64_t retries;
+    int64_t max_inflight;
+    int64_t connect_timeout; /* seconds */
+    char *ca_file;
+    bool insecure;
     enum pfs_log_level log_level;
 
     /* Filled by pfs_config_finish: */
@@ -62,6 +67,9 @@ int pfs_config_load(struct pfs_config *cfg, const char *const *opt_strings, size
 /* Checks that required options are present and consistent, parses the
  * endpoint and derives defaults (addressing, refresh margin). */
 int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err);
+
+/* Whether option `name` was given (in a file or with -o) rather than defaulted. */
+bool pfs_config_is_set(const struct pfs_config *cfg, const char *name);
 
 /* Credentials for cfg's dialect: from the credentials file when the option is
  * set (refused when group- or world-readable), else from the environment. */

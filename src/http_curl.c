@@ -318,6 +318,9 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t->opts.low_speed_time_s);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    /* The connection cache is shared by every handle; curl would otherwise
+     * close idle connections beyond 5 and parallel transfers would reconnect. */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 256L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);

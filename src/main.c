@@ -13,6 +13,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "presign") == 0)
         return pfs_cli_presign(argc - 1, argv + 1, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "check") == 0)
+        return pfs_cli_check(argc - 1, argv + 1, stdout, stderr);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("presignfs %s\n", PFS_VERSION);
         return PFS_EXIT_OK;

@@ -552,6 +552,21 @@ static void test_wrong_secret(void **state)
     pfs_url_source_free(src);
 }
 
+struct get_job {
+    int rc;
+};
+
+static void get_task(void *arg)
+{
+    struct get_job *j = arg;
+    char buf[16];
+    size_t got;
+    struct pfs_status st;
+    j->rc = pfs_client_get_range(E.client, buf, 10, 0, &got, "reuse/obj", &st);
+    if (j->rc == 0 && got != 10)
+        j->rc = -1;
+}
+
 static void test_connection_reuse(void **state)
 {
     (void)state;
@@ -577,6 +592,22 @@ static void test_connection_reuse(void **state)
     long opened = pfs_client_connections(E.client) - before;
     print_message("1000 sequential GETs opened %ld TCP connection(s)\n", opened);
     assert_true(opened <= 3);
+
+    /* In parallel on the pool's 16 workers, connections are shared, not churned. */
+    before = pfs_client_connections(E.client);
+    struct get_job *jobs = calloc(1000, sizeof(*jobs));
+    struct pfs_task_group g;
+    pfs_task_group_init(&g);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(pfs_pool_submit(E.pool, &g, get_task, &jobs[i]), 0);
+    pfs_task_group_wait(&g);
+    pfs_task_group_cleanup(&g);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(jobs[i].rc, 0);
+    free(jobs);
+    opened = pfs_client_connections(E.client) - before;
+    print_message("1000 GETs, 16 in flight, opened %ld TCP connection(s)\n", opened);
+    assert_true(opened <= 16);
 }
 
 static void test_injected_failures(void **state)

@@ -18,6 +18,7 @@
 #include "crc64.h"
 #include "crypto.h"
 #include "fake_http.h"
+#include "log.h"
 
 struct fx {
     struct fake_http *fake;
@@ -535,6 +536,55 @@ static void test_upload_fd_multipart_and_abort(void **state)
     destroy(f);
 }
 
+static void test_debug_log_is_redacted(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_TOS, 1);
+    /* A source whose credentials carry a session token. */
+    pfs_client_free(f->c);
+    pfs_urlcache_free(f->urls);
+    pfs_url_source_free(f->src);
+    struct pfs_sign_params params = {.dialect = PFS_DIALECT_TOS,
+                                     .endpoint = &f->ep,
+                                     .region = "cn-beijing",
+                                     .addressing = PFS_ADDRESSING_VIRTUAL};
+    struct pfs_cred *cred;
+    assert_int_equal(pfs_cred_new(&cred, "AKSECRETID", "SK", "TOKENVALUE123"), 0);
+    assert_int_equal(pfs_url_source_local_new(&f->src, &params, cred, 3600), 0);
+    assert_int_equal(pfs_urlcache_new(&f->urls, f->src, &pfs_clock_realtime, 0, 360), 0);
+    assert_int_equal(pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, NULL,
+                                    PFS_DIALECT_TOS, "bkt", NULL),
+                     0);
+    FILE *capture = tmpfile();
+    int saved = dup(2);
+    fflush(stderr);
+    dup2(fileno(capture), 2);
+    pfs_log_set_level(PFS_LOG_DEBUG);
+    fake_http_push(f->fake, 403,
+                   "{\"Code\":\"AccessDenied\",\"Message\":\"m\",\"RequestId\":\"r\"}", NULL);
+    fake_http_push(f->fake, 403,
+                   "{\"Code\":\"AccessDenied\",\"Message\":\"m\",\"RequestId\":\"r\"}", NULL);
+    struct pfs_status st;
+    assert_int_equal(pfs_client_delete(f->c, "k", &st), -1);
+    pfs_log_set_level(PFS_LOG_WARN);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char log[8192];
+    rewind(capture);
+    size_t n = fread(log, 1, sizeof(log) - 1, capture);
+    log[n] = '\0';
+    fclose(capture);
+    assert_non_null(strstr(log, "X-Tos-Signature=REDACTED"));
+    assert_non_null(strstr(log, "X-Tos-Security-Token=REDACTED"));
+    assert_null(strstr(log, "TOKENVALUE123"));
+    assert_null(strstr(log, "AKSECRETID"));
+    const char *u = url_of(f, 0);
+    const char *sig = strstr(u, "X-Tos-Signature=") + strlen("X-Tos-Signature=");
+    assert_null(strstr(log, sig));
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_tos_requests),
         cmocka_unit_test(test_get_edges),
         cmocka_unit_test(test_upload_fd_multipart_and_abort),
+        cmocka_unit_test(test_debug_log_is_redacted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,100 @@
+/* The check verb: diagnoses configuration, credentials, endpoint and bucket
+ * with two cheap requests, so a wrong setting shows as one clear line. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
+{
+    const char **opts = calloc((size_t)argc + 1, sizeof(*opts));
+    size_t n_opts = 0;
+    if (!opts)
+        return PFS_EXIT_FAILURE;
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        if (c == 'o') {
+            opts[n_opts++] = optarg;
+        } else if (c == 'h') {
+            pfs_cli_usage(out);
+            free(opts);
+            return PFS_EXIT_OK;
+        } else {
+            fprintf(err, "presignfs check: unknown or incomplete option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            free(opts);
+            return PFS_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(err, "presignfs check: expected BUCKET (see --help)\n");
+        free(opts);
+        return PFS_EXIT_USAGE;
+    }
+    const char *bucket = argv[optind];
+    struct pfs_config cfg;
+    struct pfs_config_error cerr;
+    pfs_config_init(&cfg);
+    struct pfs_cred *cred = NULL;
+    struct pfs_store *store = NULL;
+    int status = PFS_EXIT_USAGE;
+    if (pfs_config_load(&cfg, opts, n_opts, &cerr) != 0 ||
+        pfs_config_load_credentials(&cred, &cfg, &cerr) != 0) {
+        fprintf(err, "presignfs: %s\n", cerr.msg);
+        goto out;
+    }
+    /* The verdict lines say it all; the daemon's warnings would repeat them. */
+    pfs_log_set_level(pfs_config_is_set(&cfg, "log_level") ? cfg.log_level : PFS_LOG_ERROR);
+    fprintf(out, "configuration: %s\n", cfg.source_file ? cfg.source_file : "(no file)");
+    fprintf(out, "endpoint:      %s (dialect %s, region %s, %s addressing)\n", cfg.endpoint,
+            pfs_dialect_name(cfg.dialect), cfg.region,
+            cfg.addressing == PFS_ADDRESSING_PATH ? "path" : "virtual");
+    fprintf(out, "credentials:   %s, access key %.4s..., %s session token\n",
+            cfg.credentials ? cfg.credentials : "environment", cred->access_key,
+            cred->session_token ? "with a" : "no");
+    if (pfs_store_open(&store, &cfg, cred, bucket, &cerr) != 0) {
+        fprintf(err, "presignfs: %s\n", cerr.msg);
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    struct pfs_status st;
+    char what[600];
+    status = PFS_EXIT_FAILURE;
+    if (pfs_client_head_bucket(store->client, &st) != 0) {
+        if (st.http_status == 404)
+            pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
+        pfs_status_describe(&st, what, sizeof(what));
+        fprintf(out, "bucket:        %s: FAILED: %s\n", bucket, what);
+        fprintf(err, "presignfs: bucket %s at %s does not answer: %s\n", bucket, cfg.endpoint,
+                what);
+        goto out;
+    }
+    fprintf(out, "bucket:        %s: answers (HEAD, %d attempt%s)\n", bucket, st.attempts,
+            st.attempts == 1 ? "" : "s");
+    struct pfs_list_page page;
+    struct pfs_list_params lp = {.max_keys = 1, .delimiter = "/"};
+    if (pfs_client_list(store->client, &page, &lp, &st) != 0) {
+        pfs_status_describe(&st, what, sizeof(what));
+        fprintf(out, "listing:       FAILED: %s\n", what);
+        fprintf(err, "presignfs: cannot list bucket %s: %s\n", bucket, what);
+        goto out;
+    }
+    fprintf(out, "listing:       works (%s)\n",
+            page.n_entries + page.n_prefixes ? "the bucket has entries" : "the bucket is empty");
+    pfs_list_page_cleanup(&page);
+    status = PFS_EXIT_OK;
+out:
+    pfs_store_close(store);
+    if (!store && status == PFS_EXIT_USAGE)
+        pfs_cred_free(cred);
+    pfs_config_cleanup(&cfg);
+    free(opts);
+    return status;
+}
