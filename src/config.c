@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "crypto.h"
@@ -18,6 +20,9 @@ enum opt_type {
     OPT_STRING,
     OPT_INT,
     OPT_BOOL,
+    OPT_SECONDS,
+    OPT_SIZE,
+    OPT_OCTAL,
     OPT_DIALECT,
     OPT_ADDRESSING,
     OPT_LOG_LEVEL,
@@ -61,6 +66,34 @@ static const struct opt_def options[] = {
     {"insecure", OPT_BOOL, OFF(insecure), 0, 0,
      "true: do not verify the store's TLS certificate (logged as a warning); default false"},
     {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug; default warn"},
+    {"logfile", OPT_STRING, OFF(logfile), 0, 0,
+     "append log lines to this file; default: stderr, or syslog once daemonized"},
+    {"uid", OPT_INT, OFF(uid), 0, 4294967294LL, "owner of every file; default: the mounting user"},
+    {"gid", OPT_INT, OFF(gid), 0, 4294967294LL,
+     "group of every file; default: the mounting user's"},
+    {"umask", OPT_OCTAL, OFF(umask), 0, 0777, "permission bits to clear, octal; default 0022"},
+    {"allow_other", OPT_BOOL, OFF(allow_other), 0, 0,
+     "let other users than the mounting one use the mount; default false"},
+    {"ro", OPT_BOOL, OFF(read_only), 0, 0, "mount read-only; default false"},
+    {"cache_dir", OPT_STRING, OFF(cache_dir), 0, 0,
+     "where written files are staged; default $XDG_CACHE_HOME/presignfs, /var/cache/presignfs "
+     "for root"},
+    {"cache_size", OPT_SIZE, OFF(cache_size), 0, INT64_MAX,
+     "most bytes staged at once (writes beyond fail with ENOSPC); default 0: no limit"},
+    {"attr_timeout", OPT_SECONDS, OFF(attr_timeout), 0, 86400,
+     "seconds file attributes are cached; default 5"},
+    {"entry_timeout", OPT_SECONDS, OFF(entry_timeout), 0, 86400,
+     "seconds a name lookup is cached; default 5"},
+    {"negative_timeout", OPT_SECONDS, OFF(negative_timeout), 0, 86400,
+     "seconds a failed lookup is cached; default 2"},
+    {"dir_timeout", OPT_SECONDS, OFF(dir_timeout), 0, 86400,
+     "seconds a directory listing is cached; default 5"},
+    {"memory_limit", OPT_SIZE, OFF(memory_limit), 1 << 20, INT64_MAX,
+     "memory for read-ahead across all files; default 512M"},
+    {"part_size", OPT_SIZE, OFF(part_size), 5 << 20, 5LL << 30,
+     "multipart upload part size, 5M..5G; default 8M"},
+    {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
+     "files at least this large upload in parallel parts; default 8M"},
     /* Handled by pfs_config_load before any file is read; listed for --help. */
     {"config", OPT_CONFIG, 0, 0, 0,
      "configuration file to read (only with -o or $PRESIGNFS_CONFIG)"},
@@ -99,6 +132,16 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->retries = 5;
     cfg->max_inflight = 16;
     cfg->connect_timeout = 10;
+    cfg->uid = (int64_t)getuid();
+    cfg->gid = (int64_t)getgid();
+    cfg->umask = 0022;
+    cfg->attr_timeout = 5;
+    cfg->entry_timeout = 5;
+    cfg->negative_timeout = 2;
+    cfg->dir_timeout = 5;
+    cfg->memory_limit = 512LL << 20;
+    cfg->part_size = 8LL << 20;
+    cfg->multipart_threshold = 8LL << 20;
     cfg->log_level = PFS_LOG_WARN;
 }
 
@@ -107,6 +150,7 @@ void pfs_config_cleanup(struct pfs_config *cfg)
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (options[i].type == OPT_STRING)
             free(*(char **)((char *)cfg + options[i].offset));
+    free(cfg->default_cache_dir);
     free(cfg->source_file);
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -123,6 +167,39 @@ static bool parse_int(int64_t *out, const char *s)
     }
     *out = v;
     return *s == '\0';
+}
+
+/* "4096", "512K", "8M", "8MiB", "1G", "2T" (binary multiples). */
+static int parse_size(int64_t *out, const char *s)
+{
+    int64_t v;
+    char num[32];
+    size_t n = 0;
+    while (isdigit((unsigned char)s[n]) && n < sizeof(num) - 1) {
+        num[n] = s[n];
+        n++;
+    }
+    num[n] = '\0';
+    if (n == 0 || !parse_int(&v, num))
+        return -1;
+    const char *unit = s + n;
+    int shift = 0;
+    if (*unit) {
+        static const char units[] = "KMGT";
+        const char *u = strchr(units, toupper((unsigned char)*unit));
+        if (!u)
+            return -1;
+        shift = 10 * (int)(u - units + 1);
+        unit++;
+        if (strcasecmp(unit, "iB") == 0 || strcasecmp(unit, "B") == 0)
+            unit += strlen(unit);
+        if (*unit)
+            return -1;
+    }
+    if (v > (INT64_MAX >> shift))
+        return -1;
+    *out = v << shift;
+    return 0;
 }
 
 int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, const char *where,
@@ -164,6 +241,36 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
         else
             return failf(err, "%s: %s must be true or false, not '%s'", where, key, value);
         break;
+    case OPT_SECONDS: {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= (double)o->min) || v > (double)o->max)
+            return failf(err, "%s: %s must be a number of seconds between %lld and %lld, not '%s'",
+                         where, key, (long long)o->min, (long long)o->max, value);
+        *(double *)field = v;
+        break;
+    }
+    case OPT_SIZE: {
+        int64_t v;
+        if (parse_size(&v, value) != 0 || v < o->min || v > o->max)
+            return failf(err,
+                         "%s: %s must be a size such as 512M or 8MiB (bytes, K, M, G, T) between "
+                         "%lld and %lld bytes, not '%s'",
+                         where, key, (long long)o->min, (long long)o->max, value);
+        *(int64_t *)field = v;
+        break;
+    }
+    case OPT_OCTAL: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 8);
+        if (errno || end == value || *end || v < o->min || v > o->max)
+            return failf(err, "%s: %s must be octal between 0 and 0777, not '%s'", where, key,
+                         value);
+        *(int64_t *)field = v;
+        break;
+    }
     case OPT_DIALECT:
         if (strcmp(value, "tos") == 0)
             *(enum pfs_dialect *)field = PFS_DIALECT_TOS;
@@ -285,6 +392,14 @@ int pfs_config_load_file(struct pfs_config *cfg, const char *path, bool missing_
     return 0;
 }
 
+static bool is_flag(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (options[i].type == OPT_BOOL && strcmp(options[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 /* Splits one -o string at unescaped commas and applies each key=value. When
  * only_config is set, applies nothing and returns the config= value instead. */
 static int apply_opt_string(struct pfs_config *cfg, const char *s, bool only_config,
@@ -310,6 +425,11 @@ static int apply_opt_string(struct pfs_config *cfg, const char *s, bool only_con
             char *eq = strchr(item.data, '=');
             char where[160];
             snprintf(where, sizeof(where), "-o %.140s", item.data);
+            if (!eq && is_flag(item.data)) {
+                /* mount(8) style: "-o ro,allow_other" means true */
+                pfs_buf_puts(&item, "=true");
+                eq = strchr(item.data, '=');
+            }
             if (!eq) {
                 rc = failf(err, "%s: expected key=value", where);
                 break;
@@ -392,6 +512,23 @@ int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err)
             cfg->parsed_endpoint.host_is_ip ? PFS_ADDRESSING_PATH : PFS_ADDRESSING_VIRTUAL;
     if (!pfs_config_is_set(cfg, "url_refresh_margin"))
         cfg->url_refresh_margin = cfg->url_expires / 10;
+    if (cfg->multipart_threshold < cfg->part_size && pfs_config_is_set(cfg, "multipart_threshold"))
+        return failf(err, "multipart_threshold (%lld) must be at least part_size (%lld)",
+                     (long long)cfg->multipart_threshold, (long long)cfg->part_size);
+    if (!cfg->cache_dir) {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        struct pfs_buf d;
+        pfs_buf_init(&d);
+        if (geteuid() == 0)
+            pfs_buf_puts(&d, "/var/cache/presignfs");
+        else if (xdg && *xdg)
+            pfs_buf_printf(&d, "%s/presignfs", xdg);
+        else if (home && *home)
+            pfs_buf_printf(&d, "%s/.cache/presignfs", home);
+        else
+            pfs_buf_puts(&d, "/tmp/presignfs-cache");
+        cfg->default_cache_dir = pfs_buf_detach(&d);
+    }
     if (cfg->url_refresh_margin >= cfg->url_expires)
         return failf(err,
                      "url_refresh_margin (%lld s) must be less than url_expires (%lld s), or "

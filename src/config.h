@@ -31,6 +31,15 @@ struct pfs_config {
     char *ca_file;
     bool insecure;
     enum pfs_log_level log_level;
+    char *logfile;
+    /* mount options */
+    int64_t uid, gid, umask;
+    bool allow_other, read_only;
+    char *cache_dir;
+    char *default_cache_dir; /* used when cache_dir is unset; set by finish */
+    int64_t cache_size;
+    double attr_timeout, entry_timeout, negative_timeout, dir_timeout;
+    int64_t memory_limit, part_size, multipart_threshold;
 
     /* Filled by pfs_config_finish: */
     struct pfs_endpoint parsed_endpoint;

@@ -8,9 +8,39 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
+#include <pthread.h>
 
 static _Atomic int current_level = PFS_LOG_WARN;
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_file; /* NULL: stderr */
+static bool use_syslog;
+
+int pfs_log_open_file(const char *path)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return -errno;
+    setvbuf(f, NULL, _IOLBF, 0);
+    pthread_mutex_lock(&sink_lock);
+    if (log_file)
+        fclose(log_file);
+    log_file = f;
+    use_syslog = false;
+    pthread_mutex_unlock(&sink_lock);
+    return 0;
+}
+
+void pfs_log_use_syslog(void)
+{
+    pthread_mutex_lock(&sink_lock);
+    if (!log_file) {
+        openlog("presignfs", LOG_PID, LOG_DAEMON);
+        use_syslog = true;
+    }
+    pthread_mutex_unlock(&sink_lock);
+}
 
 void pfs_log_set_level(enum pfs_log_level level)
 {
@@ -45,8 +75,20 @@ void pfs_log(enum pfs_log_level level, const char *fmt, ...)
     if (n > 0 && (size_t)n < sizeof(line))
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
-    /* One fprintf per line keeps lines from different threads whole. */
-    fprintf(stderr, "%s\n", line);
+    pthread_mutex_lock(&sink_lock);
+    if (use_syslog) {
+        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+        syslog(prio[level], "%s", line + strlen("presignfs: "));
+    } else if (log_file) {
+        time_t now = time(NULL);
+        struct tm tm;
+        char stamp[32];
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        fprintf(log_file, "%s %s\n", stamp, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    pthread_mutex_unlock(&sink_lock);
 }
 
 static bool is_secret_param(const char *name, size_t len)

@@ -13,6 +13,11 @@ enum pfs_log_level pfs_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -EINVAL. */
 int pfs_log_parse_level(enum pfs_log_level *out, const char *text);
 
+/* Sends log lines to a file (appended, time-stamped). Returns 0 or -errno. */
+int pfs_log_open_file(const char *path);
+/* Sends log lines to syslog unless a log file is open (for the daemon). */
+void pfs_log_use_syslog(void);
+
 void pfs_log(enum pfs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define PFS_ERROR(...) pfs_log(PFS_LOG_ERROR, __VA_ARGS__)

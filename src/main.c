@@ -1,13 +1,277 @@
-/* presignfs entry point: dispatches to the verbs. The mount verb arrives with
- * the filesystem layer; until then it says so instead of pretending. */
+/* presignfs entry point: the verbs, and the mount (the default verb). The only
+ * module besides fuse_ops.c that includes libfuse. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
+#include "fuse_ops.h"
+#include "log.h"
+#include "store.h"
 
 #ifndef PFS_VERSION
 #define PFS_VERSION "0.0.0"
 #endif
+
+/* Is path already a mount point? (Listed in /proc/self/mountinfo.) */
+static bool is_mounted(const char *path)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return false;
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline(&line, &cap, f) > 0) {
+        /* field 5 is the mount point, with spaces escaped as \040 */
+        char *save = NULL, *tok = strtok_r(line, " ", &save);
+        for (int i = 1; tok && i < 5; i++)
+            tok = strtok_r(NULL, " ", &save);
+        if (!tok)
+            continue;
+        char unescaped[PATH_MAX];
+        size_t o = 0;
+        for (const char *p = tok; *p && o < sizeof(unescaped) - 1; p++) {
+            if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+                unescaped[o++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                p += 3;
+            } else {
+                unescaped[o++] = *p;
+            }
+        }
+        unescaped[o] = '\0';
+        found = strcmp(unescaped, path) == 0;
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+struct mount_args {
+    const char **opts;
+    size_t n_opts;
+    bool foreground, debug;
+    char *bucket, *prefix;
+    const char *mountpoint;
+};
+
+static int parse_mount_args(struct mount_args *m, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"foreground", no_argument, NULL, 'f'},
+                                             {"debug", no_argument, NULL, 'd'},
+                                             {NULL, 0, NULL, 0}};
+    m->opts = calloc((size_t)argc + 1, sizeof(*m->opts));
+    if (!m->opts)
+        return PFS_EXIT_FAILURE;
+    optind = 0;
+    opterr = 0;
+    int c;
+    /* Options may follow the operands (mount(8) calls "presignfs SRC DIR -o ..."). */
+    while ((c = getopt_long(argc, argv, "o:fd", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            m->opts[m->n_opts++] = optarg;
+            break;
+        case 'f':
+            m->foreground = true;
+            break;
+        case 'd':
+            m->debug = m->foreground = true;
+            break;
+        default:
+            fprintf(stderr, "presignfs: unknown or incomplete option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return PFS_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "presignfs: expected BUCKET[:PREFIX] MOUNTPOINT (see --help)\n");
+        return PFS_EXIT_USAGE;
+    }
+    const char *source = argv[optind];
+    m->mountpoint = argv[optind + 1];
+    const char *colon = strchr(source, ':');
+    m->bucket = colon ? strndup(source, (size_t)(colon - source)) : strdup(source);
+    m->prefix = strdup(colon ? colon + 1 : "");
+    if (!m->bucket || !m->prefix)
+        return PFS_EXIT_FAILURE;
+    if (!*m->bucket || strchr(m->bucket, '/')) {
+        fprintf(stderr, "presignfs: '%s' is not a bucket name\n", m->bucket);
+        return PFS_EXIT_USAGE;
+    }
+    return PFS_EXIT_OK;
+}
+
+static int check_mountpoint(const char *mp, char resolved[PATH_MAX])
+{
+    struct stat st;
+    if (!realpath(mp, resolved) || stat(resolved, &st) != 0) {
+        fprintf(stderr, "presignfs: mount point %s: %s\n", mp, strerror(errno));
+        return PFS_EXIT_USAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "presignfs: mount point %s is not a directory\n", mp);
+        return PFS_EXIT_USAGE;
+    }
+    if (is_mounted(resolved)) {
+        fprintf(stderr, "presignfs: %s is already a mount point (unmount it first)\n", resolved);
+        return PFS_EXIT_USAGE;
+    }
+    return PFS_EXIT_OK;
+}
+
+/* Before anything is mounted: the bucket must answer, so a wrong endpoint,
+ * region, bucket or key fails here with one line instead of an empty mount. */
+static int check_bucket(const struct pfs_config *cfg, const char *bucket)
+{
+    struct pfs_cred *cred = NULL;
+    struct pfs_config_error err;
+    struct pfs_store *store = NULL;
+    if (pfs_config_load_credentials(&cred, cfg, &err) != 0) {
+        fprintf(stderr, "presignfs: %s\n", err.msg);
+        return PFS_EXIT_USAGE;
+    }
+    if (pfs_store_open(&store, cfg, cred, bucket, &err) != 0) {
+        fprintf(stderr, "presignfs: %s\n", err.msg);
+        return PFS_EXIT_FAILURE;
+    }
+    enum pfs_log_level saved = pfs_log_get_level();
+    pfs_log_set_level(PFS_LOG_ERROR); /* the verdict below says it once */
+    struct pfs_status st;
+    int rc = pfs_client_head_bucket(store->client, &st);
+    pfs_log_set_level(saved);
+    pfs_store_close(store);
+    if (rc != 0) {
+        if (st.http_status == 404)
+            pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
+        char what[600];
+        pfs_status_describe(&st, what, sizeof(what));
+        fprintf(stderr, "presignfs: cannot mount bucket %s from %s: %s\n", bucket, cfg->endpoint,
+                what);
+        return PFS_EXIT_FAILURE;
+    }
+    return PFS_EXIT_OK;
+}
+
+static int run_mount(int argc, char **argv)
+{
+    struct mount_args m = {0};
+    struct pfs_config cfg;
+    pfs_config_init(&cfg);
+    int status = parse_mount_args(&m, argc, argv);
+    char mountpoint[PATH_MAX];
+    struct pfs_config_error err;
+    struct fuse_session *se = NULL;
+    struct pfs_store *store = NULL;
+    struct pfs_fs *fs = NULL;
+    struct pfs_cred *cred = NULL;
+    bool mounted = false;
+    if (status != PFS_EXIT_OK)
+        goto out;
+    if (pfs_config_load(&cfg, m.opts, m.n_opts, &err) != 0) {
+        fprintf(stderr, "presignfs: %s\n", err.msg);
+        status = PFS_EXIT_USAGE;
+        goto out;
+    }
+    pfs_log_set_level(m.debug ? PFS_LOG_DEBUG : cfg.log_level);
+    if (cfg.logfile && pfs_log_open_file(cfg.logfile) != 0) {
+        fprintf(stderr, "presignfs: logfile %s: %s\n", cfg.logfile, strerror(errno));
+        status = PFS_EXIT_USAGE;
+        goto out;
+    }
+    if ((status = check_mountpoint(m.mountpoint, mountpoint)) != PFS_EXIT_OK ||
+        (status = check_bucket(&cfg, m.bucket)) != PFS_EXIT_OK)
+        goto out;
+
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    char fsname[600];
+    snprintf(fsname, sizeof(fsname), "-ofsname=%s%s%s,subtype=presignfs", m.bucket,
+             *m.prefix ? ":" : "", m.prefix);
+    bool ok = fuse_opt_add_arg(&args, "presignfs") == 0 && fuse_opt_add_arg(&args, fsname) == 0 &&
+              fuse_opt_add_arg(&args, "-odefault_permissions") == 0 &&
+              (!cfg.allow_other || fuse_opt_add_arg(&args, "-oallow_other") == 0) &&
+              (!cfg.read_only || fuse_opt_add_arg(&args, "-oro") == 0) &&
+              (!m.debug || fuse_opt_add_arg(&args, "-odebug") == 0);
+    struct pfs_fuse_ctx ctx = {
+        .attr_timeout = cfg.attr_timeout,
+        .entry_timeout = cfg.entry_timeout,
+        .negative_timeout = cfg.negative_timeout,
+    };
+    se = ok ? fuse_session_new(&args, &pfs_fuse_ops, sizeof(pfs_fuse_ops), &ctx) : NULL;
+    fuse_opt_free_args(&args);
+    if (!se) {
+        fprintf(stderr, "presignfs: cannot start a FUSE session\n");
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
+        fprintf(stderr, "presignfs: cannot mount on %s (is /dev/fuse usable?)\n", mountpoint);
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    mounted = true;
+    if (!m.foreground)
+        pfs_log_use_syslog();
+    /* Threads do not survive the fork in fuse_daemonize: build everything
+     * that has threads (workers, retries) after it. */
+    fuse_daemonize(m.foreground);
+    struct pfs_fs_opts fo = {
+        .uid = (uid_t)cfg.uid,
+        .gid = (gid_t)cfg.gid,
+        .umask = (mode_t)cfg.umask,
+        .read_only = cfg.read_only,
+        .attr_timeout = cfg.attr_timeout,
+        .entry_timeout = cfg.entry_timeout,
+        .negative_timeout = cfg.negative_timeout,
+        .dir_timeout = cfg.dir_timeout,
+        .cache_dir = cfg.cache_dir ? cfg.cache_dir : cfg.default_cache_dir,
+        .cache_size = (uint64_t)cfg.cache_size,
+        .memory_limit = (uint64_t)cfg.memory_limit,
+        .part_size = (uint64_t)cfg.part_size,
+        .multipart_threshold = (uint64_t)cfg.multipart_threshold,
+    };
+    int rc;
+    if (pfs_config_load_credentials(&cred, &cfg, &err) != 0 ||
+        pfs_store_open(&store, &cfg, cred, m.bucket, &err) != 0) {
+        cred = NULL;
+        PFS_ERROR("%s", err.msg);
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    cred = NULL;
+    if ((rc = pfs_fs_new(&fs, store->client, store->pool, m.prefix, &fo)) != 0) {
+        PFS_ERROR("cannot start the filesystem: %s", strerror(-rc));
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    ctx.fs = fs;
+    PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
+    struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
+    rc = fuse_session_loop_mt(se, &loop);
+    status = rc == 0 ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+out:
+    if (mounted) {
+        fuse_remove_signal_handlers(se);
+        fuse_session_unmount(se);
+    }
+    if (se)
+        fuse_session_destroy(se);
+    /* After the unmount: pending uploads get their last attempt here. */
+    pfs_fs_free(fs);
+    pfs_store_close(store);
+    pfs_cred_free(cred);
+    pfs_config_cleanup(&cfg);
+    free(m.opts);
+    free(m.bucket);
+    free(m.prefix);
+    return status;
+}
 
 int main(int argc, char **argv)
 {
@@ -27,7 +291,5 @@ int main(int argc, char **argv)
         pfs_cli_usage(stderr);
         return PFS_EXIT_USAGE;
     }
-    fprintf(stderr, "presignfs: mounting is not available in this version yet; "
-                    "'presignfs presign' prints presigned URLs\n");
-    return PFS_EXIT_USAGE;
+    return run_mount(argc, argv);
 }

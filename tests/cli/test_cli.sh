@@ -38,7 +38,11 @@ expect 0 '^presignfs [0-9]+\.[0-9]+\.[0-9]+$' EMPTY -- "$bin" --version
 expect 0 'presign' EMPTY -- "$bin" --help
 expect 0 'url_refresh_margin' EMPTY -- "$bin" presign --help
 expect 2 EMPTY 'Usage' -- "$bin"
-expect 2 EMPTY 'mounting is not available' -- "$bin" bucket /mnt/x
+expect 2 EMPTY 'mount point /nonexistent/mnt: No such file or directory' -- "$bin" -o endpoint=http://127.0.0.1:1,region=r bucket /nonexistent/mnt
+expect 2 EMPTY 'mount point /etc/passwd is not a directory' -- "$bin" -o endpoint=http://127.0.0.1:1,region=r bucket /etc/passwd
+expect 2 EMPTY 'is already a mount point' -- "$bin" -o endpoint=http://127.0.0.1:1,region=r bucket /proc
+expect 2 EMPTY 'expected BUCKET\[:PREFIX\] MOUNTPOINT' -- "$bin" -o endpoint=http://127.0.0.1:1,region=r onlyone
+expect 2 EMPTY "unknown option 'colour'" -- "$bin" -o endpoint=http://127.0.0.1:1,region=r,colour=red bucket /tmp
 
 # Known answer (presign spec 8.2): TOS, STS token, credentials from the environment.
 export TOS_ACCESS_KEY=AKTPEXAMPLESTS0000001 TOS_SECRET_KEY='stsSecretExample/0123+abcdefGHIJ=xyz'

@@ -1,0 +1,1557 @@
+/* The filesystem (see fs.h and doc/SEMANTICS.md).
+ *
+ * State: an inode table (by number and by parent+name) under fs->lock, which
+ * is never held across network I/O. Each inode has an io mutex that
+ * serialises its data path: staging, uploads, truncation. Lock order: io
+ * before fs->lock. Written files are staged in a local file (cache_dir) and
+ * uploaded whole on flush/fsync/release; a failed upload keeps its staged
+ * file and is retried by a background thread. */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "prefetch.h"
+
+#define INO_BUCKETS 4096
+
+struct dentry {
+    char *name;
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime;
+};
+
+/* A directory's children as last listed (plus local changes since). */
+struct listing {
+    struct dentry *e;
+    size_t n, cap;
+    double expires; /* monotonic seconds */
+};
+
+struct inode {
+    uint64_t ino;
+    uint64_t parent;
+    char *name;
+    char *key; /* directories end with '/'; the root's key is the prefix */
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime, atime, ctime;
+    mode_t perm;
+    uid_t uid;
+    gid_t gid;
+    double attr_expires;
+    uint64_t nlookup;
+    int open_count;
+    bool unlinked;       /* gone from the namespace (still open, perhaps) */
+    bool local_only;     /* created here, not yet in the store */
+    bool pending_upload; /* dirty data whose upload failed: kept for retry */
+    struct listing *listing;
+
+    pthread_mutex_t io; /* the data path below */
+    int stage_fd;       /* -1: not staged */
+    char *stage_path;
+    bool dirty;
+    uint64_t staged_bytes; /* counted against cache_size */
+
+    struct inode *next_by_ino, *next_by_name;
+};
+
+struct handle {
+    struct inode *inode;
+    int flags;
+    struct pfs_prefetch *reader;
+};
+
+struct dir_handle {
+    struct inode *dir;
+    struct dentry *e; /* snapshot: offsets stay valid while the listing changes */
+    size_t n;
+};
+
+struct pfs_fs {
+    struct pfs_client *client;
+    struct pfs_pool *pool;
+    struct pfs_fs_opts o;
+    char *cache_dir;
+    struct pfs_budget *budget;
+    pthread_mutex_t lock;
+    struct inode *by_ino[INO_BUCKETS];
+    struct inode *by_name[INO_BUCKETS];
+    uint64_t next_ino;
+    uint64_t staged_total;
+    /* names that cannot be shown, logged once each */
+    char **hidden;
+    size_t n_hidden;
+    /* failed uploads */
+    pthread_t retry_thread;
+    pthread_cond_t retry_wake;
+    bool stopping;
+    bool retry_started;
+};
+
+/* ---- small helpers ---- */
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static size_t name_bucket(uint64_t parent, const char *name)
+{
+    return hash_str(1469598103934665603ULL ^ parent, name) % INO_BUCKETS;
+}
+
+static int status_err(const struct pfs_status *st)
+{
+    int e = pfs_status_errno(st);
+    return e ? -e : -EIO;
+}
+
+/* A name the store can hold but a directory cannot show. */
+static bool showable(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n <= PFS_NAME_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+           !strchr(name, '/');
+}
+
+static void log_hidden_once(struct pfs_fs *fs, const char *key)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->n_hidden; i++)
+        if (strcmp(fs->hidden[i], key) == 0) {
+            pthread_mutex_unlock(&fs->lock);
+            return;
+        }
+    if (fs->n_hidden < 10000) {
+        char **h = realloc(fs->hidden, (fs->n_hidden + 1) * sizeof(*h));
+        if (h) {
+            fs->hidden = h;
+            fs->hidden[fs->n_hidden] = strdup(key);
+            if (fs->hidden[fs->n_hidden])
+                fs->n_hidden++;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    PFS_WARN("object key '%s' cannot be shown as a file name (empty, '.', '..' or longer than "
+             "255 bytes): hidden",
+             key);
+}
+
+/* parent_key + name (+ "/" for a directory), heap-allocated; NULL on ENOMEM. */
+static char *child_key(const char *parent_key, const char *name, bool is_dir)
+{
+    struct pfs_buf b;
+    pfs_buf_init(&b);
+    pfs_buf_puts(&b, parent_key);
+    pfs_buf_puts(&b, name);
+    if (is_dir)
+        pfs_buf_putc(&b, '/');
+    return pfs_buf_detach(&b);
+}
+
+/* ---- the inode table (fs->lock held) ---- */
+
+static struct inode *find_ino(struct pfs_fs *fs, uint64_t ino)
+{
+    for (struct inode *i = fs->by_ino[ino % INO_BUCKETS]; i; i = i->next_by_ino)
+        if (i->ino == ino)
+            return i;
+    return NULL;
+}
+
+static struct inode *find_child(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    for (struct inode *i = fs->by_name[name_bucket(parent, name)]; i; i = i->next_by_name)
+        if (i->parent == parent && !i->unlinked && strcmp(i->name, name) == 0)
+            return i;
+    return NULL;
+}
+
+static void unhash_name(struct pfs_fs *fs, struct inode *in)
+{
+    struct inode **pp = &fs->by_name[name_bucket(in->parent, in->name)];
+    while (*pp && *pp != in)
+        pp = &(*pp)->next_by_name;
+    if (*pp)
+        *pp = in->next_by_name;
+    in->next_by_name = NULL;
+}
+
+static void free_listing(struct listing *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->e[i].name);
+    free(l->e);
+    free(l);
+}
+
+static void free_inode(struct inode *in)
+{
+    free_listing(in->listing);
+    if (in->stage_fd >= 0)
+        close(in->stage_fd);
+    if (in->stage_path)
+        unlink(in->stage_path);
+    free(in->stage_path);
+    pthread_mutex_destroy(&in->io);
+    free(in->name);
+    free(in->key);
+    free(in);
+}
+
+/* Frees an inode nobody refers to any more. */
+static void maybe_drop(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->ino == PFS_ROOT_INO || in->nlookup > 0 || in->open_count > 0 || in->pending_upload)
+        return;
+    struct inode **pp = &fs->by_ino[in->ino % INO_BUCKETS];
+    while (*pp && *pp != in)
+        pp = &(*pp)->next_by_ino;
+    if (*pp)
+        *pp = in->next_by_ino;
+    if (!in->unlinked)
+        unhash_name(fs, in);
+    fs->staged_total -= in->staged_bytes;
+    free_inode(in);
+}
+
+static struct inode *new_inode(struct pfs_fs *fs, uint64_t parent, const char *name,
+                               const char *key, bool is_dir)
+{
+    struct inode *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->name = strdup(name);
+    in->key = strdup(key);
+    if (!in->name || !in->key) {
+        free(in->name);
+        free(in->key);
+        free(in);
+        return NULL;
+    }
+    pthread_mutex_init(&in->io, NULL);
+    in->stage_fd = -1;
+    in->ino = fs->next_ino++;
+    in->parent = parent;
+    in->is_dir = is_dir;
+    in->perm = (is_dir ? 0777 : 0666) & ~fs->o.umask;
+    in->uid = fs->o.uid;
+    in->gid = fs->o.gid;
+    in->mtime = in->atime = in->ctime = wall_now();
+    in->next_by_ino = fs->by_ino[in->ino % INO_BUCKETS];
+    fs->by_ino[in->ino % INO_BUCKETS] = in;
+    size_t b = name_bucket(parent, name);
+    in->next_by_name = fs->by_name[b];
+    fs->by_name[b] = in;
+    return in;
+}
+
+static void fill_attr(const struct pfs_fs *fs, const struct inode *in, struct pfs_attr *out)
+{
+    (void)fs;
+    memset(out, 0, sizeof(*out));
+    out->ino = in->ino;
+    out->mode = (in->is_dir ? S_IFDIR : S_IFREG) | in->perm;
+    out->size = in->is_dir ? 4096 : in->size;
+    out->mtime = in->mtime;
+    out->atime = in->atime;
+    out->ctime = in->ctime;
+    out->uid = in->uid;
+    out->gid = in->gid;
+    out->nlink = in->is_dir ? 2 : 1;
+    out->blocks = (out->size + 511) / 512;
+}
+
+/* The child inode for a name the store (or a listing) says exists; created or
+ * refreshed. Does not touch attributes of files with local changes. */
+static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const char *name,
+                                  bool is_dir, uint64_t size, int64_t mtime)
+{
+    struct inode *in = find_child(fs, parent->ino, name);
+    if (in && in->is_dir != is_dir && !in->local_only && in->open_count == 0 && in->nlookup == 0) {
+        /* It changed kind in the store: forget the old inode's name. */
+        in->unlinked = true;
+        unhash_name(fs, in);
+        in = NULL;
+    }
+    if (!in) {
+        char *key = child_key(parent->key, name, is_dir);
+        if (!key)
+            return NULL;
+        in = new_inode(fs, parent->ino, name, key, is_dir);
+        free(key);
+        if (!in)
+            return NULL;
+    } else if (in->is_dir != is_dir) {
+        return in; /* an open or looked-up inode keeps its kind until forgotten */
+    }
+    bool local_changes = in->local_only || in->open_count > 0 || in->pending_upload;
+    if (!local_changes) {
+        in->size = size;
+        if (mtime)
+            in->mtime = in->ctime = in->atime = mtime;
+    }
+    in->attr_expires = mono_now() + fs->o.attr_timeout;
+    return in;
+}
+
+/* ---- directory listings (fs->lock held) ---- */
+
+static int cmp_dentry(const void *a, const void *b)
+{
+    return strcmp(((const struct dentry *)a)->name, ((const struct dentry *)b)->name);
+}
+
+static struct dentry *listing_find(struct listing *l, const char *name)
+{
+    struct dentry key = {.name = (char *)name};
+    return l ? bsearch(&key, l->e, l->n, sizeof(*l->e), cmp_dentry) : NULL;
+}
+
+static void listing_put(struct listing *l, const char *name, bool is_dir, uint64_t size,
+                        int64_t mtime)
+{
+    if (!l)
+        return;
+    struct dentry *d = listing_find(l, name);
+    if (d) {
+        d->is_dir = is_dir;
+        d->size = size;
+        d->mtime = mtime;
+        return;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct dentry *e = realloc(l->e, cap * sizeof(*e));
+        if (!e) {
+            l->expires = 0; /* cannot track it: stop trusting the listing */
+            return;
+        }
+        l->e = e;
+        l->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        l->expires = 0;
+        return;
+    }
+    size_t at = 0;
+    while (at < l->n && strcmp(l->e[at].name, name) < 0)
+        at++;
+    memmove(&l->e[at + 1], &l->e[at], (l->n - at) * sizeof(*l->e));
+    l->e[at] = (struct dentry){copy, is_dir, size, mtime};
+    l->n++;
+}
+
+static void listing_remove(struct listing *l, const char *name)
+{
+    struct dentry *d = listing_find(l, name);
+    if (!d)
+        return;
+    free(d->name);
+    size_t at = (size_t)(d - l->e);
+    memmove(&l->e[at], &l->e[at + 1], (l->n - at - 1) * sizeof(*l->e));
+    l->n--;
+}
+
+static bool listing_fresh(const struct inode *dir)
+{
+    return dir->listing && dir->listing->expires > mono_now();
+}
+
+/* ---- talking to the store (no lock held) ---- */
+
+struct probe {
+    bool file, dir;
+    uint64_t size;
+    int64_t mtime;
+};
+
+/* One LIST answers "file, directory or nothing" for parent_key+name: the key
+ * itself sorts first, then siblings that extend the name with a byte below
+ * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
+static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_key,
+                      const char *name, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    char *key = child_key(parent_key, name, false), *as_dir = child_key(parent_key, name, true);
+    if (!key || !as_dir) {
+        free(key);
+        free(as_dir);
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    struct pfs_list_params lp = {.prefix = key, .delimiter = "/", .max_keys = 1000};
+    char *token = NULL;
+    int rc = 0;
+    bool passed = false;
+    do {
+        struct pfs_list_page page;
+        lp.continuation_token = token;
+        rc = pfs_client_list(fs->client, &page, &lp, st);
+        free(token);
+        token = NULL;
+        if (rc)
+            break;
+        for (size_t i = 0; i < page.n_entries; i++) {
+            const struct pfs_list_entry *e = &page.entries[i];
+            if (strcmp(e->key, key) == 0) {
+                out->file = true;
+                out->size = e->size;
+                out->mtime = e->mtime;
+            } else if (strcmp(e->key, as_dir) > 0) {
+                passed = true;
+            }
+        }
+        for (size_t i = 0; i < page.n_prefixes; i++) {
+            int c = strcmp(page.prefixes[i], as_dir);
+            if (c == 0)
+                out->dir = true;
+            else if (c > 0)
+                passed = true;
+        }
+        if (page.truncated && !passed && !out->dir && page.next_token)
+            token = strdup(page.next_token);
+        pfs_list_page_cleanup(&page);
+    } while (token);
+    free(key);
+    free(as_dir);
+    return rc;
+}
+
+/* The whole listing of a directory, every page. */
+static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key,
+                    struct pfs_status *st)
+{
+    *out = NULL;
+    struct listing *l = calloc(1, sizeof(*l));
+    if (!l) {
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    size_t plen = strlen(dir_key);
+    struct pfs_list_params lp = {.prefix = dir_key, .delimiter = "/", .max_keys = 1000};
+    char *token = NULL;
+    int rc = 0;
+    do {
+        struct pfs_list_page page;
+        lp.continuation_token = token;
+        rc = pfs_client_list(fs->client, &page, &lp, st);
+        free(token);
+        token = NULL;
+        if (rc)
+            break;
+        for (size_t i = 0; i < page.n_entries; i++) {
+            const struct pfs_list_entry *e = &page.entries[i];
+            const char *name = e->key + plen;
+            if (strncmp(e->key, dir_key, plen) != 0 || *name == '\0')
+                continue; /* the directory's own marker */
+            if (!showable(name)) {
+                log_hidden_once(fs, e->key);
+                continue;
+            }
+            /* A name that is both a file and a directory shows as the
+             * directory (its files stay reachable); added below. */
+            listing_put(l, name, false, e->size, e->mtime);
+        }
+        for (size_t i = 0; i < page.n_prefixes; i++) {
+            const char *p = page.prefixes[i];
+            if (strncmp(p, dir_key, plen) != 0)
+                continue;
+            size_t n = strlen(p + plen);
+            char *name = strndup(p + plen, n ? n - 1 : 0);
+            if (!name)
+                continue;
+            if (showable(name)) {
+                if (listing_find(l, name))
+                    PFS_INFO("'%s%s' is both a file and a directory: showing the directory",
+                             dir_key, name);
+                listing_put(l, name, true, 0, 0);
+            } else {
+                log_hidden_once(fs, p);
+            }
+            free(name);
+        }
+        if (page.truncated && page.next_token)
+            token = strdup(page.next_token);
+        pfs_list_page_cleanup(&page);
+    } while (token);
+    if (rc) {
+        free_listing(l);
+        return -1;
+    }
+    *out = l;
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void *retry_loop(void *arg);
+
+int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *pool,
+               const char *prefix, const struct pfs_fs_opts *opts)
+{
+    *out = NULL;
+    struct pfs_fs *fs = calloc(1, sizeof(*fs));
+    if (!fs)
+        return -ENOMEM;
+    fs->client = client;
+    fs->pool = pool;
+    fs->o = *opts;
+    if (!fs->o.part_size)
+        fs->o.part_size = 8ull << 20;
+    if (!fs->o.multipart_threshold)
+        fs->o.multipart_threshold = 8ull << 20;
+    if (!fs->o.memory_limit)
+        fs->o.memory_limit = 512ull << 20;
+    if (!fs->o.retry_interval_s)
+        fs->o.retry_interval_s = 30;
+    fs->cache_dir = strdup(opts->cache_dir ? opts->cache_dir : "/tmp");
+    pthread_mutex_init(&fs->lock, NULL);
+    pthread_cond_init(&fs->retry_wake, NULL);
+    fs->next_ino = PFS_ROOT_INO;
+    /* The root's key is the prefix with one trailing '/', or "" for the bucket. */
+    char root_key[PFS_KEY_MAX + 2] = "";
+    if (prefix && *prefix) {
+        size_t n = strlen(prefix);
+        while (n && prefix[n - 1] == '/')
+            n--;
+        if (n > PFS_KEY_MAX) {
+            pfs_fs_free(fs);
+            return -ENAMETOOLONG;
+        }
+        snprintf(root_key, sizeof(root_key), "%.*s/", (int)n, prefix);
+        if (n == 0)
+            root_key[0] = '\0';
+    }
+    int rc = pfs_budget_new(&fs->budget, fs->o.memory_limit);
+    struct inode *root = rc == 0 && fs->cache_dir ? new_inode(fs, 0, "", root_key, true) : NULL;
+    if (!root) {
+        pfs_fs_free(fs);
+        return rc ? rc : -ENOMEM;
+    }
+    root->nlookup = 1;
+    if (mkdir(fs->cache_dir, 0700) != 0 && errno != EEXIST) {
+        rc = -errno;
+        PFS_ERROR("cache directory %s: %s", fs->cache_dir, strerror(errno));
+        pfs_fs_free(fs);
+        return rc;
+    }
+    if (access(fs->cache_dir, W_OK | X_OK) != 0) {
+        rc = -errno;
+        PFS_ERROR("cache directory %s is not writable: %s", fs->cache_dir, strerror(errno));
+        pfs_fs_free(fs);
+        return rc;
+    }
+    if (pthread_create(&fs->retry_thread, NULL, retry_loop, fs) == 0)
+        fs->retry_started = true;
+    *out = fs;
+    return 0;
+}
+
+/* ---- staging and uploads (inode io lock held) ---- */
+
+static int stage_open(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->stage_fd >= 0)
+        return 0;
+    size_t n = strlen(fs->cache_dir) + 32;
+    char *path = malloc(n);
+    if (!path)
+        return -ENOMEM;
+    snprintf(path, n, "%s/stage-XXXXXX", fs->cache_dir);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        int e = -errno;
+        PFS_ERROR("cannot create a staging file in %s: %s", fs->cache_dir, strerror(errno));
+        free(path);
+        return e;
+    }
+    in->stage_fd = fd;
+    in->stage_path = path;
+    return 0;
+}
+
+static void stage_discard(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->stage_fd >= 0) {
+        close(in->stage_fd);
+        in->stage_fd = -1;
+    }
+    if (in->stage_path) {
+        unlink(in->stage_path);
+        free(in->stage_path);
+        in->stage_path = NULL;
+    }
+    pthread_mutex_lock(&fs->lock);
+    fs->staged_total -= in->staged_bytes;
+    in->staged_bytes = 0;
+    pthread_mutex_unlock(&fs->lock);
+    in->dirty = false;
+}
+
+/* Accounts staged bytes against cache_size. */
+static int stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
+{
+    pthread_mutex_lock(&fs->lock);
+    uint64_t total = fs->staged_total - in->staged_bytes + new_size;
+    if (fs->o.cache_size && new_size > in->staged_bytes && total > fs->o.cache_size) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOSPC;
+    }
+    fs->staged_total = total;
+    in->staged_bytes = new_size;
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* Makes the staging file hold the object's content (downloading it), so
+ * random writes, appends and truncation work on a complete copy. */
+static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
+{
+    if (in->stage_fd >= 0) {
+        if (truncate && ftruncate(in->stage_fd, 0) != 0)
+            return -errno;
+        return 0;
+    }
+    pthread_mutex_lock(&fs->lock);
+    uint64_t size = in->size;
+    bool fetch = !truncate && !in->local_only && size > 0;
+    pthread_mutex_unlock(&fs->lock);
+    int rc = stage_reserve(fs, in, truncate ? 0 : size);
+    if (rc == 0)
+        rc = stage_open(fs, in);
+    if (rc == 0 && fetch) {
+        uint64_t got = 0;
+        struct pfs_status st;
+        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, in->key, &st) !=
+            0) {
+            rc = status_err(&st);
+        } else if (got != size) {
+            /* Someone else replaced the object: stage what it is now. */
+            pthread_mutex_lock(&fs->lock);
+            in->size = got;
+            pthread_mutex_unlock(&fs->lock);
+        }
+        if (rc)
+            stage_discard(fs, in);
+    }
+    return rc;
+}
+
+/* Uploads the staged content if it is dirty. Returns 0 or -EIO (the staged
+ * data is kept and the inode queued for retry). */
+static int upload_locked(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool skip = !in->dirty || in->unlinked;
+    uint64_t size = in->size;
+    pthread_mutex_unlock(&fs->lock);
+    if (skip)
+        return 0;
+    struct pfs_status st;
+    int rc = pfs_client_upload_fd(fs->client, in->key, in->stage_fd, 0, size, NULL, 0,
+                                  fs->o.part_size, fs->o.multipart_threshold, &st);
+    pthread_mutex_lock(&fs->lock);
+    if (rc == 0) {
+        bool was_pending = in->pending_upload;
+        in->dirty = false;
+        in->local_only = false;
+        in->pending_upload = false;
+        in->mtime = in->ctime = wall_now();
+        in->attr_expires = mono_now() + fs->o.attr_timeout;
+        struct inode *parent = find_ino(fs, in->parent);
+        if (parent && !in->unlinked)
+            listing_put(parent->listing, in->name, false, in->size, in->mtime);
+        pthread_mutex_unlock(&fs->lock);
+        if (was_pending)
+            PFS_WARN("upload of %s succeeded on retry", in->key);
+        return 0;
+    }
+    bool first = !in->pending_upload;
+    in->pending_upload = true;
+    pthread_mutex_unlock(&fs->lock);
+    char what[600];
+    pfs_status_describe(&st, what, sizeof(what));
+    if (first)
+        PFS_ERROR("upload of %s failed: %s; its data is kept in %s and the upload will be "
+                  "retried",
+                  in->key, what, in->stage_path ? in->stage_path : "(memory)");
+    pthread_cond_signal(&fs->retry_wake);
+    return -EIO;
+}
+
+static void *retry_loop(void *arg)
+{
+    struct pfs_fs *fs = arg;
+    pthread_mutex_lock(&fs->lock);
+    while (!fs->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += fs->o.retry_interval_s;
+        pthread_cond_timedwait(&fs->retry_wake, &fs->lock, &until);
+        if (fs->stopping)
+            break;
+        /* Retry one pending inode at a time, without the table lock. */
+        for (size_t b = 0; b < INO_BUCKETS && !fs->stopping; b++) {
+            for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino) {
+                if (!in->pending_upload || in->open_count > 0)
+                    continue;
+                in->open_count++; /* pins it while the lock is dropped */
+                pthread_mutex_unlock(&fs->lock);
+                pthread_mutex_lock(&in->io);
+                int rc = upload_locked(fs, in);
+                if (rc == 0 && !in->dirty)
+                    stage_discard(fs, in);
+                pthread_mutex_unlock(&in->io);
+                pthread_mutex_lock(&fs->lock);
+                in->open_count--;
+                /* The bucket chain may have changed: restart it, dropping
+                 * this inode if nothing refers to it any more. */
+                maybe_drop(fs, in);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return NULL;
+}
+
+size_t pfs_fs_pending_uploads(struct pfs_fs *fs)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino)
+            n += in->pending_upload;
+    pthread_mutex_unlock(&fs->lock);
+    return n;
+}
+
+void pfs_fs_free(struct pfs_fs *fs)
+{
+    if (!fs)
+        return;
+    if (fs->retry_started) {
+        pthread_mutex_lock(&fs->lock);
+        fs->stopping = true;
+        pthread_cond_signal(&fs->retry_wake);
+        pthread_mutex_unlock(&fs->lock);
+        pthread_join(fs->retry_thread, NULL);
+    }
+    for (size_t b = 0; b < INO_BUCKETS; b++) {
+        while (fs->by_ino[b]) {
+            struct inode *in = fs->by_ino[b];
+            fs->by_ino[b] = in->next_by_ino;
+            if (in->dirty && !in->unlinked && in->stage_fd >= 0) {
+                /* Last chance: unmounting waits for every pending upload. */
+                if (upload_locked(fs, in) != 0) {
+                    PFS_ERROR("upload of %s failed at unmount; its data is kept in %s", in->key,
+                              in->stage_path);
+                    close(in->stage_fd);
+                    in->stage_fd = -1;
+                    free(in->stage_path);
+                    in->stage_path = NULL; /* keep the file on disk */
+                }
+            }
+            free_inode(in);
+        }
+    }
+    for (size_t i = 0; i < fs->n_hidden; i++)
+        free(fs->hidden[i]);
+    free(fs->hidden);
+    pfs_budget_free(fs->budget);
+    pthread_cond_destroy(&fs->retry_wake);
+    pthread_mutex_destroy(&fs->lock);
+    free(fs->cache_dir);
+    free(fs);
+}
+
+/* ---- names ---- */
+
+static int check_new_name(struct pfs_fs *fs, const struct inode *parent, const char *name,
+                          bool is_dir)
+{
+    if (fs->o.read_only)
+        return -EROFS;
+    if (strlen(name) > PFS_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (strlen(parent->key) + strlen(name) + (is_dir ? 1 : 0) > PFS_KEY_MAX)
+        return -ENAMETOOLONG;
+    if (!showable(name))
+        return -EINVAL;
+    return 0;
+}
+
+int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name)
+{
+    if (strlen(name) > PFS_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (!showable(name))
+        return -ENOENT;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    if (!parent || !parent->is_dir) {
+        pthread_mutex_unlock(&fs->lock);
+        return parent ? -ENOTDIR : -ENOENT;
+    }
+    struct inode *in = find_child(fs, parent_ino, name);
+    double now = mono_now();
+    if (in && (in->attr_expires > now || in->local_only || in->open_count > 0 ||
+               in->pending_upload || in->is_dir)) {
+        in->nlookup++;
+        fill_attr(fs, in, out);
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+    }
+    if (listing_fresh(parent)) {
+        struct dentry *d = listing_find(parent->listing, name);
+        int rc = -ENOENT;
+        if (d) {
+            in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime);
+            if (in) {
+                in->nlookup++;
+                fill_attr(fs, in, out);
+                rc = 0;
+            } else {
+                rc = -ENOMEM;
+            }
+        }
+        pthread_mutex_unlock(&fs->lock);
+        return rc;
+    }
+    char *parent_key = strdup(parent->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!parent_key)
+        return -ENOMEM;
+
+    struct probe p;
+    struct pfs_status st;
+    int rc = probe_name(fs, &p, parent_key, name, &st);
+    if (rc == 0 && p.file && p.dir)
+        PFS_INFO("'%s%s' is both a file and a directory: showing the directory", parent_key, name);
+    pthread_mutex_lock(&fs->lock);
+    parent = find_ino(fs, parent_ino);
+    if (rc != 0) {
+        rc = status_err(&st);
+    } else if (!parent) {
+        rc = -ENOENT;
+    } else {
+        /* A local file created meanwhile wins over what the store said. */
+        in = find_child(fs, parent_ino, name);
+        if (in && (in->local_only || in->open_count > 0 || in->pending_upload)) {
+            rc = 0;
+        } else if (p.dir || p.file) {
+            in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime);
+            rc = in ? 0 : -ENOMEM;
+        } else {
+            if (in && !in->local_only) {
+                /* Deleted in the store: the old inode loses its name. */
+                in->unlinked = true;
+                unhash_name(fs, in);
+            }
+            rc = -ENOENT;
+        }
+        if (rc == 0) {
+            in->nlookup++;
+            fill_attr(fs, in, out);
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(parent_key);
+    return rc;
+}
+
+void pfs_fs_forget(struct pfs_fs *fs, uint64_t ino, uint64_t n)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_ino(fs, ino);
+    if (in) {
+        in->nlookup = in->nlookup > n ? in->nlookup - n : 0;
+        maybe_drop(fs, in);
+    }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+int pfs_fs_getattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_ino(fs, ino);
+    if (!in) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOENT;
+    }
+    bool stale = !in->is_dir && !in->unlinked && !in->local_only && in->open_count == 0 &&
+                 !in->pending_upload && in->attr_expires <= mono_now();
+    if (!stale) {
+        fill_attr(fs, in, out);
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+    }
+    struct inode *parent = find_ino(fs, in->parent);
+    char *parent_key = parent ? strdup(parent->key) : NULL;
+    char *name = strdup(in->name);
+    pthread_mutex_unlock(&fs->lock);
+    int rc = 0;
+    struct probe p = {0};
+    struct pfs_status st;
+    if (!parent_key || !name)
+        rc = -ENOMEM;
+    else if (probe_name(fs, &p, parent_key, name, &st) != 0)
+        rc = status_err(&st);
+    pthread_mutex_lock(&fs->lock);
+    in = find_ino(fs, ino);
+    if (!in) {
+        rc = -ENOENT;
+    } else if (rc == 0) {
+        if (p.file && !p.dir) {
+            if (!in->local_only && in->open_count == 0 && !in->pending_upload) {
+                in->size = p.size;
+                if (p.mtime)
+                    in->mtime = in->ctime = p.mtime;
+            }
+            in->attr_expires = mono_now() + fs->o.attr_timeout;
+        } else if (!in->local_only && !in->pending_upload && in->open_count == 0) {
+            rc = -ENOENT; /* deleted (or replaced by a directory) in the store */
+        }
+        if (rc == 0)
+            fill_attr(fs, in, out);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(parent_key);
+    free(name);
+    return rc;
+}
+
+/* ---- directories ---- */
+
+int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *dir = find_ino(fs, ino);
+    if (!dir || !dir->is_dir) {
+        pthread_mutex_unlock(&fs->lock);
+        return dir ? -ENOTDIR : -ENOENT;
+    }
+    dir->open_count++;
+    bool fresh = listing_fresh(dir);
+    char *key = strdup(dir->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!key) {
+        pfs_fs_releasedir(fs, 0);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    struct listing *fetched = NULL;
+    if (!fresh) {
+        struct pfs_status st;
+        if (list_dir(fs, &fetched, key, &st) != 0)
+            rc = status_err(&st);
+    }
+    free(key);
+    struct dir_handle *h = rc == 0 ? calloc(1, sizeof(*h)) : NULL;
+    pthread_mutex_lock(&fs->lock);
+    if (rc == 0 && !h)
+        rc = -ENOMEM;
+    if (rc == 0 && fetched) {
+        fetched->expires = mono_now() + fs->o.dir_timeout;
+        /* Local children the store does not know yet (being written). */
+        for (size_t b = 0; b < INO_BUCKETS; b++)
+            for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
+                if (c->parent == ino && !c->unlinked && (c->local_only || c->pending_upload))
+                    listing_put(fetched, c->name, c->is_dir, c->size, c->mtime);
+        free_listing(dir->listing);
+        dir->listing = fetched;
+        fetched = NULL;
+    }
+    if (rc == 0) {
+        struct listing *l = dir->listing;
+        h->dir = dir;
+        h->e = calloc(l->n ? l->n : 1, sizeof(*h->e));
+        for (size_t i = 0; h->e && i < l->n; i++) {
+            h->e[i] = l->e[i];
+            h->e[i].name = strdup(l->e[i].name);
+            if (!h->e[i].name) {
+                h->n = i;
+                rc = -ENOMEM;
+                break;
+            }
+            h->n = i + 1;
+        }
+        if (!h->e)
+            rc = -ENOMEM;
+    }
+    if (rc != 0) {
+        dir->open_count--;
+        if (h) {
+            for (size_t i = 0; i < h->n; i++)
+                free(h->e[i].name);
+            free(h->e);
+            free(h);
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free_listing(fetched);
+    if (rc == 0)
+        *dh_out = (uint64_t)(uintptr_t)h;
+    return rc;
+}
+
+int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, pfs_fs_filler fill,
+                   void *ctx)
+{
+    struct dir_handle *h = (struct dir_handle *)(uintptr_t)dh;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *dir = h->dir;
+    for (uint64_t i = offset; i < h->n + 2; i++) {
+        struct pfs_attr a;
+        const char *name;
+        struct inode *in = NULL;
+        if (i == 0) {
+            name = ".";
+            fill_attr(fs, dir, &a);
+        } else if (i == 1) {
+            name = "..";
+            struct inode *p = find_ino(fs, dir->parent);
+            fill_attr(fs, p ? p : dir, &a);
+        } else {
+            const struct dentry *d = &h->e[i - 2];
+            name = d->name;
+            in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime);
+            if (!in)
+                continue;
+            fill_attr(fs, in, &a);
+        }
+        if (fill(ctx, name, &a, i + 1) != 0)
+            break;
+        if (plus && in)
+            in->nlookup++;
+    }
+    /* Entries seen only through readdir (no lookup reference) are not kept. */
+    for (size_t i = 0; !plus && i < h->n; i++) {
+        struct inode *in = find_child(fs, dir->ino, h->e[i].name);
+        if (in)
+            maybe_drop(fs, in);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+void pfs_fs_releasedir(struct pfs_fs *fs, uint64_t dh)
+{
+    struct dir_handle *h = (struct dir_handle *)(uintptr_t)dh;
+    if (!h)
+        return;
+    pthread_mutex_lock(&fs->lock);
+    h->dir->open_count--;
+    pthread_mutex_unlock(&fs->lock);
+    for (size_t i = 0; i < h->n; i++)
+        free(h->e[i].name);
+    free(h->e);
+    free(h);
+}
+
+int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
+                 mode_t mode)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    int rc = parent ? check_new_name(fs, parent, name, true) : -ENOENT;
+    if (rc == 0 && find_child(fs, parent_ino, name))
+        rc = -EEXIST;
+    char *key = rc == 0 ? child_key(parent->key, name, true) : NULL;
+    if (rc == 0 && !key)
+        rc = -ENOMEM;
+    pthread_mutex_unlock(&fs->lock);
+    if (rc)
+        return rc;
+    struct pfs_status st;
+    struct pfs_http_body empty = {.fd = -1};
+    if (pfs_client_put(fs->client, key, &empty, NULL, 0, NULL, &st) != 0) {
+        free(key);
+        return status_err(&st);
+    }
+    pthread_mutex_lock(&fs->lock);
+    parent = find_ino(fs, parent_ino);
+    struct inode *in = parent ? find_child(fs, parent_ino, name) : NULL;
+    if (!in && parent)
+        in = new_inode(fs, parent_ino, name, key, true);
+    if (!in) {
+        rc = parent ? -ENOMEM : -ENOENT;
+    } else {
+        in->perm = mode & 07777 & ~fs->o.umask;
+        in->attr_expires = mono_now() + fs->o.attr_timeout;
+        /* A directory made here is known to be empty: no listing needed. */
+        if (!in->listing && (in->listing = calloc(1, sizeof(*in->listing))) != NULL)
+            in->listing->expires = mono_now() + fs->o.dir_timeout;
+        listing_put(parent->listing, name, true, 0, 0);
+        in->nlookup++;
+        fill_attr(fs, in, out);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(key);
+    return rc;
+}
+
+int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
+{
+    if (fs->o.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    struct inode *in = parent ? find_child(fs, parent_ino, name) : NULL;
+    int rc = 0;
+    char *key = NULL;
+    if (!parent) {
+        rc = -ENOENT;
+    } else if (in && !in->is_dir) {
+        rc = -ENOTDIR;
+    } else {
+        key = child_key(parent->key, name, true);
+        if (!key)
+            rc = -ENOMEM;
+        /* Children being written here count even before they reach the store. */
+        for (size_t b = 0; in && rc == 0 && b < INO_BUCKETS; b++)
+            for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
+                if (c->parent == in->ino && !c->unlinked && (c->local_only || c->pending_upload))
+                    rc = -ENOTEMPTY;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (rc) {
+        free(key);
+        return rc;
+    }
+    /* Empty means: nothing below the prefix but the marker itself. */
+    struct pfs_list_page page;
+    struct pfs_list_params lp = {.prefix = key, .max_keys = 2};
+    struct pfs_status st;
+    if (pfs_client_list(fs->client, &page, &lp, &st) != 0) {
+        free(key);
+        return status_err(&st);
+    }
+    bool marker = false;
+    size_t others = page.n_prefixes;
+    for (size_t i = 0; i < page.n_entries; i++) {
+        if (strcmp(page.entries[i].key, key) == 0)
+            marker = true;
+        else
+            others++;
+    }
+    pfs_list_page_cleanup(&page);
+    if (others > 0) {
+        free(key);
+        return -ENOTEMPTY;
+    }
+    if (!marker && !in) {
+        free(key);
+        return -ENOENT;
+    }
+    if (marker && pfs_client_delete(fs->client, key, &st) != 0) {
+        free(key);
+        return status_err(&st);
+    }
+    free(key);
+    pthread_mutex_lock(&fs->lock);
+    parent = find_ino(fs, parent_ino);
+    in = parent ? find_child(fs, parent_ino, name) : NULL;
+    if (in) {
+        in->unlinked = true;
+        unhash_name(fs, in);
+        maybe_drop(fs, in);
+    }
+    if (parent)
+        listing_remove(parent->listing, name);
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* The inode for parent/name, looked up in the store if needed. Takes no
+ * lookup reference; returns it pinned (open_count) or NULL with *err. */
+static struct inode *pin_child(struct pfs_fs *fs, uint64_t parent_ino, const char *name, int *err)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_child(fs, parent_ino, name);
+    if (in)
+        in->open_count++;
+    pthread_mutex_unlock(&fs->lock);
+    if (in)
+        return in;
+    struct pfs_attr a;
+    *err = pfs_fs_lookup(fs, &a, parent_ino, name);
+    if (*err)
+        return NULL;
+    pthread_mutex_lock(&fs->lock);
+    in = find_ino(fs, a.ino);
+    if (in) {
+        in->open_count++;
+        in->nlookup--;
+    } else {
+        *err = -ENOENT;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return in;
+}
+
+static void unpin(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    in->open_count--;
+    maybe_drop(fs, in);
+    pthread_mutex_unlock(&fs->lock);
+}
+
+int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
+{
+    if (fs->o.read_only)
+        return -EROFS;
+    int rc = 0;
+    struct inode *in = pin_child(fs, parent_ino, name, &rc);
+    if (!in)
+        return rc;
+    if (in->is_dir) {
+        unpin(fs, in);
+        return -EISDIR;
+    }
+    pthread_mutex_lock(&in->io);
+    pthread_mutex_lock(&fs->lock);
+    bool open_elsewhere = in->open_count > 1;
+    bool remote = !in->local_only;
+    pthread_mutex_unlock(&fs->lock);
+    /* An open file keeps working until closed: keep a local copy of it
+     * before the object goes away. */
+    if (open_elsewhere && remote)
+        rc = ensure_staged(fs, in, false);
+    struct pfs_status st;
+    if (rc == 0 && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
+        rc = status_err(&st);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        struct inode *parent = find_ino(fs, parent_ino);
+        if (parent)
+            listing_remove(parent->listing, name);
+        if (!in->unlinked) {
+            in->unlinked = true;
+            unhash_name(fs, in);
+        }
+        in->dirty = false;
+        in->pending_upload = false;
+        pthread_mutex_unlock(&fs->lock);
+    }
+    pthread_mutex_unlock(&in->io);
+    unpin(fs, in);
+    return rc;
+}
+
+/* ---- files ---- */
+
+static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int flags)
+{
+    struct handle *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->inode = in;
+    h->flags = flags;
+    pthread_mutex_lock(&fs->lock);
+    in->open_count++;
+    pthread_mutex_unlock(&fs->lock);
+    *fh_out = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uint64_t parent_ino,
+                  const char *name, mode_t mode, int flags)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    int rc = parent ? check_new_name(fs, parent, name, false) : -ENOENT;
+    struct inode *in = NULL;
+    if (rc == 0) {
+        in = find_child(fs, parent_ino, name);
+        if (in && in->is_dir)
+            rc = -EISDIR;
+        else if (in && (flags & O_EXCL))
+            rc = -EEXIST;
+    }
+    if (rc == 0 && !in) {
+        char *key = child_key(parent->key, name, false);
+        if (key) {
+            in = new_inode(fs, parent_ino, name, key, false);
+            free(key);
+        }
+        if (!in)
+            rc = -ENOMEM;
+        else {
+            in->local_only = true;
+            in->perm = mode & 07777 & ~fs->o.umask;
+            in->size = 0;
+        }
+    }
+    if (rc == 0) {
+        in->nlookup++;
+        in->open_count++; /* pinned while its staging file is set up */
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&in->io);
+    rc = ensure_staged(fs, in, true);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        in->size = 0;
+        in->dirty = true; /* even an empty file becomes an object on close */
+        in->mtime = in->ctime = wall_now();
+        listing_put(parent->listing, name, false, 0, in->mtime);
+        fill_attr(fs, in, out);
+        pthread_mutex_unlock(&fs->lock);
+    }
+    pthread_mutex_unlock(&in->io);
+    if (rc == 0)
+        rc = new_handle(fs, fh_out, in, flags);
+    pthread_mutex_lock(&fs->lock);
+    in->open_count--;
+    if (rc)
+        in->nlookup--;
+    maybe_drop(fs, in);
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
+{
+    bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    if (writing && fs->o.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_ino(fs, ino);
+    if (!in || in->is_dir) {
+        pthread_mutex_unlock(&fs->lock);
+        return in ? -EISDIR : -ENOENT;
+    }
+    in->open_count++;
+    pthread_mutex_unlock(&fs->lock);
+    int rc = 0;
+    if (flags & O_TRUNC) {
+        pthread_mutex_lock(&in->io);
+        rc = ensure_staged(fs, in, true);
+        if (rc == 0) {
+            pthread_mutex_lock(&fs->lock);
+            in->size = 0;
+            in->dirty = true;
+            in->mtime = in->ctime = wall_now();
+            pthread_mutex_unlock(&fs->lock);
+        }
+        pthread_mutex_unlock(&in->io);
+    }
+    if (rc == 0)
+        rc = new_handle(fs, fh_out, in, flags);
+    unpin(fs, in);
+    return rc;
+}
+
+ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off)
+{
+    struct handle *h = (struct handle *)(uintptr_t)fh;
+    struct inode *in = h->inode;
+    pthread_mutex_lock(&in->io);
+    if (in->stage_fd >= 0) {
+        ssize_t n = pread(in->stage_fd, buf, size, (off_t)off);
+        pthread_mutex_unlock(&in->io);
+        return n < 0 ? -errno : n;
+    }
+    if (!h->reader) {
+        pthread_mutex_lock(&fs->lock);
+        uint64_t known = in->size;
+        pthread_mutex_unlock(&fs->lock);
+        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, in->key, known);
+        if (!h->reader) {
+            pthread_mutex_unlock(&in->io);
+            return -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&in->io);
+    struct pfs_status st;
+    ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
+    return n < 0 ? status_err(&st) : n;
+}
+
+ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t size, uint64_t off)
+{
+    struct handle *h = (struct handle *)(uintptr_t)fh;
+    struct inode *in = h->inode;
+    if (fs->o.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&in->io);
+    int rc = ensure_staged(fs, in, false);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        uint64_t end = off + size > in->size ? off + size : in->size;
+        pthread_mutex_unlock(&fs->lock);
+        rc = stage_reserve(fs, in, end);
+    }
+    ssize_t n = rc;
+    if (rc == 0) {
+        n = pwrite(in->stage_fd, buf, size, (off_t)off);
+        if (n < 0)
+            n = -errno;
+    }
+    if (n > 0) {
+        pthread_mutex_lock(&fs->lock);
+        if (off + (uint64_t)n > in->size)
+            in->size = off + (uint64_t)n;
+        in->dirty = true;
+        in->mtime = in->ctime = wall_now();
+        pthread_mutex_unlock(&fs->lock);
+    }
+    pthread_mutex_unlock(&in->io);
+    return n;
+}
+
+static int sync_handle(struct pfs_fs *fs, struct handle *h)
+{
+    struct inode *in = h->inode;
+    pthread_mutex_lock(&in->io);
+    int rc = upload_locked(fs, in);
+    pthread_mutex_unlock(&in->io);
+    return rc;
+}
+
+int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
+{
+    return sync_handle(fs, (struct handle *)(uintptr_t)fh);
+}
+
+int pfs_fs_fsync(struct pfs_fs *fs, uint64_t fh)
+{
+    return sync_handle(fs, (struct handle *)(uintptr_t)fh);
+}
+
+int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
+{
+    struct handle *h = (struct handle *)(uintptr_t)fh;
+    struct inode *in = h->inode;
+    pfs_prefetch_free(h->reader);
+    pthread_mutex_lock(&in->io);
+    int rc = upload_locked(fs, in);
+    pthread_mutex_lock(&fs->lock);
+    bool last = in->open_count == 1;
+    bool keep = in->dirty && !in->unlinked; /* failed upload: retried later */
+    pthread_mutex_unlock(&fs->lock);
+    if (last && !keep)
+        stage_discard(fs, in);
+    pthread_mutex_unlock(&in->io);
+    unpin(fs, in);
+    free(h);
+    return rc;
+}
+
+int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64_t fh, int which,
+                   const struct pfs_setattr *v)
+{
+    (void)fh;
+    if (fs->o.read_only)
+        return -EROFS;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_ino(fs, ino);
+    if (!in) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOENT;
+    }
+    in->open_count++;
+    pthread_mutex_unlock(&fs->lock);
+    int rc = 0;
+    if (which & PFS_SET_SIZE) {
+        if (in->is_dir) {
+            rc = -EISDIR;
+        } else {
+            pthread_mutex_lock(&in->io);
+            rc = ensure_staged(fs, in, v->size == 0);
+            if (rc == 0)
+                rc = stage_reserve(fs, in, v->size);
+            if (rc == 0 && ftruncate(in->stage_fd, (off_t)v->size) != 0)
+                rc = -errno;
+            if (rc == 0) {
+                pthread_mutex_lock(&fs->lock);
+                in->size = v->size;
+                in->dirty = true;
+                in->mtime = in->ctime = wall_now();
+                pthread_mutex_unlock(&fs->lock);
+                /* Not held open by anyone: the truncation is stored now. */
+                if (in->open_count == 1)
+                    rc = upload_locked(fs, in);
+            }
+            pthread_mutex_unlock(&in->io);
+        }
+    }
+    pthread_mutex_lock(&fs->lock);
+    if (rc == 0) {
+        if (which & PFS_SET_MODE)
+            in->perm = v->mode & 07777;
+        if (which & PFS_SET_UID)
+            in->uid = v->uid;
+        if (which & PFS_SET_GID)
+            in->gid = v->gid;
+        if (which & PFS_SET_MTIME)
+            in->mtime = v->mtime;
+        if (which & PFS_SET_ATIME)
+            in->atime = v->atime;
+        in->ctime = wall_now();
+        fill_attr(fs, in, out);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (rc == 0 && (which & PFS_SET_SIZE) && in->open_count == 1 && !in->dirty) {
+        pthread_mutex_lock(&in->io);
+        stage_discard(fs, in);
+        pthread_mutex_unlock(&in->io);
+    }
+    unpin(fs, in);
+    return rc;
+}
+
+void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out)
+{
+    (void)fs;
+    /* An object store has no fixed size: report a large constant so tools
+     * that check free space go ahead. */
+    memset(out, 0, sizeof(*out));
+    out->f_bsize = 4096;
+    out->f_frsize = 4096;
+    out->f_blocks = 1ull << 38; /* 1 PiB */
+    out->f_bfree = out->f_blocks;
+    out->f_bavail = out->f_blocks;
+    out->f_files = 1ull << 32;
+    out->f_ffree = out->f_files;
+    out->f_favail = out->f_files;
+    out->f_namemax = PFS_NAME_MAX;
+}

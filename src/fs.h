@@ -1,0 +1,117 @@
+/* The filesystem: POSIX semantics over the client, in terms of inode numbers,
+ * offsets, buffers and -errno. No libfuse types here (fuse_ops.c translates),
+ * so the whole layer runs without a mount. See doc/SEMANTICS.md. */
+#ifndef PFS_FS_H
+#define PFS_FS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "client.h"
+#include "pool.h"
+
+#define PFS_ROOT_INO 1
+#define PFS_NAME_MAX 255
+#define PFS_KEY_MAX 1024
+
+struct pfs_fs_opts {
+    uid_t uid;
+    gid_t gid;
+    mode_t umask;
+    bool read_only;
+    double attr_timeout;     /* seconds attributes are trusted */
+    double entry_timeout;    /* seconds a name lookup is trusted */
+    double negative_timeout; /* seconds a failed lookup is trusted */
+    double dir_timeout;      /* seconds a directory listing is trusted */
+    const char *cache_dir;   /* staged writes go here */
+    uint64_t cache_size;     /* cap on staged bytes; 0: the disk's free space */
+    uint64_t memory_limit;   /* read-ahead budget */
+    uint64_t part_size;
+    uint64_t multipart_threshold;
+    unsigned retry_interval_s; /* failed uploads are retried this often; 0: 30 */
+};
+
+struct pfs_attr {
+    uint64_t ino;
+    mode_t mode;
+    uint64_t size;
+    int64_t mtime;
+    int64_t atime;
+    int64_t ctime;
+    uid_t uid;
+    gid_t gid;
+    uint32_t nlink;
+    uint64_t blocks; /* 512-byte blocks: du agrees with ls */
+};
+
+struct pfs_fs;
+
+/* client and pool are borrowed. prefix: "" or "dir/sub" (the mount shows what
+ * lies below it). Returns 0 or -errno (cache_dir unusable, ENOMEM). */
+int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *pool,
+               const char *prefix, const struct pfs_fs_opts *opts);
+
+/* Stops the retry thread, tries every pending upload one last time and logs
+ * where the data of any that still fails is kept. NULL-safe. */
+void pfs_fs_free(struct pfs_fs *fs);
+
+/* Uploads still pending (failed and waiting for a retry). */
+size_t pfs_fs_pending_uploads(struct pfs_fs *fs);
+
+/* A successful lookup takes one lookup reference (released by forget). */
+int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name);
+void pfs_fs_forget(struct pfs_fs *fs, uint64_t ino, uint64_t n);
+int pfs_fs_getattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino);
+
+#define PFS_SET_SIZE 1
+#define PFS_SET_MODE 2
+#define PFS_SET_UID 4
+#define PFS_SET_GID 8
+#define PFS_SET_ATIME 16
+#define PFS_SET_MTIME 32
+
+struct pfs_setattr {
+    uint64_t size;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+    int64_t atime;
+    int64_t mtime;
+};
+
+/* fh: the open file the change comes through, or 0. */
+int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64_t fh, int which,
+                   const struct pfs_setattr *v);
+
+int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino);
+/* Called per entry; returns nonzero when the reply buffer is full (the entry
+ * was not added). next is the offset to resume after this entry. */
+typedef int (*pfs_fs_filler)(void *ctx, const char *name, const struct pfs_attr *attr,
+                             uint64_t next);
+/* With plus, every entry the filler accepts (but "." and "..") takes a lookup
+ * reference, as readdirplus requires. */
+int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, pfs_fs_filler fill,
+                   void *ctx);
+void pfs_fs_releasedir(struct pfs_fs *fs, uint64_t dh);
+
+int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name,
+                 mode_t mode);
+int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent, const char *name);
+int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+/* create takes a lookup reference on the new inode, like lookup. */
+int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uint64_t parent,
+                  const char *name, mode_t mode, int flags);
+int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags);
+ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off);
+ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t size, uint64_t off);
+/* flush and fsync upload dirty data and return only once it is stored. */
+int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh);
+int pfs_fs_fsync(struct pfs_fs *fs, uint64_t fh);
+int pfs_fs_release(struct pfs_fs *fs, uint64_t fh);
+
+void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out);
+
+#endif

@@ -1,0 +1,359 @@
+/* FUSE low-level operations (see fuse_ops.h). Each one converts arguments,
+ * calls the fs layer and replies; errors arrive as -errno. */
+#include "fuse_ops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct pfs_fuse_ctx *ctx_of(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static void to_stat(struct stat *st, const struct pfs_attr *a)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = a->ino;
+    st->st_mode = a->mode;
+    st->st_nlink = a->nlink;
+    st->st_uid = a->uid;
+    st->st_gid = a->gid;
+    st->st_size = (off_t)a->size;
+    st->st_blocks = (blkcnt_t)a->blocks;
+    st->st_blksize = 4096;
+    st->st_mtim.tv_sec = a->mtime;
+    st->st_atim.tv_sec = a->atime;
+    st->st_ctim.tv_sec = a->ctime;
+}
+
+static void fill_entry(struct fuse_entry_param *e, const struct pfs_attr *a,
+                       const struct pfs_fuse_ctx *c)
+{
+    memset(e, 0, sizeof(*e));
+    e->ino = a->ino;
+    e->generation = 1;
+    to_stat(&e->attr, a);
+    e->attr_timeout = c->attr_timeout;
+    e->entry_timeout = c->entry_timeout;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    /* Always readdirplus: a listing carries every entry's attributes, so
+     * `ls -l` needs no request per file. */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    conn->max_write = 1 << 20;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_attr a;
+    int rc = pfs_fs_lookup(c->fs, &a, parent, name);
+    if (rc == -ENOENT && c->negative_timeout > 0) {
+        /* A negative entry the kernel may cache. */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof(e));
+        e.entry_timeout = c->negative_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(&e, &a, c);
+    if (fuse_reply_entry(req, &e) != 0)
+        pfs_fs_forget(c->fs, a.ino, 1);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    pfs_fs_forget(ctx_of(req)->fs, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        pfs_fs_forget(ctx_of(req)->fs, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_attr a;
+    int rc = pfs_fs_getattr(c->fs, &a, ino);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct stat st;
+    to_stat(&st, &a);
+    fuse_reply_attr(req, &st, c->attr_timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_setattr v = {0};
+    int which = 0;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        which |= PFS_SET_SIZE;
+        v.size = (uint64_t)attr->st_size;
+    }
+    if (to_set & FUSE_SET_ATTR_MODE) {
+        which |= PFS_SET_MODE;
+        v.mode = attr->st_mode;
+    }
+    if (to_set & FUSE_SET_ATTR_UID) {
+        which |= PFS_SET_UID;
+        v.uid = attr->st_uid;
+    }
+    if (to_set & FUSE_SET_ATTR_GID) {
+        which |= PFS_SET_GID;
+        v.gid = attr->st_gid;
+    }
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+        which |= PFS_SET_MTIME;
+        v.mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (int64_t)time(NULL) : attr->st_mtim.tv_sec;
+    }
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+        which |= PFS_SET_ATIME;
+        v.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (int64_t)time(NULL) : attr->st_atim.tv_sec;
+    }
+    struct pfs_attr a;
+    int rc = pfs_fs_setattr(c->fs, &a, ino, fi ? fi->fh : 0, which, &v);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct stat st;
+    to_stat(&st, &a);
+    fuse_reply_attr(req, &st, c->attr_timeout);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_attr a;
+    int rc = pfs_fs_mkdir(c->fs, &a, parent, name, mode);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(&e, &a, c);
+    if (fuse_reply_entry(req, &e) != 0)
+        pfs_fs_forget(c->fs, a.ino, 1);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -pfs_fs_unlink(ctx_of(req)->fs, parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, -pfs_fs_rmdir(ctx_of(req)->fs, parent, name));
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_attr a;
+    uint64_t fh;
+    int rc = pfs_fs_create(c->fs, &a, &fh, parent, name, mode, fi->flags);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = fh;
+    struct fuse_entry_param e;
+    fill_entry(&e, &a, c);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+        pfs_fs_release(c->fs, fh);
+        pfs_fs_forget(c->fs, a.ino, 1);
+    }
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    uint64_t fh;
+    int rc = pfs_fs_open(c->fs, &fh, ino, fi->flags);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = fh;
+    /* The object may have changed since the kernel cached its pages. */
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) != 0)
+        pfs_fs_release(c->fs, fh);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)ino;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = pfs_fs_read(ctx_of(req)->fs, fi->fh, buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)ino;
+    ssize_t n = pfs_fs_write(ctx_of(req)->fs, fi->fh, buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fuse_reply_err(req, -pfs_fs_flush(ctx_of(req)->fs, fi->fh));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)datasync;
+    fuse_reply_err(req, -pfs_fs_fsync(ctx_of(req)->fs, fi->fh));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fuse_reply_err(req, -pfs_fs_release(ctx_of(req)->fs, fi->fh));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    uint64_t dh;
+    int rc = pfs_fs_opendir(ctx_of(req)->fs, &dh, ino);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = dh;
+    if (fuse_reply_open(req, fi) != 0)
+        pfs_fs_releasedir(ctx_of(req)->fs, dh);
+}
+
+struct dir_fill {
+    fuse_req_t req;
+    struct pfs_fuse_ctx *c;
+    char *buf;
+    size_t size, used;
+    bool plus;
+};
+
+static int add_entry(void *arg, const char *name, const struct pfs_attr *a, uint64_t next)
+{
+    struct dir_fill *d = arg;
+    size_t room = d->size - d->used, need;
+    if (d->plus) {
+        struct fuse_entry_param e;
+        fill_entry(&e, a, d->c);
+        need = fuse_add_direntry_plus(d->req, d->buf + d->used, room, name, &e, (off_t)next);
+    } else {
+        struct stat st;
+        to_stat(&st, a);
+        need = fuse_add_direntry(d->req, d->buf + d->used, room, name, &st, (off_t)next);
+    }
+    if (need > room)
+        return 1;
+    d->used += need;
+    return 0;
+}
+
+static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+    struct dir_fill d = {req, ctx_of(req), malloc(size), size, 0, plus};
+    if (!d.buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = pfs_fs_readdir(d.c->fs, fi->fh, (uint64_t)off, plus, add_entry, &d);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, d.buf, d.used);
+    free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)ino;
+    do_readdir(req, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    (void)ino;
+    do_readdir(req, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    pfs_fs_releasedir(ctx_of(req)->fs, fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct statvfs st;
+    pfs_fs_statfs(ctx_of(req)->fs, &st);
+    fuse_reply_statfs(req, &st);
+}
+
+const struct fuse_lowlevel_ops pfs_fuse_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .create = op_create,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .fsync = op_fsync,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+};
