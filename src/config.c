@@ -92,6 +92,8 @@ static const struct opt_def options[] = {
      "memory for read-ahead across all files; default 512M"},
     {"part_size", OPT_SIZE, OFF(part_size), 5 << 20, 5LL << 30,
      "multipart upload part size, 5M..5G; default 8M"},
+    {"upload_retry_interval", OPT_INT, OFF(upload_retry_interval), 1, 86400,
+     "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
      "files at least this large upload in parallel parts; default 8M"},
     /* Handled by pfs_config_load before any file is read; listed for --help. */
@@ -142,6 +144,7 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->memory_limit = 512LL << 20;
     cfg->part_size = 8LL << 20;
     cfg->multipart_threshold = 8LL << 20;
+    cfg->upload_retry_interval = 30;
     cfg->log_level = PFS_LOG_WARN;
 }
 

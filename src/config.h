@@ -40,6 +40,7 @@ struct pfs_config {
     int64_t cache_size;
     double attr_timeout, entry_timeout, negative_timeout, dir_timeout;
     int64_t memory_limit, part_size, multipart_threshold;
+    int64_t upload_retry_interval;
 
     /* Filled by pfs_config_finish: */
     struct pfs_endpoint parsed_endpoint;

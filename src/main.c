@@ -235,6 +235,7 @@ static int run_mount(int argc, char **argv)
         .memory_limit = (uint64_t)cfg.memory_limit,
         .part_size = (uint64_t)cfg.part_size,
         .multipart_threshold = (uint64_t)cfg.multipart_threshold,
+        .retry_interval_s = (unsigned)cfg.upload_retry_interval,
     };
     int rc;
     if (pfs_config_load_credentials(&cred, &cfg, &err) != 0 ||

@@ -222,13 +222,20 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
     if (len > p->size - off)
         len = (size_t)(p->size - off);
     pthread_mutex_lock(&p->lock);
-    bool sequential = off == p->next_expected || chunk_at(p, off) != NULL;
+    /* The kernel sends a sequential reader's requests from several threads,
+     * so they arrive slightly out of order: anything near the read position
+     * or inside what is already requested still counts as sequential. */
+    uint64_t slack = PFS_PREFETCH_MIN_WINDOW;
+    bool sequential = chunk_at(p, off) != NULL ||
+                      (off + slack >= p->next_expected && off <= p->next_expected + slack);
     if (!sequential) {
         /* A jump: what was read ahead is useless; start small again. */
         drop_chunks(p, 0, true);
         p->window = PFS_PREFETCH_MIN_WINDOW;
     } else {
-        drop_chunks(p, off, false);
+        /* Keep one chunk behind for reads that arrive late. */
+        if (off > slack)
+            drop_chunks(p, off - slack, false);
         extend(p, off);
     }
     size_t done = 0;
@@ -265,7 +272,8 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         done += got;
     }
     pthread_mutex_lock(&p->lock);
-    p->next_expected = off + done;
+    if (off + done > p->next_expected || !sequential)
+        p->next_expected = off + done;
     if (sequential)
         extend(p, p->next_expected);
     pthread_mutex_unlock(&p->lock);

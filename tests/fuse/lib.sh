@@ -1,0 +1,160 @@
+# Shared helpers for the mount tests (sourced; run under with-server.sh).
+# A test calls pfs_mount, runs commands against $MNT, asserts with `ok`/`eq`,
+# and ends with pfs_finish. Mounts and daemons are cleaned up on any exit,
+# and a daemon log with a sanitizer report fails the test.
+set -u
+PFS_BIN=${PFS_BIN:?set PFS_BIN to the presignfs binary}
+BUCKET=${BUCKET:-ftest}
+WORK=$(mktemp -d /tmp/pfs-fuse-XXXXXX)
+MNT=$WORK/mnt
+mkdir -p "$MNT"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+export HOME=$WORK/home
+mkdir -p "$HOME"
+unset XDG_CONFIG_HOME XDG_CACHE_HOME PRESIGNFS_CONFIG
+BASE_OPTS="dialect=s3,endpoint=$PFS_TEST_ENDPOINT,region=us-east-1,cache_dir=$WORK/cache"
+PASS=0
+FAIL=0
+DAEMON_PID=
+MOUNTS=()
+LOGS=()
+
+note() { printf '# %s\n' "$*"; }
+
+ok() { # ok DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then
+        PASS=$((PASS + 1))
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL: $what"
+    fi
+}
+
+eq() { # eq DESCRIPTION EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then
+        PASS=$((PASS + 1))
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL: $1: expected '$2', got '$3'"
+    fi
+}
+
+le() { # le DESCRIPTION LIMIT ACTUAL  (actual <= limit)
+    if [ "$3" -le "$2" ]; then
+        PASS=$((PASS + 1))
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL: $1: $3 exceeds the budget of $2"
+    fi
+}
+
+# errno_of COMMAND...: runs it, prints the errno name it failed with (or OK).
+errno_of() {
+    local out
+    out=$("$@" 2>&1) && { echo OK; return; }
+    case $out in
+    *"No such file"*) echo ENOENT ;;
+    *"Permission denied"*) echo EACCES ;;
+    *"Input/output error"*) echo EIO ;;
+    *"File name too long"*) echo ENAMETOOLONG ;;
+    *"Read-only file system"*) echo EROFS ;;
+    *"Directory not empty"*) echo ENOTEMPTY ;;
+    *"No space left"*) echo ENOSPC ;;
+    *) echo "OTHER($out)" ;;
+    esac
+}
+
+# Mounts BUCKET[:PREFIX] on a mount point; extra -o options as $2.
+# Usage: pfs_mount [SOURCE] [EXTRA_OPTS] [MOUNTPOINT]
+pfs_mount() {
+    local source=${1:-$BUCKET} extra=${2:-} mp=${3:-$MNT}
+    local log=$WORK/daemon-${#LOGS[@]}.log
+    mkdir -p "$mp"
+    "$PFS_BIN" -f -o "$BASE_OPTS${extra:+,$extra}" "$source" "$mp" 2>"$log" &
+    local pid=$!
+    for _ in $(seq 100); do
+        mountpoint -q "$mp" && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! mountpoint -q "$mp"; then
+        echo "FAIL: mount of $source on $mp did not appear"
+        cat "$log"
+        FAIL=$((FAIL + 1))
+        return 1
+    fi
+    MOUNTS+=("$mp:$pid")
+    LOGS+=("$log")
+    DAEMON_PID=$pid
+}
+
+# Unmounts and waits for the daemon to exit (it uploads what is pending first).
+pfs_unmount() {
+    local mp=${1:-$MNT} keep=() entry pid=
+    for entry in "${MOUNTS[@]}"; do
+        if [ "${entry%:*}" = "$mp" ]; then pid=${entry##*:}; else keep+=("$entry"); fi
+    done
+    MOUNTS=("${keep[@]}")
+    fusermount3 -u "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null
+    if [ -n "$pid" ]; then
+        for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "FAIL: daemon $pid did not exit after unmount"
+            FAIL=$((FAIL + 1))
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+    fi
+}
+
+counts() { curl -sf "$PFS_TEST_CONTROL/counts"; }
+reset_counts() { curl -sf -X POST "$PFS_TEST_CONTROL/reset" >/dev/null; }
+inject() { curl -sf -X POST "$PFS_TEST_CONTROL/fail?$1" >/dev/null; }
+# count CLASS [CLASS...]: the sum of those request classes since the reset.
+count() {
+    local json total=0 c v
+    json=$(counts)
+    for c in "$@"; do
+        v=$(printf '%s' "$json" | grep -o "\"$c\":[0-9]*" | cut -d: -f2)
+        total=$((total + ${v:-0}))
+    done
+    echo $total
+}
+
+# s3 ARGS: the S3 API directly (boto3), for objects made without the mount.
+s3() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/s3util.py" "$@"; }
+
+sanitizer_check() {
+    local log
+    for log in "${LOGS[@]}"; do
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$log"; then
+            echo "FAIL: sanitizer report in the daemon log $log:"
+            grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -60
+            FAIL=$((FAIL + 1))
+        fi
+    done
+}
+
+pfs_cleanup() {
+    local entry
+    for entry in "${MOUNTS[@]}"; do
+        fusermount3 -uz "${entry%:*}" 2>/dev/null
+        kill -TERM "${entry##*:}" 2>/dev/null
+    done
+    for entry in "${MOUNTS[@]}"; do
+        for _ in $(seq 100); do kill -0 "${entry##*:}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${entry##*:}" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap pfs_cleanup EXIT
+
+pfs_finish() {
+    local entry
+    for entry in "${MOUNTS[@]}"; do pfs_unmount "${entry%:*}"; done
+    sanitizer_check
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ]
+}
