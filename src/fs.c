@@ -67,6 +67,17 @@ struct inode {
     struct inode *next_by_ino, *next_by_name;
 };
 
+/* A name the store said does not exist, trusted for negative_timeout: the
+ * kernel asks again for O_EXCL creates even when it cached the answer. */
+struct negative {
+    uint64_t parent;
+    char *name;
+    double expires;
+    struct negative *next;
+};
+
+#define NEGATIVE_MAX 65536
+
 struct handle {
     struct inode *inode;
     int flags;
@@ -88,6 +99,8 @@ struct pfs_fs {
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];
+    struct negative *negatives[INO_BUCKETS];
+    size_t n_negatives;
     uint64_t next_ino;
     uint64_t staged_total;
     /* names that cannot be shown, logged once each */
@@ -245,6 +258,8 @@ static void maybe_drop(struct pfs_fs *fs, struct inode *in)
     free_inode(in);
 }
 
+static void negative_forget(struct pfs_fs *fs, uint64_t parent, const char *name);
+
 static struct inode *new_inode(struct pfs_fs *fs, uint64_t parent, const char *name,
                                const char *key, bool is_dir)
 {
@@ -273,6 +288,7 @@ static struct inode *new_inode(struct pfs_fs *fs, uint64_t parent, const char *n
     size_t b = name_bucket(parent, name);
     in->next_by_name = fs->by_name[b];
     fs->by_name[b] = in;
+    negative_forget(fs, parent, name);
     return in;
 }
 
@@ -323,6 +339,69 @@ static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const
     }
     in->attr_expires = mono_now() + fs->o.attr_timeout;
     return in;
+}
+
+/* ---- the negative-lookup cache (fs->lock held) ---- */
+
+static void negative_forget(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    struct negative **pp = &fs->negatives[name_bucket(parent, name)];
+    while (*pp) {
+        struct negative *n = *pp;
+        if (n->parent == parent && strcmp(n->name, name) == 0) {
+            *pp = n->next;
+            free(n->name);
+            free(n);
+            fs->n_negatives--;
+        } else {
+            pp = &n->next;
+        }
+    }
+}
+
+static void negative_clear(struct pfs_fs *fs)
+{
+    for (size_t b = 0; b < INO_BUCKETS; b++) {
+        while (fs->negatives[b]) {
+            struct negative *n = fs->negatives[b];
+            fs->negatives[b] = n->next;
+            free(n->name);
+            free(n);
+        }
+    }
+    fs->n_negatives = 0;
+}
+
+static bool negative_known(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    for (struct negative *n = fs->negatives[name_bucket(parent, name)]; n; n = n->next)
+        if (n->parent == parent && strcmp(n->name, name) == 0) {
+            if (n->expires > mono_now())
+                return true;
+            negative_forget(fs, parent, name);
+            return false;
+        }
+    return false;
+}
+
+static void negative_add(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    if (fs->o.negative_timeout <= 0)
+        return;
+    negative_forget(fs, parent, name);
+    if (fs->n_negatives >= NEGATIVE_MAX)
+        negative_clear(fs); /* crude but bounded; entries are cheap to relearn */
+    struct negative *n = calloc(1, sizeof(*n));
+    if (!n || !(n->name = strdup(name))) {
+        free(n);
+        return;
+    }
+    n->parent = parent;
+    n->expires = mono_now() + fs->o.negative_timeout;
+    size_t b = name_bucket(parent, name);
+    n->next = fs->negatives[b];
+    fs->negatives[b] = n;
+    fs->n_negatives++;
 }
 
 /* ---- directory listings (fs->lock held) ---- */
@@ -789,6 +868,7 @@ void pfs_fs_free(struct pfs_fs *fs)
             free_inode(in);
         }
     }
+    negative_clear(fs);
     for (size_t i = 0; i < fs->n_hidden; i++)
         free(fs->hidden[i]);
     free(fs->hidden);
@@ -852,6 +932,10 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         pthread_mutex_unlock(&fs->lock);
         return rc;
     }
+    if (negative_known(fs, parent_ino, name)) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOENT;
+    }
     char *parent_key = strdup(parent->key);
     pthread_mutex_unlock(&fs->lock);
     if (!parent_key)
@@ -882,6 +966,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
                 in->unlinked = true;
                 unhash_name(fs, in);
             }
+            negative_add(fs, parent_ino, name);
             rc = -ENOENT;
         }
         if (rc == 0) {

@@ -150,6 +150,7 @@ pfs_cleanup() {
     rm -rf "$WORK"
 }
 trap pfs_cleanup EXIT
+trap "exit 143" TERM INT
 
 pfs_finish() {
     local entry

@@ -1,0 +1,221 @@
+/* The filesystem layer without a mount, over a scripted transport: keys that
+ * cannot be names ([S7]), a name that is both file and directory ([S6]), and
+ * the cost of a lookup ([S27]): things the local test server cannot store or
+ * count precisely. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_http.h"
+#include "fs.h"
+#include "log.h"
+#include "testutil.h"
+
+struct fx {
+    struct fake_http *fake;
+    struct pfs_endpoint ep;
+    struct pfs_url_source *src;
+    struct pfs_urlcache *urls;
+    struct pfs_pool *pool;
+    struct pfs_client *c;
+    struct pfs_fs *fs;
+    char *dir;
+};
+
+static struct fx *make(double dir_timeout)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->fake = fake_http_new();
+    const char *why;
+    assert_int_equal(pfs_endpoint_parse(&f->ep, "http://127.0.0.1:9000", &why), 0);
+    struct pfs_sign_params params = {.dialect = PFS_DIALECT_S3,
+                                     .endpoint = &f->ep,
+                                     .region = "us-east-1",
+                                     .addressing = PFS_ADDRESSING_PATH};
+    struct pfs_cred *cred;
+    assert_int_equal(pfs_cred_new(&cred, "AK", "SK", NULL), 0);
+    assert_int_equal(pfs_url_source_local_new(&f->src, &params, cred, 3600), 0);
+    assert_int_equal(pfs_urlcache_new(&f->urls, f->src, &pfs_clock_realtime, 0, 360), 0);
+    assert_int_equal(pfs_pool_new(&f->pool, 2), 0);
+    struct pfs_client_opts copts = {.retries = 0};
+    assert_int_equal(pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, f->pool,
+                                    PFS_DIALECT_S3, "bkt", &copts),
+                     0);
+    f->dir = tu_mkdtemp();
+    struct pfs_fs_opts o = {.uid = 1000,
+                            .gid = 1000,
+                            .umask = 022,
+                            .attr_timeout = 60,
+                            .entry_timeout = 60,
+                            .negative_timeout = 60,
+                            .dir_timeout = dir_timeout,
+                            .cache_dir = f->dir};
+    assert_int_equal(pfs_fs_new(&f->fs, f->c, f->pool, "", &o), 0);
+    return f;
+}
+
+static void destroy(struct fx *f)
+{
+    assert_int_equal(fake_http_pending(f->fake), 0);
+    pfs_fs_free(f->fs);
+    pfs_client_free(f->c);
+    pfs_pool_free(f->pool);
+    pfs_urlcache_free(f->urls);
+    pfs_url_source_free(f->src);
+    fake_http_free(f->fake);
+    tu_rmtree(f->dir);
+    free(f);
+}
+
+static void push_list(struct fx *f, const char *contents_xml, const char *prefixes_xml)
+{
+    char body[8192];
+    snprintf(body, sizeof(body),
+             "<ListBucketResult><IsTruncated>false</IsTruncated>%s%s</ListBucketResult>",
+             contents_xml, prefixes_xml);
+    fake_http_push(f->fake, 200, body, NULL);
+}
+
+struct names {
+    char list[64][300];
+    int n;
+};
+
+static int collect(void *ctx, const char *name, const struct pfs_attr *a, uint64_t next)
+{
+    (void)a;
+    (void)next;
+    struct names *n = ctx;
+    snprintf(n->list[n->n++], sizeof(n->list[0]), "%s", name);
+    return 0;
+}
+
+static void test_unshowable_keys_are_hidden_and_logged_once(void **state)
+{
+    (void)state;
+    struct fx *f = make(0); /* every opendir lists again */
+    push_list(f, "", "<CommonPrefixes><Prefix>weird/</Prefix></CommonPrefixes>");
+    struct pfs_attr a;
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "weird"), 0);
+    assert_true(S_ISDIR(a.mode));
+
+    char long_name[300];
+    memset(long_name, 'n', 256);
+    long_name[256] = '\0';
+    char contents[1024];
+    snprintf(contents, sizeof(contents),
+             "<Contents><Key>weird/ok</Key><Size>2</Size></Contents>"
+             "<Contents><Key>weird/%s</Key><Size>1</Size></Contents>",
+             long_name);
+    const char *prefixes = "<CommonPrefixes><Prefix>weird//</Prefix></CommonPrefixes>"
+                           "<CommonPrefixes><Prefix>weird/./</Prefix></CommonPrefixes>"
+                           "<CommonPrefixes><Prefix>weird/../</Prefix></CommonPrefixes>"
+                           "<CommonPrefixes><Prefix>weird/sub/</Prefix></CommonPrefixes>";
+    FILE *capture = tmpfile();
+    int saved = dup(2);
+    fflush(stderr);
+    dup2(fileno(capture), 2);
+    for (int round = 0; round < 2; round++) {
+        push_list(f, contents, prefixes);
+        uint64_t dh;
+        assert_int_equal(pfs_fs_opendir(f->fs, &dh, a.ino), 0);
+        struct names n = {.n = 0};
+        assert_int_equal(pfs_fs_readdir(f->fs, dh, 0, false, collect, &n), 0);
+        pfs_fs_releasedir(f->fs, dh);
+        assert_int_equal(n.n, 4);
+        assert_string_equal(n.list[0], ".");
+        assert_string_equal(n.list[1], "..");
+        assert_string_equal(n.list[2], "ok");
+        assert_string_equal(n.list[3], "sub");
+    }
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char log[16384];
+    rewind(capture);
+    size_t len = fread(log, 1, sizeof(log) - 1, capture);
+    log[len] = '\0';
+    fclose(capture);
+    /* Four hidden keys, two listings: four lines. */
+    int lines = 0;
+    for (char *p = log; (p = strstr(p, "cannot be shown")) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, 4);
+    assert_non_null(strstr(log, "'weird//'"));
+    assert_non_null(strstr(log, "'weird/./'"));
+    assert_non_null(strstr(log, "'weird/../'"));
+    /* A lookup of such a name fails cleanly without asking the store. */
+    size_t before = fake_http_count(f->fake);
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, a.ino, long_name), -ENAMETOOLONG);
+    assert_int_equal(fake_http_count(f->fake), before);
+    destroy(f);
+}
+
+static void test_lookup_is_one_list(void **state)
+{
+    (void)state;
+    struct fx *f = make(5);
+    /* Siblings that extend the name sort between the key and its prefix. */
+    push_list(f,
+              "<Contents><Key>file</Key><Size>42</Size><LastModified>2024-01-15T08:30:00.000Z"
+              "</LastModified></Contents>"
+              "<Contents><Key>file.txt</Key><Size>1</Size></Contents>",
+              "<CommonPrefixes><Prefix>file-dir/</Prefix></CommonPrefixes>");
+    struct pfs_attr a;
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "file"), 0);
+    assert_true(S_ISREG(a.mode));
+    assert_int_equal(a.size, 42);
+    assert_int_equal(a.mtime, 1705307400);
+    assert_int_equal(a.mode & 0777, 0644);
+    assert_int_equal(a.uid, 1000);
+    assert_int_equal(fake_http_count(f->fake), 1);
+    const struct fake_request *r = fake_http_request(f->fake, 0);
+    assert_string_equal(r->method, "GET");
+    assert_non_null(strstr(r->url, "/bkt?"));
+    assert_non_null(strstr(r->url, "&prefix=file&"));
+    assert_non_null(strstr(r->url, "&delimiter=%2F&"));
+
+    /* Within attr_timeout: no request at all. */
+    assert_int_equal(pfs_fs_getattr(f->fs, &a, a.ino), 0);
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "file"), 0);
+    assert_int_equal(fake_http_count(f->fake), 1);
+
+    /* A missing name: one LIST, then remembered for negative_timeout. */
+    push_list(f, "", "");
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "missing"), -ENOENT);
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "missing"), -ENOENT);
+    assert_int_equal(fake_http_count(f->fake), 2);
+    destroy(f);
+}
+
+static void test_file_and_directory_shows_directory(void **state)
+{
+    (void)state;
+    struct fx *f = make(5);
+    push_list(f, "<Contents><Key>clash</Key><Size>9</Size></Contents>",
+              "<CommonPrefixes><Prefix>clash/</Prefix></CommonPrefixes>");
+    struct pfs_attr a;
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "clash"), 0);
+    assert_true(S_ISDIR(a.mode));
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unshowable_keys_are_hidden_and_logged_once),
+        cmocka_unit_test(test_lookup_is_one_list),
+        cmocka_unit_test(test_file_and_directory_shows_directory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
