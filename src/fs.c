@@ -414,7 +414,7 @@ static int cmp_dentry(const void *a, const void *b)
 static struct dentry *listing_find(struct listing *l, const char *name)
 {
     struct dentry key = {.name = (char *)name};
-    return l ? bsearch(&key, l->e, l->n, sizeof(*l->e), cmp_dentry) : NULL;
+    return l && l->n ? bsearch(&key, l->e, l->n, sizeof(*l->e), cmp_dentry) : NULL;
 }
 
 static void listing_put(struct listing *l, const char *name, bool is_dir, uint64_t size,
@@ -491,7 +491,8 @@ static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_k
         st->error = -ENOMEM;
         return -1;
     }
-    struct pfs_list_params lp = {.prefix = key, .delimiter = "/", .max_keys = 1000};
+    struct pfs_list_params lp = {
+        .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
     char *token = NULL;
     int rc = 0;
     bool passed = false;
@@ -541,7 +542,8 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
         return -1;
     }
     size_t plen = strlen(dir_key);
-    struct pfs_list_params lp = {.prefix = dir_key, .delimiter = "/", .max_keys = 1000};
+    struct pfs_list_params lp = {
+        .prefix = dir_key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
     char *token = NULL;
     int rc = 0;
     do {
