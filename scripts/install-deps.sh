@@ -7,7 +7,7 @@ SUDO=
 PACKAGES=(
     build-essential cmake pkg-config clang-format
     libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
-    libcmocka-dev python3 python3-boto3 curl
+    libcmocka-dev python3 python3-boto3 curl bc rsync restic s3fs
 )
 # This machine image may ship its own Node.js (with npm bundled); only fall
 # back to Debian's packages when there is none.

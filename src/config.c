@@ -26,6 +26,7 @@ enum opt_type {
     OPT_DIALECT,
     OPT_ADDRESSING,
     OPT_LOG_LEVEL,
+    OPT_METADATA,
     OPT_CONFIG
 };
 
@@ -92,6 +93,9 @@ static const struct opt_def options[] = {
      "memory for read-ahead across all files; default 512M"},
     {"part_size", OPT_SIZE, OFF(part_size), 5 << 20, 5LL << 30,
      "multipart upload part size, 5M..5G; default 8M"},
+    {"metadata", OPT_METADATA, OFF(metadata_head), 0, 0,
+     "head: read modes and times with parallel HEADs (S3 listings lack them); listing: "
+     "listing attributes only, no HEAD per file; default head"},
     {"upload_retry_interval", OPT_INT, OFF(upload_retry_interval), 1, 86400,
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
@@ -145,6 +149,7 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->part_size = 8LL << 20;
     cfg->multipart_threshold = 8LL << 20;
     cfg->upload_retry_interval = 30;
+    cfg->metadata_head = true;
     cfg->log_level = PFS_LOG_WARN;
 }
 
@@ -294,6 +299,14 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
         if (pfs_log_parse_level((enum pfs_log_level *)field, value) != 0)
             return failf(err, "%s: log_level must be error, warn, info or debug, not '%s'", where,
                          value);
+        break;
+    case OPT_METADATA:
+        if (strcmp(value, "head") == 0)
+            *(bool *)field = true;
+        else if (strcmp(value, "listing") == 0)
+            *(bool *)field = false;
+        else
+            return failf(err, "%s: metadata must be 'head' or 'listing', not '%s'", where, value);
         break;
     case OPT_CONFIG:
         return failf(err, "%s: 'config' can only be given with -o or $PRESIGNFS_CONFIG", where);

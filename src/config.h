@@ -41,6 +41,7 @@ struct pfs_config {
     double attr_timeout, entry_timeout, negative_timeout, dir_timeout;
     int64_t memory_limit, part_size, multipart_threshold;
     int64_t upload_retry_interval;
+    bool metadata_head; /* metadata = head | listing */
 
     /* Filled by pfs_config_finish: */
     struct pfs_endpoint parsed_endpoint;

@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "meta.h"
 #include "prefetch.h"
 
 #define INO_BUCKETS 4096
@@ -30,6 +31,8 @@ struct dentry {
     bool is_dir;
     uint64_t size;
     int64_t mtime;
+    bool meta_fetched; /* meta holds what the store said (maybe nothing) */
+    struct pfs_objmeta meta;
 };
 
 /* A directory's children as last listed (plus local changes since). */
@@ -47,7 +50,10 @@ struct inode {
     bool is_dir;
     uint64_t size;
     int64_t mtime, atime, ctime;
+    uint32_t mtime_ns;
     mode_t perm;
+    bool is_link;
+    char *link_target; /* read lazily */
     uid_t uid;
     gid_t gid;
     double attr_expires;
@@ -237,6 +243,7 @@ static void free_inode(struct inode *in)
         unlink(in->stage_path);
     free(in->stage_path);
     pthread_mutex_destroy(&in->io);
+    free(in->link_target);
     free(in->name);
     free(in->key);
     free(in);
@@ -297,9 +304,10 @@ static void fill_attr(const struct pfs_fs *fs, const struct inode *in, struct pf
     (void)fs;
     memset(out, 0, sizeof(*out));
     out->ino = in->ino;
-    out->mode = (in->is_dir ? S_IFDIR : S_IFREG) | in->perm;
+    out->mode = (in->is_dir ? S_IFDIR : in->is_link ? S_IFLNK : S_IFREG) | in->perm;
     out->size = in->is_dir ? 4096 : in->size;
     out->mtime = in->mtime;
+    out->mtime_ns = in->mtime_ns;
     out->atime = in->atime;
     out->ctime = in->ctime;
     out->uid = in->uid;
@@ -308,10 +316,25 @@ static void fill_attr(const struct pfs_fs *fs, const struct inode *in, struct pf
     out->blocks = (out->size + 511) / 512;
 }
 
+/* Attributes from stored metadata; what is missing takes the mount's defaults. */
+static void apply_meta(struct pfs_fs *fs, struct inode *in, const struct pfs_objmeta *m)
+{
+    in->perm = m->has_mode ? (m->mode & 07777) : ((in->is_dir ? 0777 : 0666) & ~fs->o.umask);
+    in->is_link = !in->is_dir && m->has_mode && S_ISLNK(m->mode);
+    in->uid = m->has_uid ? m->uid : fs->o.uid;
+    in->gid = m->has_gid ? m->gid : fs->o.gid;
+    if (m->has_mtime) {
+        in->mtime = in->ctime = in->atime = m->mtime;
+        in->mtime_ns = m->mtime_ns;
+    }
+}
+
 /* The child inode for a name the store (or a listing) says exists; created or
- * refreshed. Does not touch attributes of files with local changes. */
+ * refreshed. Does not touch attributes of files with local changes. meta is
+ * NULL when the store's metadata was not read. */
 static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const char *name,
-                                  bool is_dir, uint64_t size, int64_t mtime)
+                                  bool is_dir, uint64_t size, int64_t mtime,
+                                  const struct pfs_objmeta *meta)
 {
     struct inode *in = find_child(fs, parent->ino, name);
     if (in && in->is_dir != is_dir && !in->local_only && in->open_count == 0 && in->nlookup == 0) {
@@ -334,8 +357,12 @@ static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const
     bool local_changes = in->local_only || in->open_count > 0 || in->pending_upload;
     if (!local_changes) {
         in->size = size;
-        if (mtime)
+        if (mtime) {
             in->mtime = in->ctime = in->atime = mtime;
+            in->mtime_ns = 0;
+        }
+        if (meta)
+            apply_meta(fs, in, meta);
     }
     in->attr_expires = mono_now() + fs->o.attr_timeout;
     return in;
@@ -427,6 +454,7 @@ static void listing_put(struct listing *l, const char *name, bool is_dir, uint64
         d->is_dir = is_dir;
         d->size = size;
         d->mtime = mtime;
+        d->meta_fetched = false;
         return;
     }
     if (l->n == l->cap) {
@@ -448,7 +476,7 @@ static void listing_put(struct listing *l, const char *name, bool is_dir, uint64
     while (at < l->n && strcmp(l->e[at].name, name) < 0)
         at++;
     memmove(&l->e[at + 1], &l->e[at], (l->n - at) * sizeof(*l->e));
-    l->e[at] = (struct dentry){copy, is_dir, size, mtime};
+    l->e[at] = (struct dentry){.name = copy, .is_dir = is_dir, .size = size, .mtime = mtime};
     l->n++;
 }
 
@@ -474,7 +502,29 @@ struct probe {
     bool file, dir;
     uint64_t size;
     int64_t mtime;
+    bool meta_fetched;
+    struct pfs_objmeta meta;
 };
+
+/* The metadata of key (a file, or "dir/" for a directory's marker) by HEAD.
+ * A missing marker is not an error: the directory is implicit. */
+static int head_meta(struct pfs_fs *fs, struct pfs_objmeta *out, uint64_t *size_out,
+                     const char *key, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    struct pfs_object_info info;
+    if (pfs_client_head(fs->client, &info, key, st) != 0)
+        return pfs_status_errno(st) == ENOENT ? 1 : -1;
+    pfs_meta_parse(out, info.meta, info.n_meta);
+    if (size_out)
+        *size_out = info.size;
+    if (!out->has_mtime && info.mtime) {
+        out->mtime = info.mtime;
+        out->has_mtime = true;
+    }
+    pfs_object_info_cleanup(&info);
+    return 0;
+}
 
 /* One LIST answers "file, directory or nothing" for parent_key+name: the key
  * itself sorts first, then siblings that extend the name with a byte below
@@ -521,12 +571,80 @@ static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_k
             else if (c > 0)
                 passed = true;
         }
+        for (size_t i = 0; i < page.n_entries; i++)
+            if (strcmp(page.entries[i].key, key) == 0 && fs->o.listing_has_meta) {
+                pfs_meta_parse(&out->meta, page.entries[i].meta, page.entries[i].n_meta);
+                out->meta_fetched = !out->dir;
+            }
         if (page.truncated && !passed && !out->dir && page.next_token)
             token = strdup(page.next_token);
         pfs_list_page_cleanup(&page);
     } while (token);
+    /* Attributes a backup tool set live in metadata the listing lacks. */
+    if (rc == 0 && fs->o.head_metadata && (out->dir || out->file) && !out->meta_fetched) {
+        int hrc = head_meta(fs, &out->meta, NULL, out->dir ? as_dir : key, st);
+        if (hrc < 0)
+            rc = -1;
+        out->meta_fetched = hrc >= 0;
+    }
     free(key);
     free(as_dir);
+    return rc;
+}
+
+struct head_job {
+    struct pfs_fs *fs;
+    struct dentry *d;
+    char *key;
+    int rc;
+    struct pfs_status st;
+};
+
+static void head_task(void *arg)
+{
+    struct head_job *j = arg;
+    j->rc = head_meta(j->fs, &j->d->meta, NULL, j->key, &j->st);
+    j->d->meta_fetched = j->rc >= 0;
+}
+
+/* Fills every entry's metadata with HEADs, many in flight on the pool: an S3
+ * listing carries sizes and times but not the modes and times a backup tool
+ * set. */
+static int head_listing(struct pfs_fs *fs, struct listing *l, const char *dir_key,
+                        struct pfs_status *st)
+{
+    struct head_job *jobs = calloc(l->n ? l->n : 1, sizeof(*jobs));
+    if (!jobs) {
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    struct pfs_task_group g;
+    pfs_task_group_init(&g);
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->e[i].meta_fetched)
+            continue;
+        struct head_job *j = &jobs[n++];
+        j->fs = fs;
+        j->d = &l->e[i];
+        j->key = child_key(dir_key, l->e[i].name, l->e[i].is_dir);
+        if (!j->key || pfs_pool_submit(fs->pool, &g, head_task, j) != 0)
+            j->rc = -1;
+    }
+    pfs_task_group_wait(&g);
+    pfs_task_group_cleanup(&g);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc < 0 && rc == 0) {
+            *st = jobs[i].st;
+            if (!jobs[i].key)
+                st->error = -ENOMEM;
+            rc = -1;
+        }
+        free(jobs[i].key);
+    }
+    free(jobs);
     return rc;
 }
 
@@ -566,6 +684,11 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
             /* A name that is both a file and a directory shows as the
              * directory (its files stay reachable); added below. */
             listing_put(l, name, false, e->size, e->mtime);
+            struct dentry *d = fs->o.listing_has_meta ? listing_find(l, name) : NULL;
+            if (d) {
+                pfs_meta_parse(&d->meta, e->meta, e->n_meta);
+                d->meta_fetched = true;
+            }
         }
         for (size_t i = 0; i < page.n_prefixes; i++) {
             const char *p = page.prefixes[i];
@@ -589,6 +712,8 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
             token = strdup(page.next_token);
         pfs_list_page_cleanup(&page);
     } while (token);
+    if (rc == 0 && fs->o.head_metadata)
+        rc = head_listing(fs, l, dir_key, st);
     if (rc) {
         free_listing(l);
         return -1;
@@ -660,6 +785,26 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         fs->retry_started = true;
     *out = fs;
     return 0;
+}
+
+/* What to store as the object's metadata (fs->lock held). */
+static void inode_meta(const struct inode *in, struct pfs_objmeta *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->has_mode = m->has_uid = m->has_gid = m->has_mtime = true;
+    m->mode = (in->is_dir ? S_IFDIR : in->is_link ? S_IFLNK : S_IFREG) | in->perm;
+    m->uid = in->uid;
+    m->gid = in->gid;
+    m->mtime = in->mtime;
+    m->mtime_ns = in->mtime_ns;
+}
+
+static void now_into(struct inode *in)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    in->mtime = in->ctime = ts.tv_sec;
+    in->mtime_ns = (uint32_t)ts.tv_nsec;
 }
 
 /* ---- staging and uploads (inode io lock held) ---- */
@@ -759,19 +904,26 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     pthread_mutex_lock(&fs->lock);
     bool skip = !in->dirty || in->unlinked;
     uint64_t size = in->size;
+    struct pfs_objmeta m;
+    inode_meta(in, &m);
+    char *key = strdup(in->key);
     pthread_mutex_unlock(&fs->lock);
-    if (skip)
-        return 0;
+    if (skip || !key) {
+        free(key);
+        return skip ? 0 : -ENOMEM;
+    }
+    struct pfs_meta_out mo;
+    size_t n_meta = pfs_meta_format(&mo, &m);
     struct pfs_status st;
-    int rc = pfs_client_upload_fd(fs->client, in->key, in->stage_fd, 0, size, NULL, 0,
+    int rc = pfs_client_upload_fd(fs->client, key, in->stage_fd, 0, size, mo.kv, n_meta,
                                   fs->o.part_size, fs->o.multipart_threshold, &st);
+    free(key);
     pthread_mutex_lock(&fs->lock);
     if (rc == 0) {
         bool was_pending = in->pending_upload;
         in->dirty = false;
         in->local_only = false;
         in->pending_upload = false;
-        in->mtime = in->ctime = wall_now();
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         struct inode *parent = find_ino(fs, in->parent);
         if (parent && !in->unlinked)
@@ -922,7 +1074,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         struct dentry *d = listing_find(parent->listing, name);
         int rc = -ENOENT;
         if (d) {
-            in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime);
+            in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime,
+                              d->meta_fetched ? &d->meta : NULL);
             if (in) {
                 in->nlookup++;
                 fill_attr(fs, in, out);
@@ -960,7 +1113,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         if (in && (in->local_only || in->open_count > 0 || in->pending_upload)) {
             rc = 0;
         } else if (p.dir || p.file) {
-            in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime);
+            in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime,
+                              p.meta_fetched ? &p.meta : NULL);
             rc = in ? 0 : -ENOMEM;
         } else {
             if (in && !in->local_only) {
@@ -1026,8 +1180,12 @@ int pfs_fs_getattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino)
         if (p.file && !p.dir) {
             if (!in->local_only && in->open_count == 0 && !in->pending_upload) {
                 in->size = p.size;
-                if (p.mtime)
+                if (p.mtime) {
                     in->mtime = in->ctime = p.mtime;
+                    in->mtime_ns = 0;
+                }
+                if (p.meta_fetched)
+                    apply_meta(fs, in, &p.meta);
             }
             in->attr_expires = mono_now() + fs->o.attr_timeout;
         } else if (!in->local_only && !in->pending_upload && in->open_count == 0) {
@@ -1136,7 +1294,8 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
         } else {
             const struct dentry *d = &h->e[i - 2];
             name = d->name;
-            in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime);
+            in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime,
+                              d->meta_fetched ? &d->meta : NULL);
             if (!in)
                 continue;
             fill_attr(fs, in, &a);
@@ -1186,7 +1345,20 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
         return rc;
     struct pfs_status st;
     struct pfs_http_body empty = {.fd = -1};
-    if (pfs_client_put(fs->client, key, &empty, NULL, 0, NULL, &st) != 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct pfs_objmeta m = {.has_mode = true,
+                            .has_uid = true,
+                            .has_gid = true,
+                            .has_mtime = true,
+                            .mode = S_IFDIR | (mode & 07777 & ~fs->o.umask),
+                            .uid = fs->o.uid,
+                            .gid = fs->o.gid,
+                            .mtime = now.tv_sec,
+                            .mtime_ns = (uint32_t)now.tv_nsec};
+    struct pfs_meta_out mo;
+    size_t n_meta = pfs_meta_format(&mo, &m);
+    if (pfs_client_put(fs->client, key, &empty, mo.kv, n_meta, NULL, &st) != 0) {
         free(key);
         return status_err(&st);
     }
@@ -1199,6 +1371,8 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
         rc = parent ? -ENOMEM : -ENOENT;
     } else {
         in->perm = mode & 07777 & ~fs->o.umask;
+        in->mtime = in->ctime = in->atime = now.tv_sec;
+        in->mtime_ns = (uint32_t)now.tv_nsec;
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         /* A directory made here is known to be empty: no listing needed. */
         if (!in->listing && (in->listing = calloc(1, sizeof(*in->listing))) != NULL)
@@ -1418,7 +1592,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         pthread_mutex_lock(&fs->lock);
         in->size = 0;
         in->dirty = true; /* even an empty file becomes an object on close */
-        in->mtime = in->ctime = wall_now();
+        now_into(in);
         listing_put(parent->listing, name, false, 0, in->mtime);
         fill_attr(fs, in, out);
         pthread_mutex_unlock(&fs->lock);
@@ -1456,7 +1630,7 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
             pthread_mutex_lock(&fs->lock);
             in->size = 0;
             in->dirty = true;
-            in->mtime = in->ctime = wall_now();
+            now_into(in);
             pthread_mutex_unlock(&fs->lock);
         }
         pthread_mutex_unlock(&in->io);
@@ -1518,7 +1692,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
         if (off + (uint64_t)n > in->size)
             in->size = off + (uint64_t)n;
         in->dirty = true;
-        in->mtime = in->ctime = wall_now();
+        now_into(in);
         pthread_mutex_unlock(&fs->lock);
     }
     pthread_mutex_unlock(&in->io);
@@ -1563,6 +1737,32 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     return rc;
 }
 
+/* Stores an existing object's new attributes: a copy onto itself with the
+ * REPLACE directive (no re-upload); a directory's marker is written again. */
+static int store_meta(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct pfs_objmeta m;
+    inode_meta(in, &m);
+    char *key = strdup(in->key);
+    bool is_dir = in->is_dir;
+    pthread_mutex_unlock(&fs->lock);
+    if (!key)
+        return -ENOMEM;
+    struct pfs_meta_out mo;
+    size_t n = pfs_meta_format(&mo, &m);
+    struct pfs_status st;
+    int rc;
+    if (is_dir) {
+        struct pfs_http_body empty = {.fd = -1};
+        rc = pfs_client_put(fs->client, key, &empty, mo.kv, n, NULL, &st);
+    } else {
+        rc = pfs_client_copy(fs->client, key, key, true, mo.kv, n, &st);
+    }
+    free(key);
+    return rc == 0 ? 0 : status_err(&st);
+}
+
 int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64_t fh, int which,
                    const struct pfs_setattr *v)
 {
@@ -1578,11 +1778,11 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
     in->open_count++;
     pthread_mutex_unlock(&fs->lock);
     int rc = 0;
+    pthread_mutex_lock(&in->io);
     if (which & PFS_SET_SIZE) {
         if (in->is_dir) {
             rc = -EISDIR;
         } else {
-            pthread_mutex_lock(&in->io);
             rc = ensure_staged(fs, in, v->size == 0);
             if (rc == 0)
                 rc = stage_reserve(fs, in, v->size);
@@ -1592,15 +1792,12 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
                 pthread_mutex_lock(&fs->lock);
                 in->size = v->size;
                 in->dirty = true;
-                in->mtime = in->ctime = wall_now();
+                now_into(in);
                 pthread_mutex_unlock(&fs->lock);
-                /* Not held open by anyone: the truncation is stored now. */
-                if (in->open_count == 1)
-                    rc = upload_locked(fs, in);
             }
-            pthread_mutex_unlock(&in->io);
         }
     }
+    bool meta_change = which & (PFS_SET_MODE | PFS_SET_UID | PFS_SET_GID | PFS_SET_MTIME);
     pthread_mutex_lock(&fs->lock);
     if (rc == 0) {
         if (which & PFS_SET_MODE)
@@ -1609,19 +1806,30 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
             in->uid = v->uid;
         if (which & PFS_SET_GID)
             in->gid = v->gid;
-        if (which & PFS_SET_MTIME)
+        if (which & PFS_SET_MTIME) {
             in->mtime = v->mtime;
+            in->mtime_ns = v->mtime_ns;
+        }
         if (which & PFS_SET_ATIME)
             in->atime = v->atime;
         in->ctime = wall_now();
-        fill_attr(fs, in, out);
     }
+    /* Dirty data carries its attributes when it is uploaded; an object
+     * already in the store gets them now. */
+    bool carried = in->dirty || in->local_only;
+    bool not_open = in->open_count == 1;
     pthread_mutex_unlock(&fs->lock);
-    if (rc == 0 && (which & PFS_SET_SIZE) && in->open_count == 1 && !in->dirty) {
-        pthread_mutex_lock(&in->io);
+    if (rc == 0 && in->dirty && not_open)
+        rc = upload_locked(fs, in); /* truncation of a file nobody holds open */
+    else if (rc == 0 && meta_change && !carried)
+        rc = store_meta(fs, in);
+    if (rc == 0 && not_open && !in->dirty && in->stage_fd >= 0)
         stage_discard(fs, in);
-        pthread_mutex_unlock(&in->io);
-    }
+    pthread_mutex_unlock(&in->io);
+    pthread_mutex_lock(&fs->lock);
+    if (rc == 0)
+        fill_attr(fs, in, out);
+    pthread_mutex_unlock(&fs->lock);
     unpin(fs, in);
     return rc;
 }
@@ -1641,4 +1849,322 @@ void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out)
     out->f_ffree = out->f_files;
     out->f_favail = out->f_files;
     out->f_namemax = PFS_NAME_MAX;
+}
+
+/* ---- symbolic links (stored as s3fs does: the target is the body) ---- */
+
+int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
+                   const char *target)
+{
+    size_t tlen = strlen(target);
+    if (tlen == 0 || tlen > 4095)
+        return tlen ? -ENAMETOOLONG : -ENOENT;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    int rc = parent ? check_new_name(fs, parent, name, false) : -ENOENT;
+    if (rc == 0 && find_child(fs, parent_ino, name))
+        rc = -EEXIST;
+    char *key = rc == 0 ? child_key(parent->key, name, false) : NULL;
+    if (rc == 0 && !key)
+        rc = -ENOMEM;
+    pthread_mutex_unlock(&fs->lock);
+    if (rc)
+        return rc;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct pfs_objmeta m = {.has_mode = true,
+                            .has_uid = true,
+                            .has_gid = true,
+                            .has_mtime = true,
+                            .mode = S_IFLNK | 0777,
+                            .uid = fs->o.uid,
+                            .gid = fs->o.gid,
+                            .mtime = now.tv_sec,
+                            .mtime_ns = (uint32_t)now.tv_nsec};
+    struct pfs_meta_out mo;
+    size_t n = pfs_meta_format(&mo, &m);
+    struct pfs_http_body body = {.data = target, .fd = -1, .len = tlen};
+    struct pfs_status st;
+    if (pfs_client_put(fs->client, key, &body, mo.kv, n, NULL, &st) != 0) {
+        free(key);
+        return status_err(&st);
+    }
+    pthread_mutex_lock(&fs->lock);
+    parent = find_ino(fs, parent_ino);
+    struct inode *in = parent ? new_inode(fs, parent_ino, name, key, false) : NULL;
+    if (!in) {
+        rc = parent ? -ENOMEM : -ENOENT;
+    } else {
+        apply_meta(fs, in, &m);
+        in->size = tlen;
+        in->link_target = strdup(target);
+        in->attr_expires = mono_now() + fs->o.attr_timeout;
+        listing_put(parent->listing, name, false, tlen, now.tv_sec);
+        struct dentry *d = listing_find(parent->listing, name);
+        if (d) {
+            d->meta = m;
+            d->meta_fetched = true;
+        }
+        in->nlookup++;
+        fill_attr(fs, in, out);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(key);
+    return rc;
+}
+
+int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct inode *in = find_ino(fs, ino);
+    if (!in || !in->is_link) {
+        pthread_mutex_unlock(&fs->lock);
+        return in ? -EINVAL : -ENOENT;
+    }
+    if (in->link_target) {
+        snprintf(buf, size, "%s", in->link_target);
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+    }
+    char *key = strdup(in->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!key)
+        return -ENOMEM;
+    char target[4096];
+    size_t got = 0;
+    struct pfs_status st;
+    int rc = pfs_client_get_range(fs->client, target, sizeof(target) - 1, 0, &got, key, &st);
+    free(key);
+    if (rc != 0)
+        return status_err(&st);
+    target[got] = '\0';
+    pthread_mutex_lock(&fs->lock);
+    in = find_ino(fs, ino);
+    if (in && !in->link_target)
+        in->link_target = strdup(target);
+    pthread_mutex_unlock(&fs->lock);
+    snprintf(buf, size, "%s", target);
+    return 0;
+}
+
+/* ---- rename: server-side copy, then delete ---- */
+
+struct copy_job {
+    struct pfs_fs *fs;
+    char *src, *dst;
+    int rc;
+    struct pfs_status st;
+};
+
+static void copy_task(void *arg)
+{
+    struct copy_job *j = arg;
+    j->rc = pfs_client_copy(j->fs->client, j->dst, j->src, false, NULL, 0, &j->st);
+}
+
+/* Every key below src_prefix copied to dst_prefix (bounded by the pool), then
+ * the sources deleted. Not atomic: a crash after some copies leaves both
+ * trees; the sources go only once every copy succeeded. */
+static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *dst_prefix)
+{
+    struct pfs_status st;
+    char **keys = NULL;
+    size_t n = 0, cap = 0;
+    char *token = NULL;
+    int rc = 0;
+    do {
+        struct pfs_list_page page;
+        struct pfs_list_params lp = {
+            .prefix = src_prefix, .max_keys = 1000, .continuation_token = token};
+        rc = pfs_client_list(fs->client, &page, &lp, &st) ? status_err(&st) : 0;
+        free(token);
+        token = NULL;
+        for (size_t i = 0; rc == 0 && i < page.n_entries; i++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                char **k = realloc(keys, cap * sizeof(*keys));
+                if (!k) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                keys = k;
+            }
+            if (!(keys[n] = strdup(page.entries[i].key)))
+                rc = -ENOMEM;
+            else
+                n++;
+        }
+        if (rc == 0 && page.truncated && page.next_token)
+            token = strdup(page.next_token);
+        pfs_list_page_cleanup(&page);
+    } while (rc == 0 && token);
+    struct copy_job *jobs = rc == 0 && n ? calloc(n, sizeof(*jobs)) : NULL;
+    if (rc == 0 && n && !jobs)
+        rc = -ENOMEM;
+    size_t plen = strlen(src_prefix);
+    struct pfs_task_group g;
+    pfs_task_group_init(&g);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        jobs[i].fs = fs;
+        jobs[i].src = keys[i];
+        jobs[i].dst = child_key(dst_prefix, keys[i] + plen, false);
+        if (!jobs[i].dst || pfs_pool_submit(fs->pool, &g, copy_task, &jobs[i]) != 0)
+            copy_task(&jobs[i]);
+    }
+    pfs_task_group_wait(&g);
+    pfs_task_group_cleanup(&g);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (jobs[i].rc != 0)
+            rc = status_err(&jobs[i].st);
+    /* Deletes in batches of 1000; keys a batch could not delete, one by one. */
+    for (size_t i = 0; rc == 0 && i < n; i += PFS_DELETE_MANY_MAX) {
+        size_t k = n - i < PFS_DELETE_MANY_MAX ? n - i : PFS_DELETE_MANY_MAX;
+        struct pfs_delete_result r;
+        if (pfs_client_delete_many(fs->client, (const char *const *)keys + i, k, &r, &st) == 0) {
+            for (size_t e = 0; rc == 0 && e < r.n_errors; e++)
+                if (pfs_client_delete(fs->client, r.errors[e].key, &st) != 0)
+                    rc = status_err(&st);
+            pfs_delete_result_cleanup(&r);
+        } else {
+            for (size_t j = i; rc == 0 && j < i + k; j++)
+                if (pfs_client_delete(fs->client, keys[j], &st) != 0)
+                    rc = status_err(&st);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        if (jobs)
+            free(jobs[i].dst);
+    }
+    free(keys);
+    free(jobs);
+    return rc;
+}
+
+/* Moves an inode (and, for a directory, every cached descendant) to a new
+ * name and key. fs->lock held. */
+static void rekey(struct pfs_fs *fs, struct inode *in, uint64_t new_parent, const char *new_name,
+                  const char *new_key)
+{
+    char *old_key = in->key;
+    size_t old_len = strlen(old_key);
+    if (!in->unlinked)
+        unhash_name(fs, in);
+    char *name = strdup(new_name), *key = strdup(new_key);
+    if (!name || !key) {
+        free(name);
+        free(key);
+        in->unlinked = true; /* cannot track it: forget the name */
+        return;
+    }
+    free(in->name);
+    in->name = name;
+    in->key = key;
+    in->parent = new_parent;
+    in->unlinked = false;
+    size_t b = name_bucket(new_parent, new_name);
+    in->next_by_name = fs->by_name[b];
+    fs->by_name[b] = in;
+    if (in->is_dir) {
+        for (size_t i = 0; i < INO_BUCKETS; i++)
+            for (struct inode *c = fs->by_ino[i]; c; c = c->next_by_ino) {
+                if (c == in || strncmp(c->key, old_key, old_len) != 0)
+                    continue;
+                char *k = child_key(new_key, c->key + old_len, false);
+                if (k) {
+                    free(c->key);
+                    c->key = k;
+                }
+            }
+    }
+    free(old_key);
+}
+
+int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
+                  const char *newname, unsigned flags)
+{
+    if (flags & PFS_RENAME_EXCHANGE)
+        return -EINVAL;
+    if (fs->o.read_only)
+        return -EROFS;
+    int rc = 0;
+    struct inode *src = pin_child(fs, parent_ino, name, &rc);
+    if (!src)
+        return rc;
+    struct pfs_attr a;
+    int trc = pfs_fs_lookup(fs, &a, newparent_ino, newname);
+    struct inode *dst = NULL;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *newparent = find_ino(fs, newparent_ino);
+    if (trc == 0) {
+        dst = find_ino(fs, a.ino);
+        dst->nlookup--;
+        dst->open_count++;
+    }
+    if (!newparent)
+        rc = -ENOENT;
+    else if (trc != 0 && trc != -ENOENT)
+        rc = trc;
+    else
+        rc = check_new_name(fs, newparent, newname, src->is_dir);
+    if (rc == 0 && dst && (flags & PFS_RENAME_NOREPLACE))
+        rc = -EEXIST;
+    if (rc == 0 && dst && dst->is_dir && !src->is_dir)
+        rc = -EISDIR;
+    if (rc == 0 && dst && !dst->is_dir && src->is_dir)
+        rc = -ENOTDIR;
+    /* A directory cannot move into itself. */
+    if (rc == 0 && src->is_dir && strncmp(newparent->key, src->key, strlen(src->key)) == 0)
+        rc = -EINVAL;
+    char *old_key = rc == 0 ? strdup(src->key) : NULL;
+    char *new_key = rc == 0 ? child_key(newparent->key, newname, src->is_dir) : NULL;
+    if (rc == 0 && (!old_key || !new_key))
+        rc = -ENOMEM;
+    bool local = src->local_only;
+    pthread_mutex_unlock(&fs->lock);
+    if (rc == 0 && dst == src) {
+        /* rename onto itself: nothing to do */
+    } else if (rc == 0 && dst && dst->is_dir) {
+        rc = pfs_fs_rmdir(fs, newparent_ino, newname); /* only if empty */
+    }
+    if (rc == 0 && dst != src) {
+        pthread_mutex_lock(&src->io);
+        struct pfs_status st;
+        if (src->is_dir) {
+            rc = rename_tree(fs, old_key, new_key);
+        } else if (!local) {
+            /* Pending changes go up under the old name first, so the copy
+             * carries them; then copy (with its metadata) and delete. */
+            rc = upload_locked(fs, src);
+            if (rc == 0 && pfs_client_copy(fs->client, new_key, old_key, false, NULL, 0, &st) != 0)
+                rc = status_err(&st);
+            if (rc == 0 && pfs_client_delete(fs->client, old_key, &st) != 0)
+                rc = status_err(&st);
+        }
+        if (rc == 0) {
+            pthread_mutex_lock(&fs->lock);
+            struct inode *parent = find_ino(fs, parent_ino);
+            newparent = find_ino(fs, newparent_ino);
+            if (parent)
+                listing_remove(parent->listing, name);
+            if (dst && !dst->is_dir && !dst->unlinked) {
+                dst->unlinked = true;
+                unhash_name(fs, dst);
+                dst->dirty = false;
+            }
+            rekey(fs, src, newparent_ino, newname, new_key);
+            if (newparent)
+                listing_put(newparent->listing, newname, src->is_dir, src->size, src->mtime);
+            negative_forget(fs, newparent_ino, newname);
+            negative_add(fs, parent_ino, name);
+            pthread_mutex_unlock(&fs->lock);
+        }
+        pthread_mutex_unlock(&src->io);
+    }
+    free(old_key);
+    free(new_key);
+    if (dst)
+        unpin(fs, dst);
+    unpin(fs, src);
+    return rc;
 }

@@ -31,6 +31,8 @@ struct pfs_fs_opts {
     uint64_t part_size;
     uint64_t multipart_threshold;
     unsigned retry_interval_s; /* failed uploads are retried this often; 0: 30 */
+    bool head_metadata;        /* read modes and times by HEAD (S3 listings lack them) */
+    bool listing_has_meta;     /* listings carry user metadata (TOS with fetch-meta) */
 };
 
 struct pfs_attr {
@@ -38,6 +40,7 @@ struct pfs_attr {
     mode_t mode;
     uint64_t size;
     int64_t mtime;
+    uint32_t mtime_ns;
     int64_t atime;
     int64_t ctime;
     uid_t uid;
@@ -79,6 +82,7 @@ struct pfs_setattr {
     gid_t gid;
     int64_t atime;
     int64_t mtime;
+    uint32_t mtime_ns;
 };
 
 /* fh: the open file the change comes through, or 0. */
@@ -113,5 +117,21 @@ int pfs_fs_fsync(struct pfs_fs *fs, uint64_t fh);
 int pfs_fs_release(struct pfs_fs *fs, uint64_t fh);
 
 void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out);
+
+/* A symbolic link stored as s3fs stores it (the target is the object body,
+ * mode S_IFLNK|0777 in metadata). Takes a lookup reference. */
+int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name,
+                   const char *target);
+/* The link's target, NUL-terminated and truncated to size. */
+int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino);
+
+#define PFS_RENAME_NOREPLACE 1
+#define PFS_RENAME_EXCHANGE 2
+
+/* rename(2): a file is copied server-side and its old key deleted; a
+ * directory moves every object below it (copies first, deletes once all
+ * copies succeeded; not atomic). RENAME_EXCHANGE is EINVAL. */
+int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+                  const char *newname, unsigned flags);
 
 #endif

@@ -3,6 +3,8 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@ static void to_stat(struct stat *st, const struct pfs_attr *a)
     st->st_blocks = (blkcnt_t)a->blocks;
     st->st_blksize = 4096;
     st->st_mtim.tv_sec = a->mtime;
+    st->st_mtim.tv_nsec = a->mtime_ns;
     st->st_atim.tv_sec = a->atime;
     st->st_ctim.tv_sec = a->ctime;
 }
@@ -128,7 +131,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     }
     if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
         which |= PFS_SET_MTIME;
-        v.mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (int64_t)time(NULL) : attr->st_mtim.tv_sec;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct timespec t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+        v.mtime = t.tv_sec;
+        v.mtime_ns = (uint32_t)t.tv_nsec;
     }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
         which |= PFS_SET_ATIME;
@@ -329,6 +336,46 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     fuse_reply_err(req, 0);
 }
 
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    struct pfs_attr a;
+    int rc = pfs_fs_symlink(c->fs, &a, parent, name, link);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(&e, &a, c);
+    if (fuse_reply_entry(req, &e) != 0)
+        pfs_fs_forget(c->fs, a.ino, 1);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char target[4096];
+    int rc = pfs_fs_readlink(ctx_of(req)->fs, target, sizeof(target), ino);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_readlink(req, target);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+    unsigned f = 0;
+    if (flags & RENAME_NOREPLACE)
+        f |= PFS_RENAME_NOREPLACE;
+    if (flags & RENAME_EXCHANGE)
+        f |= PFS_RENAME_EXCHANGE;
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    fuse_reply_err(req, -pfs_fs_rename(ctx_of(req)->fs, parent, name, newparent, newname, f));
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     (void)ino;
@@ -359,4 +406,7 @@ const struct fuse_lowlevel_ops pfs_fuse_ops = {
     .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .statfs = op_statfs,
+    .symlink = op_symlink,
+    .readlink = op_readlink,
+    .rename = op_rename,
 };

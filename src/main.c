@@ -236,6 +236,8 @@ static int run_mount(int argc, char **argv)
         .part_size = (uint64_t)cfg.part_size,
         .multipart_threshold = (uint64_t)cfg.multipart_threshold,
         .retry_interval_s = (unsigned)cfg.upload_retry_interval,
+        .head_metadata = cfg.metadata_head,
+        .listing_has_meta = cfg.dialect == PFS_DIALECT_TOS,
     };
     int rc;
     if (pfs_config_load_credentials(&cred, &cfg, &err) != 0 ||

@@ -5,7 +5,7 @@ report() { note "budget: $1: $(counts)"; }
 
 note "ls -l of 5000 objects made through the API"
 s3 put-many big/obj 5000
-pfs_mount
+pfs_mount "$BUCKET" "metadata=listing"
 stat "$MNT/big" >/dev/null
 reset_counts
 eq "[S26] ls -l shows 5000 entries" 5000 "$(ls -l "$MNT/big" | grep -c '^-')"
@@ -41,7 +41,7 @@ le "[S27] at most one lookup per file" 1001 "$(count list head)"
 note "cp of 1000 small files into a directory not listed yet"
 s3 put existing/keep "x"
 pfs_unmount
-pfs_mount
+pfs_mount "$BUCKET" "metadata=listing"
 reset_counts
 cp "$src"/* "$MNT/existing/"
 report "cp of 1000 files into an existing directory"

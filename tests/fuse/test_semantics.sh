@@ -163,7 +163,7 @@ except OSError as e:
 ok "[S17] the log names the staged file" grep -q "upload of retry failed.*kept in $WORK/cache/stage-" "${LOGS[-1]}"
 staged=$(grep -o "kept in $WORK/cache/stage-[A-Za-z0-9]*" "${LOGS[-1]}" | head -1 | cut -d' ' -f3)
 eq "[S17] the staged file holds the data" "precious data" "$(cat "$staged" 2>/dev/null)"
-for _ in $(seq 50); do s3 exists retry 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 60); do s3 exists retry 2>/dev/null && break; sleep 0.5; done
 eq "[S17] the upload is retried and stored" "precious data" "$(s3 get retry 2>/dev/null)"
 ok "[S17] the staged file is removed once stored" test ! -e "$staged"
 pfs_unmount
@@ -196,11 +196,71 @@ eq "[S21] st_blocks in 512-byte units" "$(((1000000 + 511) / 512))" "$(stat -c %
 eq "[S21] du agrees with the size" "$(((1000000 + 1023) / 1024))" "$(du -k "$MNT/data/ref" | cut -f1)"
 ok "[S22] statfs reports a large capacity" test "$(stat -f -c '%a' "$MNT")" -ge $((1 << 38))
 chmod 600 "$MNT/attr"
-touch -d '2001-02-03 04:05:06' "$MNT/attr"
-eq "[S23] chmod and touch show through the mount" "600 981173106" "$(stat -c '%a %Y' "$MNT/attr")"
+touch -d '2001-02-03 04:05:06.25' "$MNT/attr"
+reset_counts
+chmod 640 "$MNT/attr"
+eq "[S23] chmod of a stored object is a copy onto itself, not a re-upload" "1 0" "$(count copy) $(count put)"
+eq "[S23] chmod and touch show through the mount" "640 981173106" "$(stat -c '%a %Y' "$MNT/attr")"
+chmod 700 "$MNT/attrdir"
+s3 put nometa "plain object"
 pfs_unmount
 pfs_mount
-eq "[S23] ... but are not stored yet" "644" "$(stat -c '%a' "$MNT/attr")"
+eq "[S23] ... and are stored" "640 2001-02-03 04:05:06.250000000 +0000" "$(TZ=UTC stat -c '%a %y' "$MNT/attr")"
+eq "[S23] a directory's mode is stored in its marker" "700" "$(stat -c '%a' "$MNT/attrdir")"
+eq "[S23] s3fs names and formats" "33184 981173106.250000000" "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.client().head_object(Bucket='$BUCKET', Key='attr')['Metadata']
+print(m['mode'], m['mtime'])")"
+eq "[S23] an object without metadata shows the defaults" "644 $(id -u)" "$(stat -c '%a %u' "$MNT/nometa")"
+reset_counts
+ls -l "$MNT" >/dev/null
+ok "[S32] metadata=head reads attributes with HEADs" test "$(count head)" -gt 0
+pfs_unmount
+pfs_mount "$BUCKET" "metadata=listing"
+reset_counts
+eq "[S32] metadata=listing shows listing attributes" "644" "$(stat -c '%a' "$MNT/attr")"
+ls -l "$MNT" >/dev/null
+eq "[S32] ... without any HEAD" 0 "$(count head)"
+pfs_unmount
+pfs_mount
+
+note "rename, links, xattrs"
+echo one >"$MNT/r1"
+echo two >"$MNT/r2"
+chmod 600 "$MNT/r1"
+ok "[S33] rename of a file" mv "$MNT/r1" "$MNT/r1b"
+eq "[S33] ... keeps content and metadata" "one 600" "$(cat "$MNT/r1b") $(stat -c %a "$MNT/r1b")"
+ok "[S33] ... and the old key is gone" bash -c "! BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/s3util.py exists r1"
+ok "[S33] rename over an existing file" mv -f "$MNT/r1b" "$MNT/r2"
+eq "[S33] ... replaces it" "one" "$(cat "$MNT/r2")"
+echo three >"$MNT/r3"
+renameat2() { /usr/bin/python3 -c "
+import ctypes, os, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.syscall(316, -100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(sys.argv[3]))
+print('OK' if r == 0 else errno.errorcode[ctypes.get_errno()])" "$@"; }
+eq "[S33] RENAME_NOREPLACE onto an existing file" EEXIST "$(renameat2 "$MNT/r3" "$MNT/r2" 1)"
+eq "[S33] RENAME_EXCHANGE" EINVAL "$(renameat2 "$MNT/r3" "$MNT/r2" 2)"
+eq "[S33] RENAME_NOREPLACE onto a free name" OK "$(renameat2 "$MNT/r3" "$MNT/r4" 1)"
+mkdir -p "$MNT/tree/a/b"
+for i in $(seq 20); do echo "$i" >"$MNT/tree/a/b/f$i"; done
+ok "[S34] rename of a directory" mv "$MNT/tree" "$MNT/tree2"
+eq "[S34] every object moved" 20 "$(s3 keys tree2/a/b/ | grep -vc '/$')"
+eq "[S34] none left behind" "" "$(s3 keys tree/)"
+eq "[S34] contents intact" "17" "$(cat "$MNT/tree2/a/b/f17")"
+ln -s "tree2/a/b/f3" "$MNT/lnk"
+eq "[S35] a symlink reads back" "tree2/a/b/f3" "$(readlink "$MNT/lnk")"
+eq "[S35] it is stored as s3fs stores it" "tree2/a/b/f3 41471" "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+c = s3util.client()
+print(c.get_object(Bucket='$BUCKET', Key='lnk')['Body'].read().decode(), c.head_object(Bucket='$BUCKET', Key='lnk')['Metadata']['mode'])")"
+eq "[S35] it resolves" "3" "$(cat "$MNT/lnk")"
+eq "[S36] extended attributes are ENOTSUP" "ENOTSUP" "$(/usr/bin/python3 -c "
+import os, errno
+try:
+    os.setxattr('$MNT/r2', 'user.test', b'v'); print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])")"
 
 note "errors"
 eq "[S24] missing key is ENOENT" ENOENT "$(errno_of cat "$MNT/no-such-file")"
@@ -255,6 +315,27 @@ pfs_mount
 eq "[S30] mounting on a mount point twice is refused with status 2" "2" "$?"
 "$PFS_BIN" -o "$BASE_OPTS" "$BUCKET" "$WORK/missing" 2>"$WORK/err"
 eq "[S30] a missing mount point is refused with status 2" "2" "$?"
+
+# [S37] the mount(8) helper, as fstab would run it
+HELPER=${PFS_MOUNT_HELPER:-$(dirname "$PFS_BIN")/mount.presignfs}
+printf 'dialect = s3\nendpoint = %s\nregion = us-east-1\ncache_dir = %s\n' "$PFS_TEST_ENDPOINT" "$WORK/cache" >"$WORK/fstab.conf"
+mkdir -p "$WORK/fstab-mnt"
+wait_gone() { for _ in $(seq 100); do pgrep -f "presignfs.* $1\$" >/dev/null || return 0; sleep 0.1; done; return 1; }
+ok "[S37] mount.presignfs takes fstab options" env PRESIGNFS_BIN="$PFS_BIN" "$HELPER" "$BUCKET" "$WORK/fstab-mnt" -o "_netdev,allow_other,noauto,rw,defaults,config=$WORK/fstab.conf"
+eq "[S37] ... and the bucket is mounted" "deep file" "$(cat "$WORK/fstab-mnt/obj/a/b/c" 2>&1)"
+fusermount3 -u "$WORK/fstab-mnt"
+ok "[S37] ... and its daemon ends at unmount" wait_gone "$WORK/fstab-mnt"
+if [ "$(id -u)" = 0 ] && [ ! -e /sbin/mount.presignfs ] && command -v mount >/dev/null; then
+    # mount(8) itself, reading an fstab of our own (-T), finds the helper in /sbin.
+    sed "s|^PRESIGNFS=.*|PRESIGNFS=$PFS_BIN|" "$HELPER" >/sbin/mount.presignfs
+    chmod 755 /sbin/mount.presignfs
+    printf '%s %s presignfs _netdev,allow_other,config=%s 0 0\n' "$BUCKET" "$WORK/fstab-mnt" "$WORK/fstab.conf" >"$WORK/fstab"
+    ok "[S37] mount -T FSTAB -a mounts it" mount -T "$WORK/fstab" -a
+    eq "[S37] ... readable" "deep file" "$(cat "$WORK/fstab-mnt/obj/a/b/c" 2>&1)"
+    umount "$WORK/fstab-mnt" 2>/dev/null || fusermount3 -u "$WORK/fstab-mnt"
+    wait_gone "$WORK/fstab-mnt"
+    rm -f /sbin/mount.presignfs
+fi
 
 # [S31] a pending upload is completed at unmount
 pfs_unmount

@@ -1,0 +1,114 @@
+/* s3fs-compatible attribute metadata (see meta.h). */
+#include "meta.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
+{
+    if (!isdigit((unsigned char)*s))
+        return false;
+    uint64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++) {
+        if (v > (max - (uint64_t)(*s - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return *s == '\0';
+}
+
+int pfs_meta_parse_time(int64_t *sec, uint32_t *nsec, const char *s)
+{
+    char whole[24];
+    const char *dot = strchr(s, '.');
+    size_t n = dot ? (size_t)(dot - s) : strlen(s);
+    if (n == 0 || n >= sizeof(whole))
+        return -EINVAL;
+    memcpy(whole, s, n);
+    whole[n] = '\0';
+    uint64_t v;
+    if (!parse_u64(&v, whole, INT64_MAX))
+        return -EINVAL;
+    uint32_t ns = 0;
+    if (dot) {
+        const char *f = dot + 1;
+        int digits = 0;
+        for (; isdigit((unsigned char)*f); f++, digits++)
+            if (digits < 9)
+                ns = ns * 10 + (uint32_t)(*f - '0');
+        if (*f || digits == 0)
+            return -EINVAL;
+        for (; digits < 9; digits++)
+            ns *= 10;
+    }
+    *sec = (int64_t)v;
+    *nsec = ns;
+    return 0;
+}
+
+void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_t n)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = kv[i].name, *value = kv[i].value;
+        uint64_t v;
+        if (strcasecmp(name, "mode") == 0 && parse_u64(&v, value, 0xffffffffu)) {
+            mode_t type = (mode_t)v & S_IFMT;
+            if (type == S_IFREG || type == S_IFDIR || type == S_IFLNK || type == 0) {
+                out->mode = (mode_t)v;
+                out->has_mode = true;
+            }
+        } else if (strcasecmp(name, "uid") == 0 && parse_u64(&v, value, 0xfffffffeu)) {
+            out->uid = (uid_t)v;
+            out->has_uid = true;
+        } else if (strcasecmp(name, "gid") == 0 && parse_u64(&v, value, 0xfffffffeu)) {
+            out->gid = (gid_t)v;
+            out->has_gid = true;
+        } else if (strcasecmp(name, "mtime") == 0 &&
+                   pfs_meta_parse_time(&out->mtime, &out->mtime_ns, value) == 0) {
+            out->has_mtime = true;
+        }
+    }
+}
+
+static void put(struct pfs_meta_out *out, size_t *n, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void put(struct pfs_meta_out *out, size_t *n, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->buf[*n], sizeof(out->buf[*n]), fmt, ap);
+    va_end(ap);
+    out->kv[*n] = (struct pfs_kv){name, out->buf[*n]};
+    (*n)++;
+}
+
+size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m)
+{
+    size_t n = 0;
+    char t[40];
+    if (m->mtime_ns)
+        snprintf(t, sizeof(t), "%lld.%09u", (long long)m->mtime, m->mtime_ns);
+    else
+        snprintf(t, sizeof(t), "%lld", (long long)m->mtime);
+    if (m->has_mode)
+        put(out, &n, "mode", "%u", (unsigned)m->mode);
+    if (m->has_uid)
+        put(out, &n, "uid", "%u", (unsigned)m->uid);
+    if (m->has_gid)
+        put(out, &n, "gid", "%u", (unsigned)m->gid);
+    if (m->has_mtime) {
+        put(out, &n, "mtime", "%s", t);
+        put(out, &n, "atime", "%s", t);
+        put(out, &n, "ctime", "%s", t);
+    }
+    return n;
+}

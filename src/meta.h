@@ -1,0 +1,41 @@
+/* File attributes stored as object metadata, in the names and formats s3fs
+ * uses (so buckets written by either read back right in the other): mode
+ * (decimal st_mode with the file-type bits), uid, gid, and mtime/atime/ctime
+ * ("seconds" or "seconds.nanoseconds" with nine digits). Pure. */
+#ifndef PFS_META_H
+#define PFS_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dialect.h"
+
+struct pfs_objmeta {
+    bool has_mode, has_uid, has_gid, has_mtime;
+    mode_t mode; /* with S_IFREG / S_IFDIR / S_IFLNK */
+    uid_t uid;
+    gid_t gid;
+    int64_t mtime;
+    uint32_t mtime_ns;
+};
+
+/* Reads what it recognises from user metadata (names without prefix, any
+ * case); malformed values are ignored, as s3fs does. */
+void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_t n);
+
+#define PFS_META_MAX 6
+
+/* The metadata to store for m: fills names/values (pointing into buf) and
+ * returns how many. */
+struct pfs_meta_out {
+    struct pfs_kv kv[PFS_META_MAX];
+    char buf[PFS_META_MAX][32];
+};
+size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m);
+
+/* "1700000000" or "1700000000.500000000". Returns 0 or -EINVAL. */
+int pfs_meta_parse_time(int64_t *sec, uint32_t *nsec, const char *s);
+
+#endif
