@@ -88,6 +88,8 @@ int pfs_client_new(struct pfs_client **out, struct pfs_http *http, struct pfs_ur
         c->opts.max_delay_ms = 10000;
     if (!c->opts.list_max_body)
         c->opts.list_max_body = DEFAULT_LIST_MAX_BODY;
+    if (!c->opts.copy_threshold)
+        c->opts.copy_threshold = PFS_MULTIPART_MAX_PART;
     if (!c->opts.sleep_ms)
         c->opts.sleep_ms = real_sleep;
     *out = c;
@@ -1042,6 +1044,140 @@ int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t of
             PFS_WARN("could not abort multipart upload %s of %s; it may linger until the "
                      "bucket's lifecycle rule removes it",
                      upload_id, key);
+    }
+    free(jobs);
+    free(parts);
+    free(upload_id);
+    return rc;
+}
+
+/* ---- copies of any size ---- */
+
+int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
+                             const char *upload_id, int part_number, const char *src_key,
+                             uint64_t first, uint64_t last, struct pfs_status *st)
+{
+    memset(part_out, 0, sizeof(*part_out));
+    if (part_number < 1 || part_number > PFS_MULTIPART_MAX_PARTS || last < first)
+        return fail_local(st, -EINVAL, "bad part number or range");
+    char num[16], range[64];
+    snprintf(num, sizeof(num), "%d", part_number);
+    snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, first, last);
+    struct op op = {.method = "PUT", .key = key};
+    add_query(&op, "partNumber", num);
+    add_query(&op, "uploadId", upload_id);
+    struct pfs_buf src, names;
+    pfs_buf_init(&src);
+    pfs_buf_init(&names);
+    copy_source(&src, c, src_key);
+    pfs_buf_printf(&names, "%scopy-source", c->d->header_prefix);
+    pfs_buf_putc(&names, '\0');
+    size_t range_at = names.len;
+    pfs_buf_printf(&names, "%scopy-source-range", c->d->header_prefix);
+    int rc;
+    if (pfs_buf_status(&src) || pfs_buf_status(&names)) {
+        rc = fail_local(st, -ENOMEM, "out of memory");
+    } else {
+        add_signed(&op, names.data, src.data);
+        add_signed(&op, names.data + range_at, range);
+        rc = run_etag_result(c, &op, part_out->etag, st);
+        if (rc == 0)
+            part_out->number = part_number;
+    }
+    pfs_buf_cleanup(&src);
+    pfs_buf_cleanup(&names);
+    return rc;
+}
+
+struct copy_part_job {
+    struct pfs_client *c;
+    const char *key, *src_key, *upload_id;
+    uint64_t first, last;
+    int number;
+    struct pfs_part part;
+    struct pfs_status st;
+    int rc;
+    _Atomic int *abort_flag;
+};
+
+static void copy_part_task(void *arg)
+{
+    struct copy_part_job *j = arg;
+    if (atomic_load(j->abort_flag)) {
+        j->rc = -1;
+        pfs_status_clear(&j->st);
+        j->st.error = -ECANCELED;
+        return;
+    }
+    j->rc = pfs_client_mpu_copy_part(j->c, &j->part, j->key, j->upload_id, j->number, j->src_key,
+                                     j->first, j->last, &j->st);
+    if (j->rc)
+        atomic_store(j->abort_flag, 1);
+}
+
+int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char *src_key,
+                           uint64_t size, uint64_t part_size, struct pfs_status *st)
+{
+    if (size <= c->opts.copy_threshold)
+        return pfs_client_copy(c, dst_key, src_key, false, NULL, 0, st);
+    /* A multipart copy starts from nothing: carry the metadata over by hand. */
+    struct pfs_object_info info;
+    if (pfs_client_head(c, &info, src_key, st) != 0)
+        return -1;
+    struct pfs_kv meta[MAX_HEADERS - 4];
+    size_t n_meta = 0;
+    for (size_t i = 0; i < info.n_meta && n_meta < sizeof(meta) / sizeof(meta[0]); i++)
+        meta[n_meta++] = (struct pfs_kv){info.meta[i].name, info.meta[i].value};
+    if (part_size < PFS_MULTIPART_MIN_PART)
+        part_size = PFS_MULTIPART_MIN_PART;
+    uint64_t min_part = (size + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
+    if (part_size < min_part)
+        part_size = (min_part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+    size_t n = (size_t)((size + part_size - 1) / part_size);
+    char *upload_id = NULL;
+    int rc = pfs_client_mpu_create(c, &upload_id, dst_key, meta, n_meta, st);
+    pfs_object_info_cleanup(&info);
+    if (rc)
+        return -1;
+    struct copy_part_job *jobs = calloc(n, sizeof(*jobs));
+    struct pfs_part *parts = calloc(n, sizeof(*parts));
+    _Atomic int abort_flag = 0;
+    if (!jobs || !parts) {
+        rc = fail_local(st, -ENOMEM, "out of memory");
+    } else {
+        struct pfs_task_group g;
+        pfs_task_group_init(&g);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t first = (uint64_t)i * part_size;
+            uint64_t last = first + part_size - 1 < size - 1 ? first + part_size - 1 : size - 1;
+            jobs[i] = (struct copy_part_job){.c = c,
+                                             .key = dst_key,
+                                             .src_key = src_key,
+                                             .upload_id = upload_id,
+                                             .first = first,
+                                             .last = last,
+                                             .number = (int)i + 1,
+                                             .abort_flag = &abort_flag};
+            if (!c->pool || pfs_pool_submit(c->pool, &g, copy_part_task, &jobs[i]) != 0)
+                copy_part_task(&jobs[i]);
+        }
+        pfs_task_group_wait(&g);
+        pfs_task_group_cleanup(&g);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (jobs[i].rc != 0 && jobs[i].st.error != -ECANCELED) {
+                *st = jobs[i].st;
+                rc = -1;
+            }
+            parts[i] = jobs[i].part;
+        }
+        if (rc == 0 && atomic_load(&abort_flag))
+            rc = fail_local(st, -EIO, "a part copy failed");
+        if (rc == 0)
+            rc = pfs_client_mpu_complete(c, dst_key, upload_id, parts, n, st);
+    }
+    if (rc != 0) {
+        struct pfs_status abort_st;
+        pfs_client_mpu_abort(c, dst_key, upload_id, &abort_st);
     }
     free(jobs);
     free(parts);

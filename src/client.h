@@ -24,10 +24,11 @@
 #define PFS_DELETE_MANY_MAX 1000
 
 struct pfs_client_opts {
-    int retries;            /* retries after the first attempt; default 5 */
-    unsigned base_delay_ms; /* first back-off; default 100 */
-    unsigned max_delay_ms;  /* back-off cap; default 10000 */
-    size_t list_max_body;   /* cap on a listing body; default 16 MiB */
+    int retries;             /* retries after the first attempt; default 5 */
+    unsigned base_delay_ms;  /* first back-off; default 100 */
+    unsigned max_delay_ms;   /* back-off cap; default 10000 */
+    size_t list_max_body;    /* cap on a listing body; default 16 MiB */
+    uint64_t copy_threshold; /* larger objects are copied in parts; default 5 GiB */
     /* Injectable sleep (tests record back-offs instead of sleeping). */
     void (*sleep_ms)(void *ctx, unsigned ms);
     void *sleep_ctx;
@@ -102,6 +103,18 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
 int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_key,
                     bool replace_meta, const struct pfs_kv *meta, size_t n_meta,
                     struct pfs_status *st);
+
+/* UploadPartCopy: bytes first..last of src_key become part part_number of the
+ * upload to key. */
+int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
+                             const char *upload_id, int part_number, const char *src_key,
+                             uint64_t first, uint64_t last, struct pfs_status *st);
+
+/* A server-side copy of an object of any size, keeping its metadata: one copy
+ * up to copy_threshold, else a multipart copy in parts of part_size, several in
+ * flight on the pool (aborted on failure). size is the source's size. */
+int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char *src_key,
+                           uint64_t size, uint64_t part_size, struct pfs_status *st);
 
 int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);

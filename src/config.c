@@ -96,6 +96,9 @@ static const struct opt_def options[] = {
     {"metadata", OPT_METADATA, OFF(metadata_head), 0, 0,
      "head: read modes and times with parallel HEADs (S3 listings lack them); listing: "
      "listing attributes only, no HEAD per file; default head"},
+    {"copy_threshold", OPT_SIZE, OFF(copy_threshold), 5 << 20, 5LL << 30,
+     "objects larger than this are renamed with a multipart copy (5 GiB is the store's limit "
+     "for one copy); default 5G"},
     {"upload_retry_interval", OPT_INT, OFF(upload_retry_interval), 1, 86400,
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
@@ -150,6 +153,7 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->multipart_threshold = 8LL << 20;
     cfg->upload_retry_interval = 30;
     cfg->metadata_head = true;
+    cfg->copy_threshold = 5LL << 30;
     cfg->log_level = PFS_LOG_WARN;
 }
 

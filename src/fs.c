@@ -1952,6 +1952,7 @@ int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino)
 struct copy_job {
     struct pfs_fs *fs;
     char *src, *dst;
+    uint64_t size;
     int rc;
     struct pfs_status st;
 };
@@ -1959,7 +1960,8 @@ struct copy_job {
 static void copy_task(void *arg)
 {
     struct copy_job *j = arg;
-    j->rc = pfs_client_copy(j->fs->client, j->dst, j->src, false, NULL, 0, &j->st);
+    j->rc =
+        pfs_client_copy_object(j->fs->client, j->dst, j->src, j->size, j->fs->o.part_size, &j->st);
 }
 
 /* Every key below src_prefix copied to dst_prefix (bounded by the pool), then
@@ -1969,6 +1971,7 @@ static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *ds
 {
     struct pfs_status st;
     char **keys = NULL;
+    uint64_t *sizes = NULL;
     size_t n = 0, cap = 0;
     char *token = NULL;
     int rc = 0;
@@ -1983,12 +1986,17 @@ static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *ds
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
                 char **k = realloc(keys, cap * sizeof(*keys));
-                if (!k) {
+                if (k)
+                    keys = k;
+                uint64_t *z = k ? realloc(sizes, cap * sizeof(*sizes)) : NULL;
+                if (z)
+                    sizes = z;
+                if (!k || !z) {
                     rc = -ENOMEM;
                     break;
                 }
-                keys = k;
             }
+            sizes[n] = page.entries[i].size;
             if (!(keys[n] = strdup(page.entries[i].key)))
                 rc = -ENOMEM;
             else
@@ -2007,6 +2015,7 @@ static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *ds
     for (size_t i = 0; rc == 0 && i < n; i++) {
         jobs[i].fs = fs;
         jobs[i].src = keys[i];
+        jobs[i].size = sizes[i];
         jobs[i].dst = child_key(dst_prefix, keys[i] + plen, false);
         if (!jobs[i].dst || pfs_pool_submit(fs->pool, &g, copy_task, &jobs[i]) != 0)
             copy_task(&jobs[i]);
@@ -2037,6 +2046,7 @@ static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *ds
             free(jobs[i].dst);
     }
     free(keys);
+    free(sizes);
     free(jobs);
     return rc;
 }
@@ -2136,7 +2146,11 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             /* Pending changes go up under the old name first, so the copy
              * carries them; then copy (with its metadata) and delete. */
             rc = upload_locked(fs, src);
-            if (rc == 0 && pfs_client_copy(fs->client, new_key, old_key, false, NULL, 0, &st) != 0)
+            pthread_mutex_lock(&fs->lock);
+            uint64_t size = src->size;
+            pthread_mutex_unlock(&fs->lock);
+            if (rc == 0 && pfs_client_copy_object(fs->client, new_key, old_key, size,
+                                                  fs->o.part_size, &st) != 0)
                 rc = status_err(&st);
             if (rc == 0 && pfs_client_delete(fs->client, old_key, &st) != 0)
                 rc = status_err(&st);

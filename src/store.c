@@ -39,7 +39,8 @@ int pfs_store_open(struct pfs_store **out, const struct pfs_config *cfg, struct 
         .ca_file = cfg->ca_file,
         .insecure = cfg->insecure,
     };
-    struct pfs_client_opts client_opts = {.retries = (int)cfg->retries};
+    struct pfs_client_opts client_opts = {.retries = (int)cfg->retries,
+                                          .copy_threshold = (uint64_t)cfg->copy_threshold};
     const char *step = "the HTTP transport";
     int rc = pfs_http_curl_new(&s->http, &http_opts);
     if (rc == 0) {

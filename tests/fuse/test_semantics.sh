@@ -242,6 +242,18 @@ print('OK' if r == 0 else errno.errorcode[ctypes.get_errno()])" "$@"; }
 eq "[S33] RENAME_NOREPLACE onto an existing file" EEXIST "$(renameat2 "$MNT/r3" "$MNT/r2" 1)"
 eq "[S33] RENAME_EXCHANGE" EINVAL "$(renameat2 "$MNT/r3" "$MNT/r2" 2)"
 eq "[S33] RENAME_NOREPLACE onto a free name" OK "$(renameat2 "$MNT/r3" "$MNT/r4" 1)"
+pfs_unmount
+pfs_mount "$BUCKET" "copy_threshold=5M,part_size=5M"
+head -c $((12 << 20)) /dev/urandom >"$WORK/mp.ref"
+cp "$WORK/mp.ref" "$MNT/mp-src"
+chmod 640 "$MNT/mp-src"
+reset_counts
+ok "[S33] rename of a file larger than copy_threshold" mv "$MNT/mp-src" "$MNT/mp-dst"
+eq "[S33] ... is a multipart copy in parts" "1 3 0" "$(count mp_create) $(count upload_part) $(count put)"
+ok "[S33] ... byte-exact" cmp "$WORK/mp.ref" "$MNT/mp-dst"
+pfs_unmount
+pfs_mount
+eq "[S33] ... with its metadata" "640" "$(stat -c %a "$MNT/mp-dst")"
 mkdir -p "$MNT/tree/a/b"
 for i in $(seq 20); do echo "$i" >"$MNT/tree/a/b/f$i"; done
 ok "[S34] rename of a directory" mv "$MNT/tree" "$MNT/tree2"

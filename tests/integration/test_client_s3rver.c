@@ -469,6 +469,50 @@ static void test_copy_and_metadata(void **state)
     assert_int_equal(pfs_status_errno(&st), ENOENT);
 }
 
+static void test_multipart_copy(void **state)
+{
+    (void)state;
+    const size_t size = 12u << 20;
+    char *data = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        data[i] = (char)(i * 2654435761u >> 13);
+    struct pfs_http_body body = {.data = data, .fd = -1, .len = size};
+    struct pfs_status st;
+    struct pfs_kv meta[] = {{"mode", "33152"}, {"mtime", "1700000000.5"}};
+    assert_int_equal(pfs_client_put(E.client, "mpcopy/src", &body, meta, 2, NULL, &st), 0);
+    struct pfs_url_source *src;
+    struct pfs_urlcache *urls;
+    struct pfs_client *c = make_client("S3RVER", 3600, 360, &src, &urls);
+    pfs_client_free(c);
+    struct pfs_client_opts opts = {.retries = 2, .sleep_ms = no_sleep, .copy_threshold = 5u << 20};
+    assert_int_equal(pfs_client_new(&c, E.http, urls, E.pool, PFS_DIALECT_S3, BUCKET, &opts), 0);
+    control("/reset");
+    assert_int_equal(pfs_client_copy_object(c, "mpcopy/dst", "mpcopy/src", size, 5u << 20, &st), 0);
+    assert_int_equal(count_of("mp_create"), 1);
+    assert_int_equal(count_of("upload_part"), 3); /* 5 + 5 + 2 MiB, copied server-side */
+    assert_int_equal(count_of("put"), 0);
+    char *back = malloc(size);
+    size_t got;
+    assert_int_equal(pfs_client_get_range(c, back, size, 0, &got, "mpcopy/dst", &st), 0);
+    assert_int_equal(got, size);
+    assert_memory_equal(back, data, size);
+    struct pfs_object_info info;
+    assert_int_equal(pfs_client_head(c, &info, "mpcopy/dst", &st), 0);
+    assert_string_equal(pfs_object_info_meta(&info, "mode"), "33152");
+    assert_string_equal(pfs_object_info_meta(&info, "mtime"), "1700000000.5");
+    pfs_object_info_cleanup(&info);
+    /* Objects up to the threshold still take one plain copy. */
+    control("/reset");
+    assert_int_equal(pfs_client_copy_object(c, "copy/small", "mpcopy/dst", 1000, 5u << 20, &st), 0);
+    assert_int_equal(count_of("copy"), 1);
+    assert_int_equal(count_of("mp_create"), 0);
+    free(back);
+    free(data);
+    pfs_client_free(c);
+    pfs_urlcache_free(urls);
+    pfs_url_source_free(src);
+}
+
 static int64_t frozen_now(void *ctx)
 {
     return *(const int64_t *)ctx;
@@ -648,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_list_2500),
         cmocka_unit_test(test_multipart_64mib),
         cmocka_unit_test(test_copy_and_metadata),
+        cmocka_unit_test(test_multipart_copy),
         cmocka_unit_test(test_expired_url_is_resigned),
         cmocka_unit_test(test_wrong_secret),
         cmocka_unit_test(test_connection_reuse),

@@ -412,6 +412,18 @@ static void test_tos_requests(void **state)
     assert_non_null(strstr(url_of(f, 8), "uploadId=U1"));
     free(upload_id);
 
+    /* UploadPartCopy: signed copy source and range. */
+    fake_http_push(f->fake, 200, "{\"ETag\":\"\\\"cp1\\\"\",\"LastModified\":\"x\"}", NULL);
+    struct pfs_part cpart;
+    assert_int_equal(
+        pfs_client_mpu_copy_part(f->c, &cpart, "big", "U1", 2, "src key", 100, 199, &st), 0);
+    assert_string_equal(cpart.etag, "\"cp1\"");
+    assert_int_equal(cpart.number, 2);
+    assert_string_equal(fake_http_header(f->fake, 9, "x-tos-copy-source-range"), "bytes=100-199");
+    assert_string_equal(fake_http_header(f->fake, 9, "x-tos-copy-source"), "/bkt/src%20key");
+    assert_non_null(strstr(url_of(f, 9), "x-tos-copy-source%3Bx-tos-copy-source-range&"));
+    assert_non_null(strstr(url_of(f, 9), "&partNumber=2&uploadId=U1&"));
+
     /* Bulk delete: POST /?delete with a signed Content-MD5 of the JSON body. */
     fake_http_push(f->fake, 200,
                    "{\"Deleted\":[{\"Key\":\"a\"}],\"Error\":[{\"Key\":\"b\",\"Code\":"
@@ -423,13 +435,13 @@ static void test_tos_requests(void **state)
     assert_int_equal(dr.n_deleted, 1);
     assert_int_equal(dr.n_errors, 1);
     pfs_delete_result_cleanup(&dr);
-    r = fake_http_request(f->fake, 9);
+    r = fake_http_request(f->fake, 10);
     assert_string_equal(r->body, "{\"Objects\":[{\"Key\":\"a\"},{\"Key\":\"b\"}],\"Quiet\":true}");
     uint8_t d[16];
     char b64[32];
     pfs_crypto_md5(d, r->body, r->body_len);
     pfs_crypto_base64(b64, d, 16);
-    assert_string_equal(fake_http_header(f->fake, 9, "content-md5"), b64);
+    assert_string_equal(fake_http_header(f->fake, 10, "content-md5"), b64);
     assert_non_null(strstr(r->url, "X-Tos-SignedHeaders=content-md5%3Bhost&"));
     assert_non_null(strstr(r->url, "&delete=&"));
 
