@@ -63,6 +63,11 @@ struct inode {
     bool local_only;     /* created here, not yet in the store */
     bool pending_upload; /* dirty data whose upload failed: kept for retry */
     struct listing *listing;
+    /* Lookups that had to ask the store, to notice a tool walking this
+     * directory name by name (rsync, tar): then one listing answers them. */
+    unsigned probe_misses;
+    double probe_window;
+    double too_big_until; /* a listing was too large to be worth it */
 
     pthread_mutex_t io; /* the data path below */
     int stage_fd;       /* -1: not staged */
@@ -649,10 +654,12 @@ static int head_listing(struct pfs_fs *fs, struct listing *l, const char *dir_ke
 }
 
 /* The whole listing of a directory, every page. */
+/* max_pages 0: every page; else more pages than that fail with -E2BIG. */
 static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key,
-                    struct pfs_status *st)
+                    unsigned max_pages, struct pfs_status *st)
 {
     *out = NULL;
+    unsigned pages = 0;
     struct listing *l = calloc(1, sizeof(*l));
     if (!l) {
         pfs_status_clear(st);
@@ -711,6 +718,11 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
         if (page.truncated && page.next_token)
             token = strdup(page.next_token);
         pfs_list_page_cleanup(&page);
+        if (token && max_pages && ++pages >= max_pages) {
+            free(token);
+            free_listing(l);
+            return -E2BIG;
+        }
     } while (token);
     if (rc == 0 && fs->o.head_metadata)
         rc = head_listing(fs, l, dir_key, st);
@@ -1049,6 +1061,57 @@ static int check_new_name(struct pfs_fs *fs, const struct inode *parent, const c
     return 0;
 }
 
+/* Children being written here, which the store does not list yet. fs->lock held. */
+static void add_local_children(struct pfs_fs *fs, struct listing *l, uint64_t dir_ino)
+{
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
+            if (c->parent == dir_ino && !c->unlinked && (c->local_only || c->pending_upload))
+                listing_put(l, c->name, c->is_dir, c->size, c->mtime);
+}
+
+#define WALK_MISSES 4     /* lookups that asked the store ... */
+#define WALK_WINDOW 1.0   /* ... within this many seconds */
+#define WALK_MAX_PAGES 10 /* list at most 10,000 entries to answer them */
+
+/* Counts a lookup that must ask the store; true when enough came in quick
+ * succession that listing the directory once is cheaper. fs->lock held. */
+static bool note_probe(struct pfs_fs *fs, struct inode *dir, double now)
+{
+    if (dir->too_big_until > now || fs->o.dir_timeout <= 0)
+        return false;
+    if (now - dir->probe_window > WALK_WINDOW) {
+        dir->probe_window = now;
+        dir->probe_misses = 0;
+    }
+    return ++dir->probe_misses > WALK_MISSES;
+}
+
+/* Lists a directory for its lookups. Returns 0 when the listing is in place. */
+static int list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key)
+{
+    struct listing *l = NULL;
+    struct pfs_status st;
+    int rc = list_dir(fs, &l, dir_key, WALK_MAX_PAGES, &st);
+    pthread_mutex_lock(&fs->lock);
+    struct inode *dir = find_ino(fs, dir_ino);
+    if (rc == 0 && dir) {
+        l->expires = mono_now() + fs->o.dir_timeout;
+        add_local_children(fs, l, dir_ino);
+        free_listing(dir->listing);
+        dir->listing = l;
+        l = NULL;
+        dir->probe_misses = 0;
+    } else if (dir) {
+        if (rc == -E2BIG)
+            dir->too_big_until = mono_now() + 60;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free_listing(l);
+    return rc ? -1 : 0;
+}
+
 int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name)
 {
     if (strlen(name) > PFS_NAME_MAX)
@@ -1091,10 +1154,15 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         pthread_mutex_unlock(&fs->lock);
         return -ENOENT;
     }
+    bool walk = note_probe(fs, parent, now);
     char *parent_key = strdup(parent->key);
     pthread_mutex_unlock(&fs->lock);
     if (!parent_key)
         return -ENOMEM;
+    if (walk && list_parent(fs, parent_ino, parent_key) == 0) {
+        free(parent_key);
+        return pfs_fs_lookup(fs, out, parent_ino, name); /* now answered by the listing */
+    }
 
     struct probe p;
     struct pfs_status st;
@@ -1222,7 +1290,7 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
     struct listing *fetched = NULL;
     if (!fresh) {
         struct pfs_status st;
-        if (list_dir(fs, &fetched, key, &st) != 0)
+        if (list_dir(fs, &fetched, key, 0, &st) != 0)
             rc = status_err(&st);
     }
     free(key);
@@ -1232,11 +1300,7 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
         rc = -ENOMEM;
     if (rc == 0 && fetched) {
         fetched->expires = mono_now() + fs->o.dir_timeout;
-        /* Local children the store does not know yet (being written). */
-        for (size_t b = 0; b < INO_BUCKETS; b++)
-            for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
-                if (c->parent == ino && !c->unlinked && (c->local_only || c->pending_upload))
-                    listing_put(fetched, c->name, c->is_dir, c->size, c->mtime);
+        add_local_children(fs, fetched, ino);
         free_listing(dir->listing);
         dir->listing = fetched;
         fetched = NULL;

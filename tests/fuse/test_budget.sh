@@ -48,6 +48,7 @@ report "cp of 1000 files into an existing directory"
 le "[S27] one PUT per file" 1000 "$(count put)"
 le "[S27] at most one lookup per file" 1001 "$(count list head)"
 eq "[S27] lookups never HEAD" 0 "$(count head)"
+le "[S38] a walk through the directory lists it instead of probing each name" 50 "$(count list)"
 
 note "rm -r of them"
 reset_counts

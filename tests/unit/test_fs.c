@@ -198,6 +198,34 @@ static void test_lookup_is_one_list(void **state)
     destroy(f);
 }
 
+static void test_a_walk_through_a_directory_lists_it_once(void **state)
+{
+    (void)state;
+    struct fx *f = make(5);
+    struct pfs_attr a;
+    char name[16];
+    /* Four lookups ask the store one by one... */
+    for (int i = 0; i < 4; i++) {
+        push_list(f, "", "");
+        snprintf(name, sizeof(name), "new%d", i);
+        assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, name), -ENOENT);
+    }
+    assert_int_equal(fake_http_count(f->fake), 4);
+    /* ...the fifth lists the directory instead, and the rest need nothing. */
+    push_list(f, "<Contents><Key>have</Key><Size>3</Size></Contents>", "");
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "new4"), -ENOENT);
+    assert_int_equal(fake_http_count(f->fake), 5);
+    assert_null(strstr(fake_http_request(f->fake, 4)->url, "prefix="));
+    for (int i = 5; i < 50; i++) {
+        snprintf(name, sizeof(name), "new%d", i);
+        assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, name), -ENOENT);
+    }
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "have"), 0);
+    assert_int_equal(a.size, 3);
+    assert_int_equal(fake_http_count(f->fake), 5);
+    destroy(f);
+}
+
 static void test_file_and_directory_shows_directory(void **state)
 {
     (void)state;
@@ -216,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_unshowable_keys_are_hidden_and_logged_once),
         cmocka_unit_test(test_lookup_is_one_list),
         cmocka_unit_test(test_file_and_directory_shows_directory),
+        cmocka_unit_test(test_a_walk_through_a_directory_lists_it_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
