@@ -950,15 +950,21 @@ int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t
     return rc;
 }
 
-/* ---- whole uploads ---- */
+/* ---- whole uploads and copies: parts in parallel ---- */
+
+/* Uploads or copies part `number` (bytes first..first+len-1 of the whole). */
+typedef int (*part_fn)(struct pfs_client *c, struct pfs_part *out, const char *key,
+                       const char *upload_id, int number, uint64_t first, uint64_t len, void *ctx,
+                       struct pfs_status *st);
 
 struct part_job {
     struct pfs_client *c;
-    const char *key;
-    const char *upload_id;
-    struct pfs_http_body body;
-    struct pfs_part part;
+    const char *key, *upload_id;
+    part_fn fn;
+    void *ctx;
+    uint64_t first, len;
     int number;
+    struct pfs_part part;
     struct pfs_status st;
     int rc;
     _Atomic int *abort_flag; /* set by the first failure: later parts skip */
@@ -973,29 +979,28 @@ static void part_task(void *arg)
         j->st.error = -ECANCELED;
         return;
     }
-    j->rc = pfs_client_mpu_upload_part(j->c, &j->part, j->key, j->upload_id, j->number, &j->body,
-                                       &j->st);
+    j->rc =
+        j->fn(j->c, &j->part, j->key, j->upload_id, j->number, j->first, j->len, j->ctx, &j->st);
     if (j->rc)
         atomic_store(j->abort_flag, 1);
 }
 
-int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
-                         const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
-                         uint64_t threshold, struct pfs_status *st)
+/* A multipart upload of `total` bytes whose parts `fn` produces, several in
+ * flight on the pool. The object appears only if every part and the
+ * completion succeed; otherwise the upload is aborted. */
+static int run_multipart(struct pfs_client *c, const char *key, const struct pfs_kv *meta,
+                         size_t n_meta, uint64_t total, uint64_t part_size, part_fn fn, void *ctx,
+                         struct pfs_status *st)
 {
-    if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
-        struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
-        return pfs_client_put(c, key, &body, meta, n_meta, NULL, st);
-    }
     if (part_size < PFS_MULTIPART_MIN_PART)
         part_size = PFS_MULTIPART_MIN_PART;
     /* Stay within 10,000 parts: grow the part size in whole MiB. */
-    uint64_t min_part = (len + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
+    uint64_t min_part = (total + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
     if (part_size < min_part)
         part_size = (min_part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
     if (part_size > PFS_MULTIPART_MAX_PART)
         return fail_local(st, -EFBIG, "object larger than 10,000 parts of 5 GiB");
-    size_t n = (size_t)((len + part_size - 1) / part_size);
+    size_t n = (size_t)((total + part_size - 1) / part_size);
 
     char *upload_id = NULL;
     if (pfs_client_mpu_create(c, &upload_id, key, meta, n_meta, st) != 0)
@@ -1015,9 +1020,10 @@ int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t of
                 .c = c,
                 .key = key,
                 .upload_id = upload_id,
-                .body = {.fd = fd,
-                         .offset = offset + (off_t)at,
-                         .len = len - at < part_size ? len - at : part_size},
+                .fn = fn,
+                .ctx = ctx,
+                .first = at,
+                .len = total - at < part_size ? total - at : part_size,
                 .number = (int)i + 1,
                 .abort_flag = &abort_flag,
             };
@@ -1034,7 +1040,7 @@ int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t of
             parts[i] = jobs[i].part;
         }
         if (rc == 0 && atomic_load(&abort_flag))
-            rc = fail_local(st, -EIO, "a part upload failed");
+            rc = fail_local(st, -EIO, "a part failed");
         if (rc == 0)
             rc = pfs_client_mpu_complete(c, key, upload_id, parts, n, st);
     }
@@ -1049,6 +1055,32 @@ int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t of
     free(parts);
     free(upload_id);
     return rc;
+}
+
+struct fd_source {
+    int fd;
+    off_t offset;
+};
+
+static int upload_part_from_fd(struct pfs_client *c, struct pfs_part *out, const char *key,
+                               const char *upload_id, int number, uint64_t first, uint64_t len,
+                               void *ctx, struct pfs_status *st)
+{
+    const struct fd_source *src = ctx;
+    struct pfs_http_body body = {.fd = src->fd, .offset = src->offset + (off_t)first, .len = len};
+    return pfs_client_mpu_upload_part(c, out, key, upload_id, number, &body, st);
+}
+
+int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
+                         const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
+                         uint64_t threshold, struct pfs_status *st)
+{
+    if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
+        struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
+        return pfs_client_put(c, key, &body, meta, n_meta, NULL, st);
+    }
+    struct fd_source src = {fd, offset};
+    return run_multipart(c, key, meta, n_meta, len, part_size, upload_part_from_fd, &src, st);
 }
 
 /* ---- copies of any size ---- */
@@ -1089,30 +1121,12 @@ int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, co
     return rc;
 }
 
-struct copy_part_job {
-    struct pfs_client *c;
-    const char *key, *src_key, *upload_id;
-    uint64_t first, last;
-    int number;
-    struct pfs_part part;
-    struct pfs_status st;
-    int rc;
-    _Atomic int *abort_flag;
-};
-
-static void copy_part_task(void *arg)
+static int copy_part_from_object(struct pfs_client *c, struct pfs_part *out, const char *key,
+                                 const char *upload_id, int number, uint64_t first, uint64_t len,
+                                 void *ctx, struct pfs_status *st)
 {
-    struct copy_part_job *j = arg;
-    if (atomic_load(j->abort_flag)) {
-        j->rc = -1;
-        pfs_status_clear(&j->st);
-        j->st.error = -ECANCELED;
-        return;
-    }
-    j->rc = pfs_client_mpu_copy_part(j->c, &j->part, j->key, j->upload_id, j->number, j->src_key,
-                                     j->first, j->last, &j->st);
-    if (j->rc)
-        atomic_store(j->abort_flag, 1);
+    return pfs_client_mpu_copy_part(c, out, key, upload_id, number, ctx, first, first + len - 1,
+                                    st);
 }
 
 int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char *src_key,
@@ -1128,59 +1142,9 @@ int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char
     size_t n_meta = 0;
     for (size_t i = 0; i < info.n_meta && n_meta < sizeof(meta) / sizeof(meta[0]); i++)
         meta[n_meta++] = (struct pfs_kv){info.meta[i].name, info.meta[i].value};
-    if (part_size < PFS_MULTIPART_MIN_PART)
-        part_size = PFS_MULTIPART_MIN_PART;
-    uint64_t min_part = (size + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
-    if (part_size < min_part)
-        part_size = (min_part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
-    size_t n = (size_t)((size + part_size - 1) / part_size);
-    char *upload_id = NULL;
-    int rc = pfs_client_mpu_create(c, &upload_id, dst_key, meta, n_meta, st);
+    /* The source's own size, in case the caller's is stale. */
+    int rc = run_multipart(c, dst_key, meta, n_meta, info.size, part_size, copy_part_from_object,
+                           (void *)src_key, st);
     pfs_object_info_cleanup(&info);
-    if (rc)
-        return -1;
-    struct copy_part_job *jobs = calloc(n, sizeof(*jobs));
-    struct pfs_part *parts = calloc(n, sizeof(*parts));
-    _Atomic int abort_flag = 0;
-    if (!jobs || !parts) {
-        rc = fail_local(st, -ENOMEM, "out of memory");
-    } else {
-        struct pfs_task_group g;
-        pfs_task_group_init(&g);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t first = (uint64_t)i * part_size;
-            uint64_t last = first + part_size - 1 < size - 1 ? first + part_size - 1 : size - 1;
-            jobs[i] = (struct copy_part_job){.c = c,
-                                             .key = dst_key,
-                                             .src_key = src_key,
-                                             .upload_id = upload_id,
-                                             .first = first,
-                                             .last = last,
-                                             .number = (int)i + 1,
-                                             .abort_flag = &abort_flag};
-            if (!c->pool || pfs_pool_submit(c->pool, &g, copy_part_task, &jobs[i]) != 0)
-                copy_part_task(&jobs[i]);
-        }
-        pfs_task_group_wait(&g);
-        pfs_task_group_cleanup(&g);
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            if (jobs[i].rc != 0 && jobs[i].st.error != -ECANCELED) {
-                *st = jobs[i].st;
-                rc = -1;
-            }
-            parts[i] = jobs[i].part;
-        }
-        if (rc == 0 && atomic_load(&abort_flag))
-            rc = fail_local(st, -EIO, "a part copy failed");
-        if (rc == 0)
-            rc = pfs_client_mpu_complete(c, dst_key, upload_id, parts, n, st);
-    }
-    if (rc != 0) {
-        struct pfs_status abort_st;
-        pfs_client_mpu_abort(c, dst_key, upload_id, &abort_st);
-    }
-    free(jobs);
-    free(parts);
-    free(upload_id);
     return rc;
 }

@@ -1393,33 +1393,49 @@ void pfs_fs_releasedir(struct pfs_fs *fs, uint64_t dh)
     free(h);
 }
 
+/* Checks that parent/name can be created and returns its key (heap). */
+static int new_child_key(struct pfs_fs *fs, char **key_out, uint64_t parent_ino, const char *name,
+                         bool is_dir)
+{
+    *key_out = NULL;
+    pthread_mutex_lock(&fs->lock);
+    struct inode *parent = find_ino(fs, parent_ino);
+    int rc = parent ? check_new_name(fs, parent, name, is_dir) : -ENOENT;
+    if (rc == 0 && find_child(fs, parent_ino, name))
+        rc = -EEXIST;
+    if (rc == 0 && !(*key_out = child_key(parent->key, name, is_dir)))
+        rc = -ENOMEM;
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+/* The metadata of an object created now by this mount. */
+static struct pfs_objmeta fresh_meta(const struct pfs_fs *fs, mode_t mode)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (struct pfs_objmeta){.has_mode = true,
+                                .has_uid = true,
+                                .has_gid = true,
+                                .has_mtime = true,
+                                .mode = mode,
+                                .uid = fs->o.uid,
+                                .gid = fs->o.gid,
+                                .mtime = now.tv_sec,
+                                .mtime_ns = (uint32_t)now.tv_nsec};
+}
+
 int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
                  mode_t mode)
 {
-    pthread_mutex_lock(&fs->lock);
-    struct inode *parent = find_ino(fs, parent_ino);
-    int rc = parent ? check_new_name(fs, parent, name, true) : -ENOENT;
-    if (rc == 0 && find_child(fs, parent_ino, name))
-        rc = -EEXIST;
-    char *key = rc == 0 ? child_key(parent->key, name, true) : NULL;
-    if (rc == 0 && !key)
-        rc = -ENOMEM;
-    pthread_mutex_unlock(&fs->lock);
+    char *key;
+    int rc = new_child_key(fs, &key, parent_ino, name, true);
     if (rc)
         return rc;
+    struct inode *parent;
     struct pfs_status st;
     struct pfs_http_body empty = {.fd = -1};
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct pfs_objmeta m = {.has_mode = true,
-                            .has_uid = true,
-                            .has_gid = true,
-                            .has_mtime = true,
-                            .mode = S_IFDIR | (mode & 07777 & ~fs->o.umask),
-                            .uid = fs->o.uid,
-                            .gid = fs->o.gid,
-                            .mtime = now.tv_sec,
-                            .mtime_ns = (uint32_t)now.tv_nsec};
+    struct pfs_objmeta m = fresh_meta(fs, S_IFDIR | (mode & 07777 & ~fs->o.umask));
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
     if (pfs_client_put(fs->client, key, &empty, mo.kv, n_meta, NULL, &st) != 0) {
@@ -1434,9 +1450,7 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
     if (!in) {
         rc = parent ? -ENOMEM : -ENOENT;
     } else {
-        in->perm = mode & 07777 & ~fs->o.umask;
-        in->mtime = in->ctime = in->atime = now.tv_sec;
-        in->mtime_ns = (uint32_t)now.tv_nsec;
+        apply_meta(fs, in, &m);
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         /* A directory made here is known to be empty: no listing needed. */
         if (!in->listing && (in->listing = calloc(1, sizeof(*in->listing))) != NULL)
@@ -1923,28 +1937,12 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
     size_t tlen = strlen(target);
     if (tlen == 0 || tlen > 4095)
         return tlen ? -ENAMETOOLONG : -ENOENT;
-    pthread_mutex_lock(&fs->lock);
-    struct inode *parent = find_ino(fs, parent_ino);
-    int rc = parent ? check_new_name(fs, parent, name, false) : -ENOENT;
-    if (rc == 0 && find_child(fs, parent_ino, name))
-        rc = -EEXIST;
-    char *key = rc == 0 ? child_key(parent->key, name, false) : NULL;
-    if (rc == 0 && !key)
-        rc = -ENOMEM;
-    pthread_mutex_unlock(&fs->lock);
+    char *key;
+    int rc = new_child_key(fs, &key, parent_ino, name, false);
     if (rc)
         return rc;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct pfs_objmeta m = {.has_mode = true,
-                            .has_uid = true,
-                            .has_gid = true,
-                            .has_mtime = true,
-                            .mode = S_IFLNK | 0777,
-                            .uid = fs->o.uid,
-                            .gid = fs->o.gid,
-                            .mtime = now.tv_sec,
-                            .mtime_ns = (uint32_t)now.tv_nsec};
+    struct inode *parent;
+    struct pfs_objmeta m = fresh_meta(fs, S_IFLNK | 0777);
     struct pfs_meta_out mo;
     size_t n = pfs_meta_format(&mo, &m);
     struct pfs_http_body body = {.data = target, .fd = -1, .len = tlen};
@@ -1963,7 +1961,7 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
         in->size = tlen;
         in->link_target = strdup(target);
         in->attr_expires = mono_now() + fs->o.attr_timeout;
-        listing_put(parent->listing, name, false, tlen, now.tv_sec);
+        listing_put(parent->listing, name, false, tlen, m.mtime);
         struct dentry *d = listing_find(parent->listing, name);
         if (d) {
             d->meta = m;
