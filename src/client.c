@@ -1130,18 +1130,23 @@ static int copy_part_from_object(struct pfs_client *c, struct pfs_part *out, con
 }
 
 int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char *src_key,
-                           uint64_t size, uint64_t part_size, struct pfs_status *st)
+                           uint64_t size, uint64_t part_size, bool replace_meta,
+                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st)
 {
     if (size <= c->opts.copy_threshold)
-        return pfs_client_copy(c, dst_key, src_key, false, NULL, 0, st);
-    /* A multipart copy starts from nothing: carry the metadata over by hand. */
+        return pfs_client_copy(c, dst_key, src_key, replace_meta, meta, n_meta, st);
+    /* A multipart copy starts from nothing: the metadata is given explicitly,
+     * the source's own when it is to be kept. */
     struct pfs_object_info info;
     if (pfs_client_head(c, &info, src_key, st) != 0)
         return -1;
-    struct pfs_kv meta[MAX_HEADERS - 4];
-    size_t n_meta = 0;
-    for (size_t i = 0; i < info.n_meta && n_meta < sizeof(meta) / sizeof(meta[0]); i++)
-        meta[n_meta++] = (struct pfs_kv){info.meta[i].name, info.meta[i].value};
+    struct pfs_kv kept[MAX_HEADERS - 4];
+    if (!replace_meta) {
+        n_meta = 0;
+        for (size_t i = 0; i < info.n_meta && n_meta < sizeof(kept) / sizeof(kept[0]); i++)
+            kept[n_meta++] = (struct pfs_kv){info.meta[i].name, info.meta[i].value};
+        meta = kept;
+    }
     /* The source's own size, in case the caller's is stale. */
     int rc = run_multipart(c, dst_key, meta, n_meta, info.size, part_size, copy_part_from_object,
                            (void *)src_key, st);

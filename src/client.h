@@ -110,11 +110,13 @@ int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, co
                              const char *upload_id, int part_number, const char *src_key,
                              uint64_t first, uint64_t last, struct pfs_status *st);
 
-/* A server-side copy of an object of any size, keeping its metadata: one copy
- * up to copy_threshold, else a multipart copy in parts of part_size, several in
- * flight on the pool (aborted on failure). size is the source's size. */
+/* A server-side copy of an object of any size: one copy up to copy_threshold,
+ * else a multipart copy in parts of part_size, several in flight on the pool
+ * (aborted on failure). replace_meta: the copy gets `meta` (REPLACE); else it
+ * keeps the source's metadata. size is the source's size as last seen. */
 int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char *src_key,
-                           uint64_t size, uint64_t part_size, struct pfs_status *st);
+                           uint64_t size, uint64_t part_size, bool replace_meta,
+                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);
 
 int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);

@@ -1824,6 +1824,7 @@ static int store_meta(struct pfs_fs *fs, struct inode *in)
     inode_meta(in, &m);
     char *key = strdup(in->key);
     bool is_dir = in->is_dir;
+    uint64_t size = in->size;
     pthread_mutex_unlock(&fs->lock);
     if (!key)
         return -ENOMEM;
@@ -1835,7 +1836,8 @@ static int store_meta(struct pfs_fs *fs, struct inode *in)
         struct pfs_http_body empty = {.fd = -1};
         rc = pfs_client_put(fs->client, key, &empty, mo.kv, n, NULL, &st);
     } else {
-        rc = pfs_client_copy(fs->client, key, key, true, mo.kv, n, &st);
+        rc = pfs_client_copy_object(fs->client, key, key, size, fs->o.part_size, true, mo.kv, n,
+                                    &st);
     }
     free(key);
     return rc == 0 ? 0 : status_err(&st);
@@ -2022,8 +2024,8 @@ struct copy_job {
 static void copy_task(void *arg)
 {
     struct copy_job *j = arg;
-    j->rc =
-        pfs_client_copy_object(j->fs->client, j->dst, j->src, j->size, j->fs->o.part_size, &j->st);
+    j->rc = pfs_client_copy_object(j->fs->client, j->dst, j->src, j->size, j->fs->o.part_size,
+                                   false, NULL, 0, &j->st);
 }
 
 /* Every key below src_prefix copied to dst_prefix (bounded by the pool), then
@@ -2212,7 +2214,7 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             uint64_t size = src->size;
             pthread_mutex_unlock(&fs->lock);
             if (rc == 0 && pfs_client_copy_object(fs->client, new_key, old_key, size,
-                                                  fs->o.part_size, &st) != 0)
+                                                  fs->o.part_size, false, NULL, 0, &st) != 0)
                 rc = status_err(&st);
             if (rc == 0 && pfs_client_delete(fs->client, old_key, &st) != 0)
                 rc = status_err(&st);

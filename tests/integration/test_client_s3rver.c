@@ -487,7 +487,9 @@ static void test_multipart_copy(void **state)
     struct pfs_client_opts opts = {.retries = 2, .sleep_ms = no_sleep, .copy_threshold = 5u << 20};
     assert_int_equal(pfs_client_new(&c, E.http, urls, E.pool, PFS_DIALECT_S3, BUCKET, &opts), 0);
     control("/reset");
-    assert_int_equal(pfs_client_copy_object(c, "mpcopy/dst", "mpcopy/src", size, 5u << 20, &st), 0);
+    assert_int_equal(
+        pfs_client_copy_object(c, "mpcopy/dst", "mpcopy/src", size, 5u << 20, false, NULL, 0, &st),
+        0);
     assert_int_equal(count_of("mp_create"), 1);
     assert_int_equal(count_of("upload_part"), 3); /* 5 + 5 + 2 MiB, copied server-side */
     assert_int_equal(count_of("put"), 0);
@@ -501,9 +503,25 @@ static void test_multipart_copy(void **state)
     assert_string_equal(pfs_object_info_meta(&info, "mode"), "33152");
     assert_string_equal(pfs_object_info_meta(&info, "mtime"), "1700000000.5");
     pfs_object_info_cleanup(&info);
+    /* A large object's metadata is replaced by a multipart copy onto itself. */
+    struct pfs_kv meta2[] = {{"mode", "33188"}};
+    control("/reset");
+    assert_int_equal(
+        pfs_client_copy_object(c, "mpcopy/dst", "mpcopy/dst", size, 5u << 20, true, meta2, 1, &st),
+        0);
+    assert_int_equal(count_of("upload_part"), 3);
+    assert_int_equal(pfs_client_head(c, &info, "mpcopy/dst", &st), 0);
+    assert_string_equal(pfs_object_info_meta(&info, "mode"), "33188");
+    assert_null(pfs_object_info_meta(&info, "mtime"));
+    assert_int_equal(info.size, size);
+    pfs_object_info_cleanup(&info);
+    assert_int_equal(pfs_client_get_range(c, back, size, 0, &got, "mpcopy/dst", &st), 0);
+    assert_memory_equal(back, data, size);
     /* Objects up to the threshold still take one plain copy. */
     control("/reset");
-    assert_int_equal(pfs_client_copy_object(c, "copy/small", "mpcopy/dst", 1000, 5u << 20, &st), 0);
+    assert_int_equal(
+        pfs_client_copy_object(c, "copy/small", "mpcopy/dst", 1000, 5u << 20, false, NULL, 0, &st),
+        0);
     assert_int_equal(count_of("copy"), 1);
     assert_int_equal(count_of("mp_create"), 0);
     free(back);
