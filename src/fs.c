@@ -21,26 +21,13 @@
 
 #include "buf.h"
 #include "log.h"
+#include "listing.h"
 #include "meta.h"
+#include "negcache.h"
 #include "prefetch.h"
 
 #define INO_BUCKETS 4096
-
-struct dentry {
-    char *name;
-    bool is_dir;
-    uint64_t size;
-    int64_t mtime;
-    bool meta_fetched; /* meta holds what the store said (maybe nothing) */
-    struct pfs_objmeta meta;
-};
-
-/* A directory's children as last listed (plus local changes since). */
-struct listing {
-    struct dentry *e;
-    size_t n, cap;
-    double expires; /* monotonic seconds */
-};
+#define NEGATIVE_MAX 65536
 
 struct inode {
     uint64_t ino;
@@ -62,7 +49,7 @@ struct inode {
     bool unlinked;       /* gone from the namespace (still open, perhaps) */
     bool local_only;     /* created here, not yet in the store */
     bool pending_upload; /* dirty data whose upload failed: kept for retry */
-    struct listing *listing;
+    struct pfs_listing *listing;
     /* Lookups that had to ask the store, to notice a tool walking this
      * directory name by name (rsync, tar): then one listing answers them. */
     unsigned probe_misses;
@@ -78,17 +65,6 @@ struct inode {
     struct inode *next_by_ino, *next_by_name;
 };
 
-/* A name the store said does not exist, trusted for negative_timeout: the
- * kernel asks again for O_EXCL creates even when it cached the answer. */
-struct negative {
-    uint64_t parent;
-    char *name;
-    double expires;
-    struct negative *next;
-};
-
-#define NEGATIVE_MAX 65536
-
 struct handle {
     struct inode *inode;
     int flags;
@@ -97,7 +73,7 @@ struct handle {
 
 struct dir_handle {
     struct inode *dir;
-    struct dentry *e; /* snapshot: offsets stay valid while the listing changes */
+    struct pfs_dentry *e; /* snapshot: offsets stay valid while the listing changes */
     size_t n;
 };
 
@@ -110,8 +86,7 @@ struct pfs_fs {
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];
-    struct negative *negatives[INO_BUCKETS];
-    size_t n_negatives;
+    struct pfs_negcache *negatives;
     uint64_t next_ino;
     uint64_t staged_total;
     /* names that cannot be shown, logged once each */
@@ -229,19 +204,9 @@ static void unhash_name(struct pfs_fs *fs, struct inode *in)
     in->next_by_name = NULL;
 }
 
-static void free_listing(struct listing *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        free(l->e[i].name);
-    free(l->e);
-    free(l);
-}
-
 static void free_inode(struct inode *in)
 {
-    free_listing(in->listing);
+    pfs_listing_free(in->listing);
     if (in->stage_fd >= 0)
         close(in->stage_fd);
     if (in->stage_path)
@@ -377,124 +342,22 @@ static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const
 
 static void negative_forget(struct pfs_fs *fs, uint64_t parent, const char *name)
 {
-    struct negative **pp = &fs->negatives[name_bucket(parent, name)];
-    while (*pp) {
-        struct negative *n = *pp;
-        if (n->parent == parent && strcmp(n->name, name) == 0) {
-            *pp = n->next;
-            free(n->name);
-            free(n);
-            fs->n_negatives--;
-        } else {
-            pp = &n->next;
-        }
-    }
-}
-
-static void negative_clear(struct pfs_fs *fs)
-{
-    for (size_t b = 0; b < INO_BUCKETS; b++) {
-        while (fs->negatives[b]) {
-            struct negative *n = fs->negatives[b];
-            fs->negatives[b] = n->next;
-            free(n->name);
-            free(n);
-        }
-    }
-    fs->n_negatives = 0;
+    pfs_negcache_forget(fs->negatives, parent, name);
 }
 
 static bool negative_known(struct pfs_fs *fs, uint64_t parent, const char *name)
 {
-    for (struct negative *n = fs->negatives[name_bucket(parent, name)]; n; n = n->next)
-        if (n->parent == parent && strcmp(n->name, name) == 0) {
-            if (n->expires > mono_now())
-                return true;
-            negative_forget(fs, parent, name);
-            return false;
-        }
-    return false;
+    return pfs_negcache_known(fs->negatives, parent, name, mono_now());
 }
 
+/* The kernel asks again for O_EXCL creates even when it cached the answer. */
 static void negative_add(struct pfs_fs *fs, uint64_t parent, const char *name)
 {
-    if (fs->o.negative_timeout <= 0)
-        return;
-    negative_forget(fs, parent, name);
-    if (fs->n_negatives >= NEGATIVE_MAX)
-        negative_clear(fs); /* crude but bounded; entries are cheap to relearn */
-    struct negative *n = calloc(1, sizeof(*n));
-    if (!n || !(n->name = strdup(name))) {
-        free(n);
-        return;
-    }
-    n->parent = parent;
-    n->expires = mono_now() + fs->o.negative_timeout;
-    size_t b = name_bucket(parent, name);
-    n->next = fs->negatives[b];
-    fs->negatives[b] = n;
-    fs->n_negatives++;
+    if (fs->o.negative_timeout > 0)
+        pfs_negcache_add(fs->negatives, parent, name, mono_now() + fs->o.negative_timeout);
 }
 
 /* ---- directory listings (fs->lock held) ---- */
-
-static int cmp_dentry(const void *a, const void *b)
-{
-    return strcmp(((const struct dentry *)a)->name, ((const struct dentry *)b)->name);
-}
-
-static struct dentry *listing_find(struct listing *l, const char *name)
-{
-    struct dentry key = {.name = (char *)name};
-    return l && l->n ? bsearch(&key, l->e, l->n, sizeof(*l->e), cmp_dentry) : NULL;
-}
-
-static void listing_put(struct listing *l, const char *name, bool is_dir, uint64_t size,
-                        int64_t mtime)
-{
-    if (!l)
-        return;
-    struct dentry *d = listing_find(l, name);
-    if (d) {
-        d->is_dir = is_dir;
-        d->size = size;
-        d->mtime = mtime;
-        d->meta_fetched = false;
-        return;
-    }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct dentry *e = realloc(l->e, cap * sizeof(*e));
-        if (!e) {
-            l->expires = 0; /* cannot track it: stop trusting the listing */
-            return;
-        }
-        l->e = e;
-        l->cap = cap;
-    }
-    char *copy = strdup(name);
-    if (!copy) {
-        l->expires = 0;
-        return;
-    }
-    size_t at = 0;
-    while (at < l->n && strcmp(l->e[at].name, name) < 0)
-        at++;
-    memmove(&l->e[at + 1], &l->e[at], (l->n - at) * sizeof(*l->e));
-    l->e[at] = (struct dentry){.name = copy, .is_dir = is_dir, .size = size, .mtime = mtime};
-    l->n++;
-}
-
-static void listing_remove(struct listing *l, const char *name)
-{
-    struct dentry *d = listing_find(l, name);
-    if (!d)
-        return;
-    free(d->name);
-    size_t at = (size_t)(d - l->e);
-    memmove(&l->e[at], &l->e[at + 1], (l->n - at - 1) * sizeof(*l->e));
-    l->n--;
-}
 
 static bool listing_fresh(const struct inode *dir)
 {
@@ -599,7 +462,7 @@ static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_k
 
 struct head_job {
     struct pfs_fs *fs;
-    struct dentry *d;
+    struct pfs_dentry *d;
     char *key;
     int rc;
     struct pfs_status st;
@@ -615,7 +478,7 @@ static void head_task(void *arg)
 /* Fills every entry's metadata with HEADs, many in flight on the pool: an S3
  * listing carries sizes and times but not the modes and times a backup tool
  * set. */
-static int head_listing(struct pfs_fs *fs, struct listing *l, const char *dir_key,
+static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *dir_key,
                         struct pfs_status *st)
 {
     struct head_job *jobs = calloc(l->n ? l->n : 1, sizeof(*jobs));
@@ -655,12 +518,12 @@ static int head_listing(struct pfs_fs *fs, struct listing *l, const char *dir_ke
 
 /* The whole listing of a directory, every page. */
 /* max_pages 0: every page; else more pages than that fail with -E2BIG. */
-static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key,
+static int list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
                     unsigned max_pages, struct pfs_status *st)
 {
     *out = NULL;
     unsigned pages = 0;
-    struct listing *l = calloc(1, sizeof(*l));
+    struct pfs_listing *l = pfs_listing_new();
     if (!l) {
         pfs_status_clear(st);
         st->error = -ENOMEM;
@@ -690,8 +553,8 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
             }
             /* A name that is both a file and a directory shows as the
              * directory (its files stay reachable); added below. */
-            listing_put(l, name, false, e->size, e->mtime);
-            struct dentry *d = fs->o.listing_has_meta ? listing_find(l, name) : NULL;
+            pfs_listing_put(l, name, false, e->size, e->mtime);
+            struct pfs_dentry *d = fs->o.listing_has_meta ? pfs_listing_find(l, name) : NULL;
             if (d) {
                 pfs_meta_parse(&d->meta, e->meta, e->n_meta);
                 d->meta_fetched = true;
@@ -706,10 +569,10 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
             if (!name)
                 continue;
             if (showable(name)) {
-                if (listing_find(l, name))
+                if (pfs_listing_find(l, name))
                     PFS_INFO("'%s%s' is both a file and a directory: showing the directory",
                              dir_key, name);
-                listing_put(l, name, true, 0, 0);
+                pfs_listing_put(l, name, true, 0, 0);
             } else {
                 log_hidden_once(fs, p);
             }
@@ -720,14 +583,14 @@ static int list_dir(struct pfs_fs *fs, struct listing **out, const char *dir_key
         pfs_list_page_cleanup(&page);
         if (token && max_pages && ++pages >= max_pages) {
             free(token);
-            free_listing(l);
+            pfs_listing_free(l);
             return -E2BIG;
         }
     } while (token);
     if (rc == 0 && fs->o.head_metadata)
         rc = head_listing(fs, l, dir_key, st);
     if (rc) {
-        free_listing(l);
+        pfs_listing_free(l);
         return -1;
     }
     *out = l;
@@ -775,6 +638,9 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
             root_key[0] = '\0';
     }
     int rc = pfs_budget_new(&fs->budget, fs->o.memory_limit);
+    fs->negatives = pfs_negcache_new(NEGATIVE_MAX);
+    if (rc == 0 && !fs->negatives)
+        rc = -ENOMEM;
     struct inode *root = rc == 0 && fs->cache_dir ? new_inode(fs, 0, "", root_key, true) : NULL;
     if (!root) {
         pfs_fs_free(fs);
@@ -939,7 +805,7 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         struct inode *parent = find_ino(fs, in->parent);
         if (parent && !in->unlinked)
-            listing_put(parent->listing, in->name, false, in->size, in->mtime);
+            pfs_listing_put(parent->listing, in->name, false, in->size, in->mtime);
         pthread_mutex_unlock(&fs->lock);
         if (was_pending)
             PFS_WARN("upload of %s succeeded on retry", in->key);
@@ -1034,7 +900,7 @@ void pfs_fs_free(struct pfs_fs *fs)
             free_inode(in);
         }
     }
-    negative_clear(fs);
+    pfs_negcache_free(fs->negatives);
     for (size_t i = 0; i < fs->n_hidden; i++)
         free(fs->hidden[i]);
     free(fs->hidden);
@@ -1062,12 +928,12 @@ static int check_new_name(struct pfs_fs *fs, const struct inode *parent, const c
 }
 
 /* Children being written here, which the store does not list yet. fs->lock held. */
-static void add_local_children(struct pfs_fs *fs, struct listing *l, uint64_t dir_ino)
+static void add_local_children(struct pfs_fs *fs, struct pfs_listing *l, uint64_t dir_ino)
 {
     for (size_t b = 0; b < INO_BUCKETS; b++)
         for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
             if (c->parent == dir_ino && !c->unlinked && (c->local_only || c->pending_upload))
-                listing_put(l, c->name, c->is_dir, c->size, c->mtime);
+                pfs_listing_put(l, c->name, c->is_dir, c->size, c->mtime);
 }
 
 #define WALK_MISSES 4     /* lookups that asked the store ... */
@@ -1090,7 +956,7 @@ static bool note_probe(struct pfs_fs *fs, struct inode *dir, double now)
 /* Lists a directory for its lookups. Returns 0 when the listing is in place. */
 static int list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key)
 {
-    struct listing *l = NULL;
+    struct pfs_listing *l = NULL;
     struct pfs_status st;
     int rc = list_dir(fs, &l, dir_key, WALK_MAX_PAGES, &st);
     pthread_mutex_lock(&fs->lock);
@@ -1098,7 +964,7 @@ static int list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key)
     if (rc == 0 && dir) {
         l->expires = mono_now() + fs->o.dir_timeout;
         add_local_children(fs, l, dir_ino);
-        free_listing(dir->listing);
+        pfs_listing_free(dir->listing);
         dir->listing = l;
         l = NULL;
         dir->probe_misses = 0;
@@ -1108,7 +974,7 @@ static int list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key)
         rc = -1;
     }
     pthread_mutex_unlock(&fs->lock);
-    free_listing(l);
+    pfs_listing_free(l);
     return rc ? -1 : 0;
 }
 
@@ -1134,7 +1000,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         return 0;
     }
     if (listing_fresh(parent)) {
-        struct dentry *d = listing_find(parent->listing, name);
+        struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         int rc = -ENOENT;
         if (d) {
             in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime,
@@ -1287,7 +1153,7 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
         return -ENOMEM;
     }
     int rc = 0;
-    struct listing *fetched = NULL;
+    struct pfs_listing *fetched = NULL;
     if (!fresh) {
         struct pfs_status st;
         if (list_dir(fs, &fetched, key, 0, &st) != 0)
@@ -1301,12 +1167,12 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
     if (rc == 0 && fetched) {
         fetched->expires = mono_now() + fs->o.dir_timeout;
         add_local_children(fs, fetched, ino);
-        free_listing(dir->listing);
+        pfs_listing_free(dir->listing);
         dir->listing = fetched;
         fetched = NULL;
     }
     if (rc == 0) {
-        struct listing *l = dir->listing;
+        struct pfs_listing *l = dir->listing;
         h->dir = dir;
         h->e = calloc(l->n ? l->n : 1, sizeof(*h->e));
         for (size_t i = 0; h->e && i < l->n; i++) {
@@ -1332,7 +1198,7 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
         }
     }
     pthread_mutex_unlock(&fs->lock);
-    free_listing(fetched);
+    pfs_listing_free(fetched);
     if (rc == 0)
         *dh_out = (uint64_t)(uintptr_t)h;
     return rc;
@@ -1356,7 +1222,7 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
             struct inode *p = find_ino(fs, dir->parent);
             fill_attr(fs, p ? p : dir, &a);
         } else {
-            const struct dentry *d = &h->e[i - 2];
+            const struct pfs_dentry *d = &h->e[i - 2];
             name = d->name;
             in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime,
                               d->meta_fetched ? &d->meta : NULL);
@@ -1453,9 +1319,9 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
         apply_meta(fs, in, &m);
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         /* A directory made here is known to be empty: no listing needed. */
-        if (!in->listing && (in->listing = calloc(1, sizeof(*in->listing))) != NULL)
+        if (!in->listing && (in->listing = pfs_listing_new()) != NULL)
             in->listing->expires = mono_now() + fs->o.dir_timeout;
-        listing_put(parent->listing, name, true, 0, 0);
+        pfs_listing_put(parent->listing, name, true, 0, 0);
         in->nlookup++;
         fill_attr(fs, in, out);
     }
@@ -1531,7 +1397,7 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
         maybe_drop(fs, in);
     }
     if (parent)
-        listing_remove(parent->listing, name);
+        pfs_listing_remove(parent->listing, name);
     pthread_mutex_unlock(&fs->lock);
     return 0;
 }
@@ -1599,7 +1465,7 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
         pthread_mutex_lock(&fs->lock);
         struct inode *parent = find_ino(fs, parent_ino);
         if (parent)
-            listing_remove(parent->listing, name);
+            pfs_listing_remove(parent->listing, name);
         if (!in->unlinked) {
             in->unlinked = true;
             unhash_name(fs, in);
@@ -1671,7 +1537,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         in->size = 0;
         in->dirty = true; /* even an empty file becomes an object on close */
         now_into(in);
-        listing_put(parent->listing, name, false, 0, in->mtime);
+        pfs_listing_put(parent->listing, name, false, 0, in->mtime);
         fill_attr(fs, in, out);
         pthread_mutex_unlock(&fs->lock);
     }
@@ -1963,8 +1829,8 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
         in->size = tlen;
         in->link_target = strdup(target);
         in->attr_expires = mono_now() + fs->o.attr_timeout;
-        listing_put(parent->listing, name, false, tlen, m.mtime);
-        struct dentry *d = listing_find(parent->listing, name);
+        pfs_listing_put(parent->listing, name, false, tlen, m.mtime);
+        struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         if (d) {
             d->meta = m;
             d->meta_fetched = true;
@@ -2224,7 +2090,7 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             struct inode *parent = find_ino(fs, parent_ino);
             newparent = find_ino(fs, newparent_ino);
             if (parent)
-                listing_remove(parent->listing, name);
+                pfs_listing_remove(parent->listing, name);
             if (dst && !dst->is_dir && !dst->unlinked) {
                 dst->unlinked = true;
                 unhash_name(fs, dst);
@@ -2232,7 +2098,7 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             }
             rekey(fs, src, newparent_ino, newname, new_key);
             if (newparent)
-                listing_put(newparent->listing, newname, src->is_dir, src->size, src->mtime);
+                pfs_listing_put(newparent->listing, newname, src->is_dir, src->size, src->mtime);
             negative_forget(fs, newparent_ino, newname);
             negative_add(fs, parent_ino, name);
             pthread_mutex_unlock(&fs->lock);

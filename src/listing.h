@@ -1,0 +1,41 @@
+/* A directory's children as last listed, sorted by name, plus the local
+ * changes made since: the directory cache. Not locked: its owner's lock
+ * (the filesystem's) protects it. */
+#ifndef PFS_LISTING_H
+#define PFS_LISTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+
+struct pfs_dentry {
+    char *name;
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime;
+    bool meta_fetched; /* meta holds what the store said (maybe nothing) */
+    struct pfs_objmeta meta;
+};
+
+struct pfs_listing {
+    struct pfs_dentry *e;
+    size_t n, cap;
+    double expires; /* monotonic seconds; 0: not to be trusted */
+};
+
+/* NULL on ENOMEM. */
+struct pfs_listing *pfs_listing_new(void);
+/* NULL-safe. */
+void pfs_listing_free(struct pfs_listing *l);
+/* The entry called name, or NULL. l may be NULL. */
+struct pfs_dentry *pfs_listing_find(struct pfs_listing *l, const char *name);
+/* Adds or updates an entry (its metadata is then unknown). When memory runs
+ * out the listing marks itself untrustworthy (expires = 0) rather than lie.
+ * l may be NULL. */
+void pfs_listing_put(struct pfs_listing *l, const char *name, bool is_dir, uint64_t size,
+                     int64_t mtime);
+void pfs_listing_remove(struct pfs_listing *l, const char *name);
+
+#endif
