@@ -29,6 +29,7 @@ ok() { # ok DESCRIPTION COMMAND...
     else
         FAIL=$((FAIL + 1))
         echo "FAIL: $what"
+        return 1
     fi
 }
 
@@ -38,6 +39,7 @@ eq() { # eq DESCRIPTION EXPECTED ACTUAL
     else
         FAIL=$((FAIL + 1))
         echo "FAIL: $1: expected '$2', got '$3'"
+        return 1
     fi
 }
 
@@ -47,6 +49,7 @@ le() { # le DESCRIPTION LIMIT ACTUAL  (actual <= limit)
     else
         FAIL=$((FAIL + 1))
         echo "FAIL: $1: $3 exceeds the budget of $2"
+        return 1
     fi
 }
 
