@@ -1149,7 +1149,9 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
     char *key = strdup(dir->key);
     pthread_mutex_unlock(&fs->lock);
     if (!key) {
-        pfs_fs_releasedir(fs, 0);
+        pthread_mutex_lock(&fs->lock);
+        dir->open_count--;
+        pthread_mutex_unlock(&fs->lock);
         return -ENOMEM;
     }
     int rc = 0;
@@ -1564,9 +1566,19 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
         pthread_mutex_unlock(&fs->lock);
         return in ? -EISDIR : -ENOENT;
     }
+    bool first = in->open_count == 0;
     in->open_count++;
     pthread_mutex_unlock(&fs->lock);
     int rc = 0;
+    if (first && !(flags & O_TRUNC)) {
+        /* A clean copy left from earlier opens may be older than the object:
+         * read the store again (within attr_timeout of the last look). */
+        pthread_mutex_lock(&in->io);
+        if (in->stage_fd >= 0 && !in->dirty && !in->pending_upload && !in->local_only &&
+            !in->unlinked)
+            stage_discard(fs, in);
+        pthread_mutex_unlock(&in->io);
+    }
     if (flags & O_TRUNC) {
         pthread_mutex_lock(&in->io);
         rc = ensure_staged(fs, in, true);

@@ -167,7 +167,8 @@ staged=$(grep -o "kept in $WORK/cache/stage-[A-Za-z0-9]*" "${LOGS[-1]}" | head -
 eq "[S17] the staged file holds the data" "precious data" "$(cat "$staged" 2>/dev/null)"
 ok "[S17] nothing partial reached the bucket" bash -c "! BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/s3util.py get retry 2>/dev/null | grep -q precious"
 inject "count=0"
-for _ in $(seq 60); do s3 exists retry 2>/dev/null && break; sleep 0.5; done
+# The empty object from the create exists already: wait for the content.
+for _ in $(seq 60); do [ "$(s3 get retry 2>/dev/null)" = "precious data" ] && break; sleep 0.5; done
 eq "[S17] the upload is retried and stored" "precious data" "$(s3 get retry 2>/dev/null)" ||
     tail -20 "${LOGS[-1]}"
 ok "[S17] the staged file is removed once stored" test ! -e "$staged"
