@@ -728,6 +728,33 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
     return rc;
 }
 
+int pfs_client_list_each(struct pfs_client *c, const struct pfs_list_params *params, pfs_list_fn fn,
+                         void *ctx, struct pfs_status *st)
+{
+    struct pfs_list_params p = *params;
+    char *token = NULL;
+    int rc = 0;
+    do {
+        struct pfs_list_page page;
+        p.continuation_token = token;
+        rc = pfs_client_list(c, &page, &p, st);
+        free(token);
+        token = NULL;
+        if (rc)
+            return -1;
+        int frc = fn(ctx, &page);
+        if (frc == 0 && page.truncated && page.next_token && !(token = strdup(page.next_token)))
+            frc = -ENOMEM;
+        pfs_list_page_cleanup(&page);
+        if (frc < 0)
+            return fail_local(st, frc, "listing walk failed");
+        if (frc > 0)
+            break;
+    } while (token);
+    free(token);
+    return 0;
+}
+
 /* ---- COPY ---- */
 
 /* TOS: "/bucket/" + the key fully escaped ('/' too), which no SDK's server

@@ -98,6 +98,13 @@ struct pfs_list_params {
 int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
                     const struct pfs_list_params *params, struct pfs_status *st);
 
+/* Walks a listing page by page: fn gets each page and returns 0 to go on, 1
+ * to stop early (success), or a -errno to fail with. Returns 0, or -1 with st
+ * filled (st->error is fn's -errno when fn failed). */
+typedef int (*pfs_list_fn)(void *ctx, const struct pfs_list_page *page);
+int pfs_client_list_each(struct pfs_client *c, const struct pfs_list_params *params, pfs_list_fn fn,
+                         void *ctx, struct pfs_status *st);
+
 /* Server-side copy of src_key onto dst_key (up to 5 GiB). replace_meta: the
  * copy gets `meta` instead of the source's metadata (REPLACE directive). */
 int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_key,

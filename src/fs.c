@@ -397,6 +397,43 @@ static int head_meta(struct pfs_fs *fs, struct pfs_objmeta *out, uint64_t *size_
 /* One LIST answers "file, directory or nothing" for parent_key+name: the key
  * itself sorts first, then siblings that extend the name with a byte below
  * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
+struct probe_walk {
+    struct pfs_fs *fs;
+    struct probe *out;
+    const char *key, *as_dir;
+};
+
+static int probe_page(void *ctx, const struct pfs_list_page *page)
+{
+    struct probe_walk *w = ctx;
+    bool passed = false;
+    for (size_t i = 0; i < page->n_entries; i++) {
+        const struct pfs_list_entry *e = &page->entries[i];
+        if (strcmp(e->key, w->key) == 0) {
+            w->out->file = true;
+            w->out->size = e->size;
+            w->out->mtime = e->mtime;
+            if (w->fs->o.listing_has_meta) {
+                pfs_meta_parse(&w->out->meta, e->meta, e->n_meta);
+                w->out->meta_fetched = true;
+            }
+        } else if (strcmp(e->key, w->as_dir) > 0) {
+            passed = true;
+        }
+    }
+    for (size_t i = 0; i < page->n_prefixes; i++) {
+        int c = strcmp(page->prefixes[i], w->as_dir);
+        if (c == 0)
+            w->out->dir = true;
+        else if (c > 0)
+            passed = true;
+    }
+    return passed || w->out->dir;
+}
+
+/* One LIST answers "file, directory or nothing" for parent_key+name: the key
+ * itself sorts first, then siblings that extend the name with a byte below
+ * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
 static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_key,
                       const char *name, struct pfs_status *st)
 {
@@ -411,43 +448,10 @@ static int probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_k
     }
     struct pfs_list_params lp = {
         .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
-    char *token = NULL;
-    int rc = 0;
-    bool passed = false;
-    do {
-        struct pfs_list_page page;
-        lp.continuation_token = token;
-        rc = pfs_client_list(fs->client, &page, &lp, st);
-        free(token);
-        token = NULL;
-        if (rc)
-            break;
-        for (size_t i = 0; i < page.n_entries; i++) {
-            const struct pfs_list_entry *e = &page.entries[i];
-            if (strcmp(e->key, key) == 0) {
-                out->file = true;
-                out->size = e->size;
-                out->mtime = e->mtime;
-            } else if (strcmp(e->key, as_dir) > 0) {
-                passed = true;
-            }
-        }
-        for (size_t i = 0; i < page.n_prefixes; i++) {
-            int c = strcmp(page.prefixes[i], as_dir);
-            if (c == 0)
-                out->dir = true;
-            else if (c > 0)
-                passed = true;
-        }
-        for (size_t i = 0; i < page.n_entries; i++)
-            if (strcmp(page.entries[i].key, key) == 0 && fs->o.listing_has_meta) {
-                pfs_meta_parse(&out->meta, page.entries[i].meta, page.entries[i].n_meta);
-                out->meta_fetched = !out->dir;
-            }
-        if (page.truncated && !passed && !out->dir && page.next_token)
-            token = strdup(page.next_token);
-        pfs_list_page_cleanup(&page);
-    } while (token);
+    struct probe_walk w = {fs, out, key, as_dir};
+    int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
+    if (out->dir)
+        out->meta_fetched = false; /* the file's metadata is not the directory's */
     /* Attributes a backup tool set live in metadata the listing lacks. */
     if (rc == 0 && fs->o.head_metadata && (out->dir || out->file) && !out->meta_fetched) {
         int hrc = head_meta(fs, &out->meta, NULL, out->dir ? as_dir : key, st);
@@ -517,76 +521,79 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
 }
 
 /* The whole listing of a directory, every page. */
-/* max_pages 0: every page; else more pages than that fail with -E2BIG. */
+struct dir_walk {
+    struct pfs_fs *fs;
+    struct pfs_listing *l;
+    const char *dir_key;
+    size_t plen;
+    unsigned pages, max_pages;
+};
+
+static int dir_page(void *ctx, const struct pfs_list_page *page)
+{
+    struct dir_walk *w = ctx;
+    struct pfs_fs *fs = w->fs;
+    for (size_t i = 0; i < page->n_entries; i++) {
+        const struct pfs_list_entry *e = &page->entries[i];
+        const char *name = e->key + w->plen;
+        if (strncmp(e->key, w->dir_key, w->plen) != 0 || *name == '\0')
+            continue; /* the directory's own marker */
+        if (!showable(name)) {
+            log_hidden_once(fs, e->key);
+            continue;
+        }
+        /* A name that is both a file and a directory shows as the directory
+         * (its files stay reachable); the prefix comes below. */
+        pfs_listing_put(w->l, name, false, e->size, e->mtime);
+        struct pfs_dentry *d = fs->o.listing_has_meta ? pfs_listing_find(w->l, name) : NULL;
+        if (d) {
+            pfs_meta_parse(&d->meta, e->meta, e->n_meta);
+            d->meta_fetched = true;
+        }
+    }
+    for (size_t i = 0; i < page->n_prefixes; i++) {
+        const char *p = page->prefixes[i];
+        if (strncmp(p, w->dir_key, w->plen) != 0)
+            continue;
+        size_t n = strlen(p + w->plen);
+        char *name = strndup(p + w->plen, n ? n - 1 : 0);
+        if (!name)
+            return -ENOMEM;
+        if (showable(name)) {
+            if (pfs_listing_find(w->l, name))
+                PFS_INFO("'%s%s' is both a file and a directory: showing the directory", w->dir_key,
+                         name);
+            pfs_listing_put(w->l, name, true, 0, 0);
+        } else {
+            log_hidden_once(fs, p);
+        }
+        free(name);
+    }
+    if (page->truncated && w->max_pages && ++w->pages >= w->max_pages)
+        return -E2BIG;
+    return 0;
+}
+
+/* The whole listing of a directory, every page (max_pages 0), or -E2BIG when
+ * it has more pages than max_pages. */
 static int list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
                     unsigned max_pages, struct pfs_status *st)
 {
     *out = NULL;
-    unsigned pages = 0;
     struct pfs_listing *l = pfs_listing_new();
     if (!l) {
         pfs_status_clear(st);
         st->error = -ENOMEM;
         return -1;
     }
-    size_t plen = strlen(dir_key);
     struct pfs_list_params lp = {
         .prefix = dir_key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
-    char *token = NULL;
-    int rc = 0;
-    do {
-        struct pfs_list_page page;
-        lp.continuation_token = token;
-        rc = pfs_client_list(fs->client, &page, &lp, st);
-        free(token);
-        token = NULL;
-        if (rc)
-            break;
-        for (size_t i = 0; i < page.n_entries; i++) {
-            const struct pfs_list_entry *e = &page.entries[i];
-            const char *name = e->key + plen;
-            if (strncmp(e->key, dir_key, plen) != 0 || *name == '\0')
-                continue; /* the directory's own marker */
-            if (!showable(name)) {
-                log_hidden_once(fs, e->key);
-                continue;
-            }
-            /* A name that is both a file and a directory shows as the
-             * directory (its files stay reachable); added below. */
-            pfs_listing_put(l, name, false, e->size, e->mtime);
-            struct pfs_dentry *d = fs->o.listing_has_meta ? pfs_listing_find(l, name) : NULL;
-            if (d) {
-                pfs_meta_parse(&d->meta, e->meta, e->n_meta);
-                d->meta_fetched = true;
-            }
-        }
-        for (size_t i = 0; i < page.n_prefixes; i++) {
-            const char *p = page.prefixes[i];
-            if (strncmp(p, dir_key, plen) != 0)
-                continue;
-            size_t n = strlen(p + plen);
-            char *name = strndup(p + plen, n ? n - 1 : 0);
-            if (!name)
-                continue;
-            if (showable(name)) {
-                if (pfs_listing_find(l, name))
-                    PFS_INFO("'%s%s' is both a file and a directory: showing the directory",
-                             dir_key, name);
-                pfs_listing_put(l, name, true, 0, 0);
-            } else {
-                log_hidden_once(fs, p);
-            }
-            free(name);
-        }
-        if (page.truncated && page.next_token)
-            token = strdup(page.next_token);
-        pfs_list_page_cleanup(&page);
-        if (token && max_pages && ++pages >= max_pages) {
-            free(token);
-            pfs_listing_free(l);
-            return -E2BIG;
-        }
-    } while (token);
+    struct dir_walk w = {fs, l, dir_key, strlen(dir_key), 0, max_pages};
+    int rc = pfs_client_list_each(fs->client, &lp, dir_page, &w, st);
+    if (rc != 0 && st->error == -E2BIG) {
+        pfs_listing_free(l);
+        return -E2BIG;
+    }
     if (rc == 0 && fs->o.head_metadata)
         rc = head_listing(fs, l, dir_key, st);
     if (rc) {
@@ -1906,48 +1913,47 @@ static void copy_task(void *arg)
                                    false, NULL, 0, &j->st);
 }
 
+struct key_list {
+    char **keys;
+    uint64_t *sizes;
+    size_t n, cap;
+};
+
+static int collect_keys(void *ctx, const struct pfs_list_page *page)
+{
+    struct key_list *kl = ctx;
+    for (size_t i = 0; i < page->n_entries; i++) {
+        if (kl->n == kl->cap) {
+            size_t cap = kl->cap ? kl->cap * 2 : 256;
+            char **k = realloc(kl->keys, cap * sizeof(*k));
+            if (k)
+                kl->keys = k;
+            uint64_t *z = k ? realloc(kl->sizes, cap * sizeof(*z)) : NULL;
+            if (z)
+                kl->sizes = z;
+            if (!k || !z)
+                return -ENOMEM;
+            kl->cap = cap;
+        }
+        if (!(kl->keys[kl->n] = strdup(page->entries[i].key)))
+            return -ENOMEM;
+        kl->sizes[kl->n++] = page->entries[i].size;
+    }
+    return 0;
+}
+
 /* Every key below src_prefix copied to dst_prefix (bounded by the pool), then
  * the sources deleted. Not atomic: a crash after some copies leaves both
  * trees; the sources go only once every copy succeeded. */
 static int rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *dst_prefix)
 {
     struct pfs_status st;
-    char **keys = NULL;
-    uint64_t *sizes = NULL;
-    size_t n = 0, cap = 0;
-    char *token = NULL;
-    int rc = 0;
-    do {
-        struct pfs_list_page page;
-        struct pfs_list_params lp = {
-            .prefix = src_prefix, .max_keys = 1000, .continuation_token = token};
-        rc = pfs_client_list(fs->client, &page, &lp, &st) ? status_err(&st) : 0;
-        free(token);
-        token = NULL;
-        for (size_t i = 0; rc == 0 && i < page.n_entries; i++) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 256;
-                char **k = realloc(keys, cap * sizeof(*keys));
-                if (k)
-                    keys = k;
-                uint64_t *z = k ? realloc(sizes, cap * sizeof(*sizes)) : NULL;
-                if (z)
-                    sizes = z;
-                if (!k || !z) {
-                    rc = -ENOMEM;
-                    break;
-                }
-            }
-            sizes[n] = page.entries[i].size;
-            if (!(keys[n] = strdup(page.entries[i].key)))
-                rc = -ENOMEM;
-            else
-                n++;
-        }
-        if (rc == 0 && page.truncated && page.next_token)
-            token = strdup(page.next_token);
-        pfs_list_page_cleanup(&page);
-    } while (rc == 0 && token);
+    struct key_list kl = {0};
+    struct pfs_list_params lp = {.prefix = src_prefix, .max_keys = 1000};
+    int rc = pfs_client_list_each(fs->client, &lp, collect_keys, &kl, &st) ? status_err(&st) : 0;
+    char **keys = kl.keys;
+    uint64_t *sizes = kl.sizes;
+    size_t n = kl.n;
     struct copy_job *jobs = rc == 0 && n ? calloc(n, sizeof(*jobs)) : NULL;
     if (rc == 0 && n && !jobs)
         rc = -ENOMEM;

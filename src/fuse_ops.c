@@ -41,6 +41,21 @@ static void fill_entry(struct fuse_entry_param *e, const struct pfs_attr *a,
     e->entry_timeout = c->entry_timeout;
 }
 
+/* Replies with a new entry (rc 0) or the error; a lookup reference the
+ * kernel never received is given back. */
+static void reply_new_entry(fuse_req_t req, int rc, const struct pfs_attr *a)
+{
+    struct pfs_fuse_ctx *c = ctx_of(req);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    fill_entry(&e, a, c);
+    if (fuse_reply_entry(req, &e) != 0)
+        pfs_fs_forget(c->fs, a->ino, 1);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
@@ -69,14 +84,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_entry(req, &e);
         return;
     }
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    struct fuse_entry_param e;
-    fill_entry(&e, &a, c);
-    if (fuse_reply_entry(req, &e) != 0)
-        pfs_fs_forget(c->fs, a.ino, 1);
+    reply_new_entry(req, rc, &a);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -154,17 +162,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-    struct pfs_fuse_ctx *c = ctx_of(req);
     struct pfs_attr a;
-    int rc = pfs_fs_mkdir(c->fs, &a, parent, name, mode);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    struct fuse_entry_param e;
-    fill_entry(&e, &a, c);
-    if (fuse_reply_entry(req, &e) != 0)
-        pfs_fs_forget(c->fs, a.ino, 1);
+    reply_new_entry(req, pfs_fs_mkdir(ctx_of(req)->fs, &a, parent, name, mode), &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -338,17 +337,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-    struct pfs_fuse_ctx *c = ctx_of(req);
     struct pfs_attr a;
-    int rc = pfs_fs_symlink(c->fs, &a, parent, name, link);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    struct fuse_entry_param e;
-    fill_entry(&e, &a, c);
-    if (fuse_reply_entry(req, &e) != 0)
-        pfs_fs_forget(c->fs, a.ino, 1);
+    reply_new_entry(req, pfs_fs_symlink(ctx_of(req)->fs, &a, parent, name, link), &a);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
