@@ -104,11 +104,6 @@ void pfs_client_free(struct pfs_client *c)
     free(c);
 }
 
-const struct pfs_dialect_ops *pfs_client_dialect(const struct pfs_client *c)
-{
-    return c->d;
-}
-
 long pfs_client_connections(const struct pfs_client *c)
 {
     return c->http->ops->connections ? c->http->ops->connections(c->http->ctx) : 0;
@@ -200,11 +195,21 @@ static unsigned backoff_ms(const struct pfs_client *c, int failures)
     return half + (half ? arc4random_uniform(half + 1) : 0);
 }
 
+#define HEADER_NAME_MAX 48
+
+/* The dialect's name of a header: "x-amz-" or "x-tos-" + suffix. */
+static const char *dialect_header(char out[HEADER_NAME_MAX], const struct pfs_dialect_ops *d,
+                                  const char *suffix)
+{
+    snprintf(out, HEADER_NAME_MAX, "%s%s", d->header_prefix, suffix);
+    return out;
+}
+
 static void fill_request_id(struct pfs_status *st, const struct pfs_http_response *resp,
                             const struct pfs_dialect_ops *d)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "%srequest-id", d->header_prefix);
+    char name[HEADER_NAME_MAX];
+    dialect_header(name, d, "request-id");
     const char *rid = pfs_http_response_header(resp, name);
     if (rid && !st->request_id[0])
         pfs_status_set(st, NULL, NULL, rid);
@@ -314,9 +319,9 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
         fill_request_id(st, resp, c->d);
         if (resp->status >= 200 && resp->status < 300) {
             if (op->check_crc64) {
-                char hname[48];
-                snprintf(hname, sizeof(hname), "%shash-crc64ecma", c->d->header_prefix);
-                const char *crc = pfs_http_response_header(resp, hname);
+                char hname[HEADER_NAME_MAX];
+                const char *crc =
+                    pfs_http_response_header(resp, dialect_header(hname, c->d, "hash-crc64ecma"));
                 char mine[24];
                 snprintf(mine, sizeof(mine), "%" PRIu64, resp->crc64_sent);
                 if (crc && strcmp(crc, mine) != 0) {
@@ -342,9 +347,8 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
         st->service_code[0] = st->message[0] = '\0';
         if (resp->error_body.len == 0 ||
             c->d->parse_error(resp->error_body.data, resp->error_body.len, st) != 0) {
-            char ec_name[32];
-            snprintf(ec_name, sizeof(ec_name), "%sec", c->d->header_prefix);
-            const char *ec = pfs_http_response_header(resp, ec_name);
+            char ec_name[HEADER_NAME_MAX];
+            const char *ec = pfs_http_response_header(resp, dialect_header(ec_name, c->d, "ec"));
             pfs_status_set(st, status_text(resp->status),
                            ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
         }
@@ -802,32 +806,21 @@ int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_k
     if (!dst_key || !*dst_key || !src_key || !*src_key)
         return fail_local(st, -EINVAL, "empty key");
     struct op op = {.method = "PUT", .key = dst_key};
+    char copy_name[HEADER_NAME_MAX], directive_name[HEADER_NAME_MAX];
     struct pfs_buf src, names;
     pfs_buf_init(&src);
     pfs_buf_init(&names);
     copy_source(&src, c, src_key);
-    pfs_buf_printf(&names, "%scopy-source", c->d->header_prefix);
-    size_t directive_at = names.len + 1;
-    pfs_buf_putc(&names, '\0');
-    pfs_buf_printf(&names, "%smetadata-directive", c->d->header_prefix);
     int rc;
-    if (pfs_buf_status(&src) || pfs_buf_status(&names)) {
+    if (pfs_buf_status(&src)) {
         rc = fail_local(st, -ENOMEM, "out of memory");
     } else {
-        /* The names buffer may move as add_meta appends: copy them first. */
-        char *copy_name = strdup(names.data), *directive_name = strdup(names.data + directive_at);
-        pfs_buf_reset(&names);
-        if (!copy_name || !directive_name) {
-            rc = fail_local(st, -ENOMEM, "out of memory");
-        } else {
-            add_signed(&op, copy_name, src.data);
-            add_signed(&op, directive_name, replace_meta ? "REPLACE" : "COPY");
-            rc = replace_meta ? add_meta(c, &op, &names, meta, n_meta, st) : 0;
-            if (rc == 0)
-                rc = run_etag_result(c, &op, NULL, st);
-        }
-        free(copy_name);
-        free(directive_name);
+        add_signed(&op, dialect_header(copy_name, c->d, "copy-source"), src.data);
+        add_signed(&op, dialect_header(directive_name, c->d, "metadata-directive"),
+                   replace_meta ? "REPLACE" : "COPY");
+        rc = replace_meta ? add_meta(c, &op, &names, meta, n_meta, st) : 0;
+        if (rc == 0)
+            rc = run_etag_result(c, &op, NULL, st);
     }
     pfs_buf_cleanup(&src);
     pfs_buf_cleanup(&names);
@@ -1125,26 +1118,21 @@ int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, co
     struct op op = {.method = "PUT", .key = key};
     add_query(&op, "partNumber", num);
     add_query(&op, "uploadId", upload_id);
-    struct pfs_buf src, names;
+    char copy_name[HEADER_NAME_MAX], range_name[HEADER_NAME_MAX];
+    struct pfs_buf src;
     pfs_buf_init(&src);
-    pfs_buf_init(&names);
     copy_source(&src, c, src_key);
-    pfs_buf_printf(&names, "%scopy-source", c->d->header_prefix);
-    pfs_buf_putc(&names, '\0');
-    size_t range_at = names.len;
-    pfs_buf_printf(&names, "%scopy-source-range", c->d->header_prefix);
     int rc;
-    if (pfs_buf_status(&src) || pfs_buf_status(&names)) {
+    if (pfs_buf_status(&src)) {
         rc = fail_local(st, -ENOMEM, "out of memory");
     } else {
-        add_signed(&op, names.data, src.data);
-        add_signed(&op, names.data + range_at, range);
+        add_signed(&op, dialect_header(copy_name, c->d, "copy-source"), src.data);
+        add_signed(&op, dialect_header(range_name, c->d, "copy-source-range"), range);
         rc = run_etag_result(c, &op, part_out->etag, st);
         if (rc == 0)
             part_out->number = part_number;
     }
     pfs_buf_cleanup(&src);
-    pfs_buf_cleanup(&names);
     return rc;
 }
 

@@ -43,8 +43,6 @@ int pfs_client_new(struct pfs_client **out, struct pfs_http *http, struct pfs_ur
                    const struct pfs_client_opts *opts);
 void pfs_client_free(struct pfs_client *c);
 
-const struct pfs_dialect_ops *pfs_client_dialect(const struct pfs_client *c);
-
 struct pfs_object_info {
     uint64_t size;
     int64_t mtime; /* Last-Modified, unix seconds */

@@ -867,17 +867,6 @@ static void *retry_loop(void *arg)
     return NULL;
 }
 
-size_t pfs_fs_pending_uploads(struct pfs_fs *fs)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&fs->lock);
-    for (size_t b = 0; b < INO_BUCKETS; b++)
-        for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino)
-            n += in->pending_upload;
-    pthread_mutex_unlock(&fs->lock);
-    return n;
-}
-
 void pfs_fs_free(struct pfs_fs *fs)
 {
     if (!fs)

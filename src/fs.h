@@ -60,9 +60,6 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
  * where the data of any that still fails is kept. NULL-safe. */
 void pfs_fs_free(struct pfs_fs *fs);
 
-/* Uploads still pending (failed and waiting for a retry). */
-size_t pfs_fs_pending_uploads(struct pfs_fs *fs);
-
 /* A successful lookup takes one lookup reference (released by forget). */
 int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name);
 void pfs_fs_forget(struct pfs_fs *fs, uint64_t ino, uint64_t n);

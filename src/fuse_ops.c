@@ -100,27 +100,32 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
     fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Replies with attributes (rc 0) or the error. */
+static void reply_attr(fuse_req_t req, int rc, const struct pfs_attr *a)
 {
-    (void)fi;
-    struct pfs_fuse_ctx *c = ctx_of(req);
-    struct pfs_attr a;
-    int rc = pfs_fs_getattr(c->fs, &a, ino);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;
     }
     struct stat st;
-    to_stat(&st, &a);
-    fuse_reply_attr(req, &st, c->attr_timeout);
+    to_stat(&st, a);
+    fuse_reply_attr(req, &st, ctx_of(req)->attr_timeout);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct pfs_attr a;
+    reply_attr(req, pfs_fs_getattr(ctx_of(req)->fs, &a, ino), &a);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
-    struct pfs_fuse_ctx *c = ctx_of(req);
     struct pfs_setattr v = {0};
     int which = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     if (to_set & FUSE_SET_ATTR_SIZE) {
         which |= PFS_SET_SIZE;
         v.size = (uint64_t)attr->st_size;
@@ -139,25 +144,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     }
     if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
         which |= PFS_SET_MTIME;
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
         struct timespec t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
         v.mtime = t.tv_sec;
         v.mtime_ns = (uint32_t)t.tv_nsec;
     }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
         which |= PFS_SET_ATIME;
-        v.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (int64_t)time(NULL) : attr->st_atim.tv_sec;
+        v.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now.tv_sec : attr->st_atim.tv_sec;
     }
     struct pfs_attr a;
-    int rc = pfs_fs_setattr(c->fs, &a, ino, fi ? fi->fh : 0, which, &v);
-    if (rc) {
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    struct stat st;
-    to_stat(&st, &a);
-    fuse_reply_attr(req, &st, c->attr_timeout);
+    reply_attr(req, pfs_fs_setattr(ctx_of(req)->fs, &a, ino, fi ? fi->fh : 0, which, &v), &a);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)

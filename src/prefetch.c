@@ -11,7 +11,7 @@
 
 struct pfs_budget {
     pthread_mutex_t lock;
-    uint64_t limit, used, peak;
+    uint64_t limit, used;
 };
 
 int pfs_budget_new(struct pfs_budget **out, uint64_t limit)
@@ -37,11 +37,8 @@ bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n)
 {
     pthread_mutex_lock(&b->lock);
     bool ok = b->used + n <= b->limit;
-    if (ok) {
+    if (ok)
         b->used += n;
-        if (b->used > b->peak)
-            b->peak = b->used;
-    }
     pthread_mutex_unlock(&b->lock);
     return ok;
 }
@@ -51,22 +48,6 @@ void pfs_budget_give(struct pfs_budget *b, uint64_t n)
     pthread_mutex_lock(&b->lock);
     b->used -= n;
     pthread_mutex_unlock(&b->lock);
-}
-
-uint64_t pfs_budget_used(struct pfs_budget *b)
-{
-    pthread_mutex_lock(&b->lock);
-    uint64_t u = b->used;
-    pthread_mutex_unlock(&b->lock);
-    return u;
-}
-
-uint64_t pfs_budget_peak(struct pfs_budget *b)
-{
-    pthread_mutex_lock(&b->lock);
-    uint64_t u = b->peak;
-    pthread_mutex_unlock(&b->lock);
-    return u;
 }
 
 enum chunk_state { CHUNK_PENDING, CHUNK_DONE, CHUNK_FAILED };

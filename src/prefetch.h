@@ -24,8 +24,6 @@ void pfs_budget_free(struct pfs_budget *b);
 /* Takes n bytes if they fit; never blocks. */
 bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n);
 void pfs_budget_give(struct pfs_budget *b, uint64_t n);
-uint64_t pfs_budget_used(struct pfs_budget *b);
-uint64_t pfs_budget_peak(struct pfs_budget *b);
 
 struct pfs_prefetch;
 
