@@ -50,6 +50,7 @@ struct op {
     /* TOS: when set, a 2xx whose x-tos-hash-crc64ecma differs from the CRC of
      * the body sent is treated as a transient failure (corrupted in flight). */
     bool check_crc64;
+    char *etag_out; /* GET: the ETag of the version read, [80] */
 };
 
 static void real_sleep(void *ctx, unsigned ms)
@@ -157,6 +158,9 @@ static bool resign_may_help(const struct pfs_status *st)
 
 static int errno_for_status(const struct pfs_status *st)
 {
+    if (code_is(st, "QuotaExceeded") || code_is(st, "ExceedQuota") ||
+        code_is(st, "BucketQuotaExceeded") || code_is(st, "StorageQuotaExceeded"))
+        return -EDQUOT;
     switch (st->http_status) {
     case 404:
         return -ENOENT;
@@ -567,6 +571,9 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
             rc = fail_local(st, -EIO, "the store ignored the Range header");
         } else {
             *got_out = resp.body_bytes;
+            const char *etag = pfs_http_response_header(&resp, "etag");
+            if (op->etag_out)
+                snprintf(op->etag_out, 80, "%s", etag ? etag : "");
             if (len != UINT64_MAX && *got_out > len)
                 rc = fail_local(st, -EIO, "the store sent more bytes than asked for");
         }
@@ -586,9 +593,12 @@ int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t o
 }
 
 int pfs_client_get_to_fd(struct pfs_client *c, int fd, off_t fd_offset, uint64_t offset,
-                         uint64_t len, uint64_t *got_out, const char *key, struct pfs_status *st)
+                         uint64_t len, uint64_t *got_out, char etag_out[80], const char *key,
+                         struct pfs_status *st)
 {
-    struct op op = {.key = key, .sink = {.kind = PFS_SINK_FD, .fd = fd, .offset = fd_offset}};
+    struct op op = {.key = key,
+                    .sink = {.kind = PFS_SINK_FD, .fd = fd, .offset = fd_offset},
+                    .etag_out = etag_out};
     return get_common(c, &op, offset, len, got_out, st);
 }
 

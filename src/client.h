@@ -69,9 +69,11 @@ int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t o
                          size_t *got_out, const char *key, struct pfs_status *st);
 
 /* Streams len bytes at offset (len UINT64_MAX: to the end of the object) into
- * fd at fd_offset with pwrite, without holding the body in memory. */
+ * fd at fd_offset with pwrite, without holding the body in memory. etag_out
+ * (may be NULL) gets the ETag of the version read. */
 int pfs_client_get_to_fd(struct pfs_client *c, int fd, off_t fd_offset, uint64_t offset,
-                         uint64_t len, uint64_t *got_out, const char *key, struct pfs_status *st);
+                         uint64_t len, uint64_t *got_out, char etag_out[80], const char *key,
+                         struct pfs_status *st);
 
 /* PUT of body (a buffer or a file range) with optional user metadata (signed
  * into the URL). S3: Content-MD5 is sent. TOS: the CRC-64 computed while

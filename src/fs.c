@@ -46,9 +46,18 @@ struct inode {
     double attr_expires;
     uint64_t nlookup;
     int open_count;
-    bool unlinked;       /* gone from the namespace (still open, perhaps) */
-    bool local_only;     /* created here, not yet in the store */
-    bool pending_upload; /* dirty data whose upload failed: kept for retry */
+    bool unlinked;          /* gone from the namespace (still open, perhaps) */
+    bool local_only;        /* created here, not yet in the store */
+    bool pending_upload;    /* dirty data whose upload failed: kept for retry */
+    bool upload_permanent;  /* ... and retrying cannot help (403, key too long, ...) */
+    int upload_err;         /* -errno of that failure */
+    bool delete_on_release; /* unlinked while open: DELETE the key at the last close */
+    /* Truncated to 0 by open(O_TRUNC) and not written since. A flush then
+     * leaves the stored object alone: dd and shells open, dup2 and close
+     * the first descriptor, and that close must not replace the old content
+     * with nothing before the new content is written. The release (last
+     * close) stores the empty file if it stays empty. */
+    bool trunc_unwritten;
     struct pfs_listing *listing;
     /* Lookups that had to ask the store, to notice a tool walking this
      * directory name by name (rsync, tar): then one listing answers them. */
@@ -89,6 +98,7 @@ struct pfs_fs {
     struct pfs_negcache *negatives;
     uint64_t next_ino;
     uint64_t staged_total;
+    unsigned deferred_deletes; /* inodes with delete_on_release */
     /* names that cannot be shown, logged once each */
     char **hidden;
     size_t n_hidden;
@@ -767,8 +777,8 @@ static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
     if (rc == 0 && fetch) {
         uint64_t got = 0;
         struct pfs_status st;
-        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, in->key, &st) !=
-            0) {
+        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, NULL, in->key,
+                                 &st) != 0) {
             rc = status_err(&st);
         } else if (got != size) {
             /* Someone else replaced the object: stage what it is now. */
@@ -782,8 +792,33 @@ static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
     return rc;
 }
 
-/* Uploads the staged content if it is dirty. Returns 0 or -EIO (the staged
- * data is kept and the inode queued for retry). */
+/* Was parent/name unlinked while open, its DELETE deferred to the last
+ * close? The object is still in the store, but the name is gone. fs->lock
+ * held. */
+static bool delete_pending(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    for (size_t b = 0; fs->deferred_deletes && b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino)
+            if (i->delete_on_release && i->parent == parent && strcmp(i->name, name) == 0)
+                return true;
+    return false;
+}
+
+/* Another file now owns key: a deferred DELETE of an unlinked inode with the
+ * same key would remove the new object. fs->lock held. */
+static void cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const struct inode *except)
+{
+    for (size_t b = 0; fs->deferred_deletes && b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino)
+            if (i != except && i->delete_on_release && strcmp(i->key, key) == 0) {
+                i->delete_on_release = false;
+                fs->deferred_deletes--;
+            }
+}
+
+/* Uploads the staged content if it is dirty. Returns 0 or the failure's
+ * errno (the staged data is kept; a transient failure is retried later, a
+ * permanent one only when the file changes or is flushed again). */
 static int upload_locked(struct pfs_fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->lock);
@@ -792,6 +827,8 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_objmeta m;
     inode_meta(in, &m);
     char *key = strdup(in->key);
+    if (!skip && key)
+        cancel_deferred_deletes(fs, key, in);
     pthread_mutex_unlock(&fs->lock);
     if (skip || !key) {
         free(key);
@@ -809,6 +846,8 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
         in->dirty = false;
         in->local_only = false;
         in->pending_upload = false;
+        in->upload_permanent = false;
+        in->trunc_unwritten = false;
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         struct inode *parent = find_ino(fs, in->parent);
         if (parent && !in->unlinked)
@@ -818,17 +857,23 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("upload of %s succeeded on retry", in->key);
         return 0;
     }
-    bool first = !in->pending_upload;
+    int err = status_err(&st);
+    bool permanent = pfs_status_permanent(&st);
+    bool first = !in->pending_upload || in->upload_err != err;
     in->pending_upload = true;
+    in->upload_permanent = permanent;
+    in->upload_err = err;
     pthread_mutex_unlock(&fs->lock);
     char what[600];
     pfs_status_describe(&st, what, sizeof(what));
     if (first)
-        PFS_ERROR("upload of %s failed: %s; its data is kept in %s and the upload will be "
-                  "retried",
-                  in->key, what, in->stage_path ? in->stage_path : "(memory)");
-    pthread_cond_signal(&fs->retry_wake);
-    return -EIO;
+        PFS_ERROR("upload of %s failed: %s; its data is kept in %s%s", in->key, what,
+                  in->stage_path ? in->stage_path : "(memory)",
+                  permanent ? " (not retried: the store refuses it)"
+                            : " and the upload will be retried");
+    if (!permanent)
+        pthread_cond_signal(&fs->retry_wake);
+    return err;
 }
 
 static void *retry_loop(void *arg)
@@ -845,7 +890,7 @@ static void *retry_loop(void *arg)
         /* Retry one pending inode at a time, without the table lock. */
         for (size_t b = 0; b < INO_BUCKETS && !fs->stopping; b++) {
             for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino) {
-                if (!in->pending_upload || in->open_count > 0)
+                if (!in->pending_upload || in->upload_permanent || in->open_count > 0)
                     continue;
                 in->open_count++; /* pins it while the lock is dropped */
                 pthread_mutex_unlock(&fs->lock);
@@ -995,6 +1040,10 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         pthread_mutex_unlock(&fs->lock);
         return 0;
     }
+    if (!in && delete_pending(fs, parent_ino, name)) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOENT;
+    }
     if (listing_fresh(parent)) {
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         int rc = -ENOENT;
@@ -1042,6 +1091,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         in = find_child(fs, parent_ino, name);
         if (in && (in->local_only || in->open_count > 0 || in->pending_upload)) {
             rc = 0;
+        } else if (p.file && !p.dir && delete_pending(fs, parent_ino, name)) {
+            rc = -ENOENT;
         } else if (p.dir || p.file) {
             in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime,
                               p.meta_fetched ? &p.meta : NULL);
@@ -1222,6 +1273,9 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
         } else {
             const struct pfs_dentry *d = &h->e[i - 2];
             name = d->name;
+            if (!d->is_dir && !find_child(fs, dir->ino, d->name) &&
+                delete_pending(fs, dir->ino, d->name))
+                continue;
             in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime,
                               d->meta_fetched ? &d->meta : NULL);
             if (!in)
@@ -1452,12 +1506,12 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     bool open_elsewhere = in->open_count > 1;
     bool remote = !in->local_only;
     pthread_mutex_unlock(&fs->lock);
-    /* An open file keeps working until closed: keep a local copy of it
-     * before the object goes away. */
-    if (open_elsewhere && remote)
-        rc = ensure_staged(fs, in, false);
+    /* An open file keeps working until closed. One read from the store
+     * keeps reading it: its DELETE waits for the last close (no download,
+     * however large the file). A staged one reads its local copy. */
+    bool defer = open_elsewhere && remote && in->stage_fd < 0;
     struct pfs_status st;
-    if (rc == 0 && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
+    if (!defer && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
         rc = status_err(&st);
     if (rc == 0) {
         pthread_mutex_lock(&fs->lock);
@@ -1470,6 +1524,10 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
         }
         in->dirty = false;
         in->pending_upload = false;
+        if (defer && !in->delete_on_release) {
+            in->delete_on_release = true;
+            fs->deferred_deletes++;
+        }
         pthread_mutex_unlock(&fs->lock);
     }
     pthread_mutex_unlock(&in->io);
@@ -1582,6 +1640,7 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
             pthread_mutex_lock(&fs->lock);
             in->size = 0;
             in->dirty = true;
+            in->trunc_unwritten = !in->local_only;
             now_into(in);
             pthread_mutex_unlock(&fs->lock);
         }
@@ -1644,6 +1703,8 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
         if (off + (uint64_t)n > in->size)
             in->size = off + (uint64_t)n;
         in->dirty = true;
+        in->upload_permanent = false; /* new content: worth another try */
+        in->trunc_unwritten = false;
         now_into(in);
         pthread_mutex_unlock(&fs->lock);
     }
@@ -1662,7 +1723,11 @@ static int sync_handle(struct pfs_fs *fs, struct handle *h)
 
 int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
 {
-    return sync_handle(fs, (struct handle *)(uintptr_t)fh);
+    struct handle *h = (struct handle *)(uintptr_t)fh;
+    pthread_mutex_lock(&fs->lock);
+    bool skip = h->inode->trunc_unwritten;
+    pthread_mutex_unlock(&fs->lock);
+    return skip ? 0 : sync_handle(fs, h);
 }
 
 int pfs_fs_fsync(struct pfs_fs *fs, uint64_t fh)
@@ -1680,9 +1745,24 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     pthread_mutex_lock(&fs->lock);
     bool last = in->open_count == 1;
     bool keep = in->dirty && !in->unlinked; /* failed upload: retried later */
+    bool delete_now = last && in->delete_on_release;
+    if (delete_now) {
+        in->delete_on_release = false;
+        fs->deferred_deletes--;
+    }
     pthread_mutex_unlock(&fs->lock);
     if (last && !keep)
         stage_discard(fs, in);
+    if (delete_now) {
+        /* The unlink deferred this DELETE so readers could go on reading. */
+        struct pfs_status st;
+        if (pfs_client_delete(fs->client, in->key, &st) != 0) {
+            char what[600];
+            pfs_status_describe(&st, what, sizeof(what));
+            PFS_ERROR("deferred delete of %s failed: %s; the object stays in the store", in->key,
+                      what);
+        }
+    }
     pthread_mutex_unlock(&in->io);
     unpin(fs, in);
     free(h);
@@ -1746,6 +1826,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
                 pthread_mutex_lock(&fs->lock);
                 in->size = v->size;
                 in->dirty = true;
+                in->trunc_unwritten = in->trunc_unwritten && v->size == 0;
                 now_into(in);
                 pthread_mutex_unlock(&fs->lock);
             }
@@ -1836,6 +1917,7 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
         apply_meta(fs, in, &m);
         in->size = tlen;
         in->link_target = strdup(target);
+        cancel_deferred_deletes(fs, key, in);
         in->attr_expires = mono_now() + fs->o.attr_timeout;
         pfs_listing_put(parent->listing, name, false, tlen, m.mtime);
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
@@ -2027,6 +2109,64 @@ static void rekey(struct pfs_fs *fs, struct inode *in, uint64_t new_parent, cons
     free(old_key);
 }
 
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (struct inode *const *)a,
+              y = (uintptr_t) * (struct inode *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Pins and takes the io lock of src, dst (a file being replaced) and, for a
+ * directory, every cached file below it, in address order (two renames
+ * cannot deadlock). Returns how many (*out is freed by unlock_affected), or
+ * -ENOMEM. */
+static ssize_t lock_affected(struct pfs_fs *fs, struct inode *src, struct inode *dst,
+                             struct inode ***out)
+{
+    pthread_mutex_lock(&fs->lock);
+    size_t cap = 2, n = 0;
+    if (src->is_dir)
+        for (size_t b = 0; b < INO_BUCKETS; b++)
+            for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
+                if (!c->is_dir && c != src && strncmp(c->key, src->key, strlen(src->key)) == 0)
+                    cap++;
+    struct inode **v = calloc(cap, sizeof(*v));
+    if (v) {
+        v[n++] = src;
+        if (dst && dst != src && !dst->is_dir)
+            v[n++] = dst;
+        if (src->is_dir)
+            for (size_t b = 0; b < INO_BUCKETS && n < cap; b++)
+                for (struct inode *c = fs->by_ino[b]; c && n < cap; c = c->next_by_ino)
+                    if (!c->is_dir && c != src && c != dst &&
+                        strncmp(c->key, src->key, strlen(src->key)) == 0)
+                        v[n++] = c;
+        for (size_t i = 0; i < n; i++)
+            v[i]->open_count++;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    *out = v;
+    if (!v)
+        return -ENOMEM;
+    qsort(v, n, sizeof(*v), by_address);
+    for (size_t i = 0; i < n; i++)
+        pthread_mutex_lock(&v[i]->io);
+    return (ssize_t)n;
+}
+
+static void unlock_affected(struct pfs_fs *fs, struct inode **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pthread_mutex_unlock(&v[i]->io);
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < n; i++) {
+        v[i]->open_count--;
+        maybe_drop(fs, v[i]);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    free(v);
+}
+
 int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
                   const char *newname, unsigned flags)
 {
@@ -2067,7 +2207,6 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
     char *new_key = rc == 0 ? child_key(newparent->key, newname, src->is_dir) : NULL;
     if (rc == 0 && (!old_key || !new_key))
         rc = -ENOMEM;
-    bool local = src->local_only;
     pthread_mutex_unlock(&fs->lock);
     if (rc == 0 && dst == src) {
         /* rename onto itself: nothing to do */
@@ -2075,7 +2214,23 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
         rc = pfs_fs_rmdir(fs, newparent_ino, newname); /* only if empty */
     }
     if (rc == 0 && dst != src) {
-        pthread_mutex_lock(&src->io);
+        /* Every file whose key changes or disappears waits here for an upload
+         * in flight (it holds that file's io) and starts none until the
+         * rename is done: a finishing upload must not land under a name the
+         * rename just gave away (or bring a moved directory back). */
+        struct inode **held = NULL;
+        ssize_t n_held = lock_affected(fs, src, dst, &held);
+        if (n_held < 0) {
+            free(old_key);
+            free(new_key);
+            if (dst)
+                unpin(fs, dst);
+            unpin(fs, src);
+            return -ENOMEM;
+        }
+        pthread_mutex_lock(&fs->lock);
+        bool local = src->local_only;
+        pthread_mutex_unlock(&fs->lock);
         struct pfs_status st;
         if (src->is_dir) {
             rc = rename_tree(fs, old_key, new_key);
@@ -2104,13 +2259,14 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
                 dst->dirty = false;
             }
             rekey(fs, src, newparent_ino, newname, new_key);
+            cancel_deferred_deletes(fs, new_key, src);
             if (newparent)
                 pfs_listing_put(newparent->listing, newname, src->is_dir, src->size, src->mtime);
             negative_forget(fs, newparent_ino, newname);
             negative_add(fs, parent_ino, name);
             pthread_mutex_unlock(&fs->lock);
         }
-        pthread_mutex_unlock(&src->io);
+        unlock_affected(fs, held, (size_t)n_held);
     }
     free(old_key);
     free(new_key);

@@ -65,6 +65,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * `ls -l` needs no request per file. */
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    /* open(O_TRUNC) arrives as one open with O_TRUNC, not as a truncate of a
+     * file nobody holds open: the stored object then stays intact until the
+     * new content is uploaded at close (an overwrite never leaves 0 bytes). */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_write = 1 << 20;
     /* Larger kernel read-ahead requests: fewer round trips through FUSE. */
     if (conn->max_readahead < (1u << 20))

@@ -31,6 +31,34 @@ int pfs_status_errno(const struct pfs_status *st)
     return -st->error;
 }
 
+bool pfs_status_permanent(const struct pfs_status *st)
+{
+    /* Signature and clock problems are fixed by a fresh URL or a corrected
+     * clock, not by giving up on the data. */
+    static const char *const resignable[] = {"SignatureDoesNotMatch", "RequestTimeTooSkewed",
+                                             "ExpiredToken",          "InvalidToken",
+                                             "AccessDenied.Expired",  "RequestExpired"};
+    for (size_t i = 0; i < sizeof(resignable) / sizeof(resignable[0]); i++)
+        if (strcmp(st->service_code, resignable[i]) == 0)
+            return false;
+    if (strstr(st->message, "expired"))
+        return false;
+    switch (-st->error) {
+    case EACCES:
+    case EPERM:
+    case ENAMETOOLONG:
+    case EFBIG:
+    case ENOSPC:
+    case EDQUOT:
+    case ENOTSUP:
+    case EINVAL:
+    case EROFS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void pfs_status_describe(const struct pfs_status *st, char *out, size_t out_len)
 {
     char what[64];

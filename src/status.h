@@ -3,6 +3,7 @@
 #ifndef PFS_STATUS_H
 #define PFS_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pfs_status {
@@ -23,6 +24,13 @@ void pfs_status_set(struct pfs_status *st, const char *code, const char *message
 /* The errno a filesystem call should return for this outcome (positive; 0 when
  * the operation succeeded). */
 int pfs_status_errno(const struct pfs_status *st);
+
+/* True when retrying the same request cannot succeed (access denied, a key
+ * or object the store refuses, a quota): such an upload stays failed until
+ * its content or the user changes something. Transient outcomes (no
+ * response, 5xx, throttling, an expired or rejected signature that a fresh
+ * URL may fix) are false. */
+bool pfs_status_permanent(const struct pfs_status *st);
 
 /* One line for logs: "HTTP 403 AccessDenied: msg (request id X, 2 attempts)". */
 void pfs_status_describe(const struct pfs_status *st, char *out, size_t out_len);

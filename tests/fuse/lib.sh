@@ -126,6 +126,51 @@ count() {
     echo $total
 }
 
+# Holds (race tests): the test server keeps matching requests from s3rver
+# until released. The client gives up on a transfer slower than 1 KiB/s after
+# 30 s (src/http_curl.c, not a mount option) and retries, so hold briefly.
+# hold METHOD PATH [CLASS] [MORE]: prints the hold's id. PATH is a substring
+# of the decoded request path (/BUCKET/KEY), CLASS a class of /counts, MORE
+# more of the query (count=N&min_length=BYTES).
+hold() {
+    local q="method=$1&path=$(urlenc "$2")" out
+    [ -n "${3:-}" ] && q+="&class=$3"
+    [ -n "${4:-}" ] && q+="&$4"
+    out=$(curl -sf -X POST "$PFS_TEST_CONTROL/hold?$q") || {
+        echo "FAIL: hold $*: the control port refused" >&2
+        return 1
+    }
+    printf '%s' "$out" | grep -o '"id":[0-9]*' | cut -d: -f2
+}
+urlenc() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+# held_count ID: how many requests hold ID has caught so far.
+held_count() {
+    curl -sf "$PFS_TEST_CONTROL/held?id=$1" | grep -o '"held":[0-9]*' | cut -d: -f2
+}
+# wait_held ID [N] [TIMEOUT_S] [PID]: waits until hold ID has caught N
+# requests (default 1, 30 s; if PID is given, only while that process runs);
+# otherwise counts a failure and returns 1.
+wait_held() {
+    local id=$1 n=${2:-1} t=${3:-30} pid=${4:-} i h
+    for ((i = 0; i < t * 10; i++)); do
+        h=$(held_count "$id")
+        [ "${h:-0}" -ge "$n" ] && return 0
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            FAIL=$((FAIL + 1))
+            echo "FAIL: hold $id caught ${h:-0} of $n requests; process $pid ended first"
+            return 1
+        fi
+        sleep 0.1
+    done
+    FAIL=$((FAIL + 1))
+    echo "FAIL: hold $id caught ${h:-0} of $n requests within $t s"
+    return 1
+}
+# release [ID]: hands hold ID's requests (all holds without ID) to s3rver.
+release() {
+    curl -sf -X POST "$PFS_TEST_CONTROL/release${1:+?id=$1}" >/dev/null
+}
+
 # s3 ARGS: the S3 API directly (boto3), for objects made without the mount.
 s3() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/s3util.py" "$@"; }
 
@@ -142,6 +187,8 @@ sanitizer_check() {
 
 pfs_cleanup() {
     local entry
+    # A held request would make an unmount (which uploads first) hang.
+    release 2>/dev/null
     for entry in "${MOUNTS[@]}"; do
         fusermount3 -uz "${entry%:*}" 2>/dev/null
         kill -TERM "${entry##*:}" 2>/dev/null
@@ -157,6 +204,7 @@ trap "exit 143" TERM INT
 
 pfs_finish() {
     local entry
+    release 2>/dev/null
     for entry in "${MOUNTS[@]}"; do pfs_unmount "${entry%:*}"; done
     sanitizer_check
     echo "$PASS passed, $FAIL failed"

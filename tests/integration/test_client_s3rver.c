@@ -254,11 +254,11 @@ static void test_ranges(void **state)
     assert_true(fd >= 0);
     unlink(path);
     uint64_t n;
-    assert_int_equal(pfs_client_get_to_fd(E.client, fd, 0, 0, UINT64_MAX, &n, "ranges/obj", &st),
-                     0);
+    assert_int_equal(
+        pfs_client_get_to_fd(E.client, fd, 0, 0, UINT64_MAX, &n, NULL, "ranges/obj", &st), 0);
     assert_int_equal(n, 1000);
     assert_int_equal(
-        pfs_client_get_to_fd(E.client, fd, 1000, 500, UINT64_MAX, &n, "ranges/obj", &st), 0);
+        pfs_client_get_to_fd(E.client, fd, 1000, 500, UINT64_MAX, &n, NULL, "ranges/obj", &st), 0);
     assert_int_equal(n, 500);
     char back[1500];
     assert_int_equal(pread(fd, back, sizeof(back), 0), 1500);
@@ -419,7 +419,7 @@ static void test_multipart_64mib(void **state)
     unlink(path2);
     uint64_t got;
     assert_int_equal(
-        pfs_client_get_to_fd(E.client, fd2, 0, 0, UINT64_MAX, &got, "big/64mib.bin", &st), 0);
+        pfs_client_get_to_fd(E.client, fd2, 0, 0, UINT64_MAX, &got, NULL, "big/64mib.bin", &st), 0);
     assert_int_equal(got, size);
     char *a = malloc(1 << 20), *b = malloc(1 << 20);
     for (uint64_t off = 0; off < size; off += 1 << 20) {

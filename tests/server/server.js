@@ -5,8 +5,16 @@
 //   node --openssl-legacy-provider server.js --dir DIR --ready FILE [--parent PID] [--bucket NAME]...
 //
 // When listening, writes "S3_PORT CONTROL_PORT" to FILE. The control port
-// answers GET /counts (JSON counts by request class), POST /reset, and
-// POST /fail?count=N&status=S&code=C (the next N S3 requests fail that way).
+// answers GET /counts (JSON counts by request class), POST /reset,
+// POST /fail?count=N&status=S&code=C (the next N S3 requests fail that way),
+// and holds requests for race tests:
+//   POST /hold?method=M&path=SUB[&class=C][&count=N][&min_length=L] -> {"id": K}:
+//        the next N (default 1) requests with method M whose decoded path
+//        contains SUB (and whose class is C, whose Content-Length is at least L)
+//        are counted, then kept from s3rver until released
+//   GET  /held?id=K     -> {"held": H, "released": R, "matched": M}
+//   POST /release?id=K  hands K's held requests to s3rver in order; later
+//        matches of K pass through. POST /release without id releases all.
 'use strict'
 const fs = require('node:fs')
 const http = require('node:http')
@@ -86,6 +94,53 @@ v4.getStringToSign = (canonicalRequest, request) => {
   return originalStringToSign(canonicalRequest, request)
 }
 
+
+// Defect: a PUT writes the object file in place, so the old content is gone
+// from the first byte received, a reader meanwhile sees a partial object, and
+// an upload cut short (client killed) leaves a partial object. S3 replaces an
+// object atomically and discards an incomplete request. Content goes to a
+// file beside the data directory and is renamed over the object when complete.
+const FilesystemStore = require(path.join(lib, 'stores', 'filesystem'))
+const crypto = require('node:crypto')
+const { pipeline, Transform } = require('node:stream')
+let partialSeq = 0
+FilesystemStore.prototype.putContent = async function putContent(objectPath, content) {
+  const partialDir = path.resolve(this.rootDirectory) + '.partial'
+  fs.mkdirSync(partialDir, { recursive: true })
+  const tmp = path.join(partialDir, `${process.pid}-${++partialSeq}`)
+  const md5 = crypto.createHash('md5')
+  let total = 0
+  try {
+    if (Buffer.isBuffer(content)) {
+      await fs.promises.writeFile(tmp, content)
+      md5.update(content)
+      total = content.length
+    } else {
+      await new Promise((resolve, reject) =>
+        pipeline(
+          content,
+          new Transform({
+            transform(chunk, encoding, callback) {
+              md5.update(chunk, encoding)
+              total += chunk.length
+              callback(null, chunk)
+            },
+          }),
+          fs.createWriteStream(tmp),
+          (err) => (err ? reject(err) : resolve())
+        )
+      )
+    }
+    // A delete of a sibling may have removed the (then empty) folder.
+    fs.mkdirSync(path.dirname(objectPath), { recursive: true })
+    await fs.promises.rename(tmp, objectPath)
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true })
+    throw err
+  }
+  return [total, md5.digest('hex')]
+}
+
 const S3rver = require('@20minutes/s3rver')
 
 function classify(req) {
@@ -120,6 +175,41 @@ function classify(req) {
 let counts = {}
 let faults = { count: 0, status: 503, code: 'SlowDown' }
 
+// Holds: a held request is not read (its body stays in the socket, so the
+// client blocks on TCP backpressure) and not answered until released.
+// req.pause() is not used: an explicitly paused stream is not restarted by a
+// later 'data' listener, which is how s3rver reads XML bodies (multipart
+// complete, multi-delete); an unread request stream gives the same
+// backpressure (node stops reading the socket past the stream's buffer).
+const holds = new Map()
+let nextHoldId = 1
+function holdFor(req, cls) {
+  let p
+  try {
+    p = decodeURIComponent(new URL(req.url, 'http://x').pathname)
+  } catch {
+    p = new URL(req.url, 'http://x').pathname
+  }
+  for (const h of holds.values()) {
+    if (h.released || h.matched >= h.count) continue
+    if (h.method !== req.method || !p.includes(h.path)) continue
+    if (h.cls && h.cls !== cls) continue
+    if (h.minLength > 0 && !(Number(req.headers['content-length'] || 0) >= h.minLength)) continue
+    h.matched++
+    return h
+  }
+  return undefined
+}
+function releaseHold(h) {
+  h.released = true
+  const queue = h.queue
+  h.queue = []
+  for (const run of queue) {
+    h.releasedCount++
+    run()
+  }
+}
+
 async function main() {
   fs.mkdirSync(dir, { recursive: true })
   const server = new S3rver({
@@ -151,8 +241,25 @@ async function main() {
     }
     const rawPath = req.url.split('?')[0]
     Object.defineProperty(req.headers, RAW_PATH, { value: rawPath, enumerable: false })
-    for (const h of handlers) h.call(httpServer, req, res)
+    const run = () => {
+      for (const h of handlers) h.call(httpServer, req, res)
+    }
+    const hold = holdFor(req, cls)
+    if (hold) {
+      counts.held = (counts.held || 0) + 1
+      hold.queue.push(run)
+      hold.heldCount++
+      return
+    }
+    run()
   })
+  // Node's own timeouts must not cut a held request (held 120 s and more):
+  // requestTimeout runs until the body is received, headersTimeout until the
+  // headers are, socket timeout at any time; keepAliveTimeout only runs
+  // between requests, so it cannot end one that is held.
+  httpServer.requestTimeout = 0
+  httpServer.headersTimeout = 180000
+  httpServer.timeout = 0
 
   const control = http.createServer((req, res) => {
     const u = new URL(req.url, 'http://x')
@@ -168,6 +275,52 @@ async function main() {
         status: Number(u.searchParams.get('status') || 503),
         code: u.searchParams.get('code') || 'SlowDown',
       }
+      res.end('{}')
+    } else if (req.method === 'POST' && u.pathname === '/hold') {
+      const method = (u.searchParams.get('method') || '').toUpperCase()
+      const sub = u.searchParams.get('path')
+      if (!method || sub === null) {
+        res.writeHead(400)
+        res.end('{"error":"method and path are required"}')
+        return
+      }
+      const id = nextHoldId++
+      holds.set(id, {
+        method,
+        path: sub,
+        cls: u.searchParams.get('class') || '',
+        count: Number(u.searchParams.get('count') || 1),
+        minLength: Number(u.searchParams.get('min_length') || 0),
+        matched: 0,
+        heldCount: 0,
+        releasedCount: 0,
+        released: false,
+        queue: [],
+      })
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify({ id }))
+    } else if (req.method === 'GET' && u.pathname === '/held') {
+      const h = holds.get(Number(u.searchParams.get('id')))
+      if (!h) {
+        res.writeHead(404)
+        res.end('{"error":"no such hold"}')
+        return
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify({ held: h.heldCount, released: h.releasedCount, matched: h.matched }))
+    } else if (req.method === 'POST' && u.pathname === '/release') {
+      if (u.searchParams.has('id')) {
+        const h = holds.get(Number(u.searchParams.get('id')))
+        if (!h) {
+          res.writeHead(404)
+          res.end('{"error":"no such hold"}')
+          return
+        }
+        releaseHold(h)
+      } else {
+        for (const h of holds.values()) releaseHold(h)
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' })
       res.end('{}')
     } else {
       res.writeHead(404)

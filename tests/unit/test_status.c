@@ -49,11 +49,49 @@ static void test_truncation(void **state)
     assert_string_equal(st.message, "kept?");
 }
 
+/* Upload failures by class: what retrying cannot fix is permanent; what a
+ * fresh URL, a pause or another attempt may fix is not. */
+static void test_permanent_classes(void **state)
+{
+    (void)state;
+    struct pfs_status st;
+    static const struct {
+        int error;
+        long http;
+        const char *code, *message;
+        bool permanent;
+    } cases[] = {
+        {-EACCES, 403, "AccessDenied", "Access Denied", true},
+        {-ENAMETOOLONG, 400, "KeyTooLongError", "key too long", true},
+        {-EFBIG, 400, "EntityTooLarge", "too large", true},
+        {-EDQUOT, 403, "QuotaExceeded", "quota", true},
+        {-ENOSPC, 507, "", "", true},
+        {-EACCES, 403, "SignatureDoesNotMatch", "bad signature", false},
+        {-EACCES, 403, "AccessDenied", "Request has expired", false},
+        {-EACCES, 400, "ExpiredToken", "token", false},
+        {-EACCES, 403, "RequestTimeTooSkewed", "clock", false},
+        {-EIO, 503, "SlowDown", "slow down", false},
+        {-EIO, 500, "InternalError", "oops", false},
+        {-ETIMEDOUT, 0, "", "", false},
+        {-EIO, 0, "", "", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pfs_status_clear(&st);
+        st.error = cases[i].error;
+        st.http_status = cases[i].http;
+        pfs_status_set(&st, cases[i].code, cases[i].message, NULL);
+        if (pfs_status_permanent(&st) != cases[i].permanent)
+            fail_msg("case %zu (%s %s): expected permanent=%d", i, cases[i].code, cases[i].message,
+                     cases[i].permanent);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errno_and_describe),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_permanent_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
