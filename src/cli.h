@@ -18,6 +18,13 @@ int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err);
  * credentials, endpoint and bucket. */
 int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err);
 
+/* `presignfs status CACHE_DIR|MOUNTPOINT [--json]`: argv[0] is "status".
+ * Lists what the write-back journal holds (one line per entry, a summary,
+ * or one JSON object with --json). A MOUNTPOINT is found through the
+ * runtime registry (runtime.h). Returns an exit status: 2 for a bad command
+ * line or an argument that is neither, 1 when the journal cannot be read. */
+int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err);
+
 /* Prints the --help text. */
 void pfs_cli_usage(FILE *out);
 

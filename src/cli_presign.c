@@ -24,6 +24,8 @@ void pfs_cli_usage(FILE *out)
             "                                            print a presigned URL\n"
             "  presignfs check [-o opt,...] BUCKET       check configuration, credentials and "
             "bucket\n"
+            "  presignfs status [--json] CACHE_DIR|MOUNTPOINT\n"
+            "                                            list uploads pending in the journal\n"
             "  presignfs --version | --help\n"
             "\n"
             "presign prints one URL that lets anyone holding it send METHOD (default GET) to\n"
