@@ -26,6 +26,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "uri.h"
 
 #define JOURNAL_VERSION 1
 #define REC_MAX_BYTES (4u << 20) /* 10000 parts fit in well under 2 MiB */
@@ -182,17 +183,6 @@ out:
 
 /* ---- JSON decoding (every failure is -EBADMSG: a bad record) ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* NAME or NAME_hex into a heap string; absent: *out stays NULL. */
 static int get_bytes(char **out, json_t *o, const char *name)
 {
@@ -228,7 +218,7 @@ static int get_bytes(char **out, json_t *o, const char *name)
     if (!b)
         return -ENOMEM;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = pfs_uri_hexval(s[2 * i]), lo = pfs_uri_hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             free(b);
             return -EBADMSG;

@@ -31,7 +31,7 @@ void pfs_uri_encode(struct pfs_buf *out, const char *s, size_t len, bool keep_sl
     pfs_buf_append(out, s + len - run, run);
 }
 
-static int hexval(char c)
+int pfs_uri_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -51,7 +51,7 @@ int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len)
         }
         if (i + 2 >= len)
             return -EINVAL;
-        int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+        int hi = pfs_uri_hexval(s[i + 1]), lo = pfs_uri_hexval(s[i + 2]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
         pfs_buf_putc(out, (char)(hi * 16 + lo));

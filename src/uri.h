@@ -17,6 +17,9 @@ void pfs_uri_encode(struct pfs_buf *out, const char *s, size_t len, bool keep_sl
  * escape. The result may contain NUL bytes; out->len is authoritative. */
 int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len);
 
+/* The value of one hex digit (either case), or -1. */
+int pfs_uri_hexval(char c);
+
 #define PFS_HOST_MAX 255
 
 /* A normalised endpoint: what the signer signs is exactly what curl sends. */
