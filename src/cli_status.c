@@ -127,7 +127,7 @@ static int put_bytes(json_t *o, const char *name, const char *value)
     return rc;
 }
 
-static int prjson_integer(FILE *out, const char *cache_dir, const struct entries *es, int64_t now)
+static int print_json(FILE *out, const char *cache_dir, const struct entries *es, int64_t now)
 {
     json_t *root = json_object(), *list = json_array();
     long long failed = 0, bytes = 0;
@@ -283,7 +283,7 @@ int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err)
         qsort(es.v, es.n, sizeof(*es.v), by_age);
     int64_t now = (int64_t)time(NULL);
     if (json) {
-        if (prjson_integer(out, cache_dir, &es, now) != 0) {
+        if (print_json(out, cache_dir, &es, now) != 0) {
             fprintf(err, "presignfs status: out of memory\n");
             status = PFS_EXIT_FAILURE;
         }

@@ -899,8 +899,11 @@ int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, 
 }
 
 int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *upload_id,
-                            const struct pfs_part *parts, size_t n, struct pfs_status *st)
+                            const struct pfs_part *parts, size_t n, char etag_out[80],
+                            struct pfs_status *st)
 {
+    if (etag_out)
+        etag_out[0] = '\0';
     if (n == 0 || n > PFS_MULTIPART_MAX_PARTS)
         return fail_local(st, -EINVAL, "a multipart upload needs 1..10000 parts");
     struct pfs_buf xml;
@@ -914,7 +917,7 @@ int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *u
     struct op op = {.method = "POST", .key = key, .body = &body};
     add_query(&op, "uploadId", upload_id);
     add_plain(&op, "Content-Type", c->d->body_type);
-    int rc = run_etag_result(c, &op, NULL, st);
+    int rc = run_etag_result(c, &op, etag_out, st);
     pfs_buf_cleanup(&xml);
     return rc;
 }
@@ -1018,9 +1021,7 @@ static void part_task(void *arg)
 /* A multipart upload of `total` bytes whose parts `fn` produces, several in
  * flight on the pool. The object appears only if every part and the
  * completion succeed; otherwise the upload is aborted. */
-static int run_multipart(struct pfs_client *c, const char *key, const struct pfs_kv *meta,
-                         size_t n_meta, uint64_t total, uint64_t part_size, part_fn fn, void *ctx,
-                         struct pfs_status *st)
+uint64_t pfs_client_effective_part_size(uint64_t total, uint64_t part_size)
 {
     if (part_size < PFS_MULTIPART_MIN_PART)
         part_size = PFS_MULTIPART_MIN_PART;
@@ -1028,13 +1029,23 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
     uint64_t min_part = (total + PFS_MULTIPART_MAX_PARTS - 1) / PFS_MULTIPART_MAX_PARTS;
     if (part_size < min_part)
         part_size = (min_part + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
-    if (part_size > PFS_MULTIPART_MAX_PART)
+    return part_size > PFS_MULTIPART_MAX_PART ? 0 : part_size;
+}
+
+static int run_multipart(struct pfs_client *c, const char *key, const struct pfs_kv *meta,
+                         size_t n_meta, uint64_t total, uint64_t part_size, part_fn fn, void *ctx,
+                         struct pfs_upload_report *rep, struct pfs_status *st)
+{
+    part_size = pfs_client_effective_part_size(total, part_size);
+    if (!part_size)
         return fail_local(st, -EFBIG, "object larger than 10,000 parts of 5 GiB");
     size_t n = (size_t)((total + part_size - 1) / part_size);
 
     char *upload_id = NULL;
     if (pfs_client_mpu_create(c, &upload_id, key, meta, n_meta, st) != 0)
         return -1;
+    if (rep && rep->mpu_started)
+        rep->mpu_started(rep->ctx, upload_id, part_size);
     struct part_job *jobs = calloc(n, sizeof(*jobs));
     struct pfs_part *parts = calloc(n, sizeof(*parts));
     _Atomic int abort_flag = 0;
@@ -1072,7 +1083,7 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
         if (rc == 0 && atomic_load(&abort_flag))
             rc = fail_local(st, -EIO, "a part failed");
         if (rc == 0)
-            rc = pfs_client_mpu_complete(c, key, upload_id, parts, n, st);
+            rc = pfs_client_mpu_complete(c, key, upload_id, parts, n, rep ? rep->etag : NULL, st);
     }
     if (rc != 0) {
         struct pfs_status abort_st;
@@ -1103,14 +1114,16 @@ static int upload_part_from_fd(struct pfs_client *c, struct pfs_part *out, const
 
 int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
                          const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
-                         uint64_t threshold, struct pfs_status *st)
+                         uint64_t threshold, struct pfs_upload_report *rep, struct pfs_status *st)
 {
+    if (rep)
+        rep->etag[0] = '\0';
     if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
         struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
-        return pfs_client_put(c, key, &body, meta, n_meta, NULL, st);
+        return pfs_client_put(c, key, &body, meta, n_meta, rep ? rep->etag : NULL, st);
     }
     struct fd_source src = {fd, offset};
-    return run_multipart(c, key, meta, n_meta, len, part_size, upload_part_from_fd, &src, st);
+    return run_multipart(c, key, meta, n_meta, len, part_size, upload_part_from_fd, &src, rep, st);
 }
 
 /* ---- copies of any size ---- */
@@ -1174,7 +1187,7 @@ int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char
     }
     /* The source's own size, in case the caller's is stale. */
     int rc = run_multipart(c, dst_key, meta, n_meta, info.size, part_size, copy_part_from_object,
-                           (void *)src_key, st);
+                           (void *)src_key, NULL, st);
     pfs_object_info_cleanup(&info);
     return rc;
 }

@@ -130,8 +130,10 @@ int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char
 int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
                                const char *upload_id, int part_number,
                                const struct pfs_http_body *body, struct pfs_status *st);
+/* etag_out (may be NULL) gets the completed object's ETag. */
 int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *upload_id,
-                            const struct pfs_part *parts, size_t n, struct pfs_status *st);
+                            const struct pfs_part *parts, size_t n, char etag_out[80],
+                            struct pfs_status *st);
 int pfs_client_mpu_abort(struct pfs_client *c, const char *key, const char *upload_id,
                          struct pfs_status *st);
 
@@ -140,13 +142,27 @@ int pfs_client_mpu_abort(struct pfs_client *c, const char *key, const char *uplo
 int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t n,
                            struct pfs_delete_result *out, struct pfs_status *st);
 
+/* What an upload tells its caller (all optional). */
+struct pfs_upload_report {
+    /* Called once a multipart upload exists, before any part is sent, so the
+     * caller can journal the id: a crash then leaves nothing unaccounted. */
+    void (*mpu_started)(void *ctx, const char *upload_id, uint64_t part_size);
+    void *ctx;
+    char etag[80]; /* out: the stored object's ETag ("" when the store sent none) */
+};
+
 /* Uploads len bytes of fd from offset as key: one PUT below threshold, else a
  * multipart upload whose parts (part_size, raised when needed to stay within
  * 10,000 parts) go up in parallel on the pool. The object appears only when
- * everything succeeded; a failed multipart upload is aborted. */
+ * everything succeeded; a failed multipart upload is aborted. rep may be NULL. */
 int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
                          const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
-                         uint64_t threshold, struct pfs_status *st);
+                         uint64_t threshold, struct pfs_upload_report *rep, struct pfs_status *st);
+
+/* The part size a multipart upload of total bytes uses when asked for
+ * part_size: at least 5 MiB, raised in whole MiB to stay within 10,000
+ * parts. 0 when total cannot fit (over 10,000 parts of 5 GiB). */
+uint64_t pfs_client_effective_part_size(uint64_t total, uint64_t part_size);
 
 /* New TCP connections opened so far by the transport. */
 long pfs_client_connections(const struct pfs_client *c);

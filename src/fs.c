@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,11 +21,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "journal.h"
 #include "log.h"
 #include "listing.h"
 #include "meta.h"
 #include "negcache.h"
 #include "prefetch.h"
+#include "recovery.h"
 
 #define INO_BUCKETS 4096
 #define NEGATIVE_MAX 65536
@@ -38,6 +41,10 @@ struct inode {
     uint64_t size;
     int64_t mtime, atime, ctime;
     uint32_t mtime_ns;
+    /* ETag of the stored object as last seen ("" when unknown or none): the
+     * version a staged copy starts from, which recovery compares with the
+     * store before it uploads or deletes anything. */
+    char etag[80];
     mode_t perm;
     bool is_link;
     char *link_target; /* read lazily */
@@ -66,10 +73,20 @@ struct inode {
     double too_big_until; /* a listing was too large to be worth it */
 
     pthread_mutex_t io; /* the data path below */
-    int stage_fd;       /* -1: not staged */
+    int stage_fd;       /* -1: not staged; else the journal data file of jid */
     char *stage_path;
     bool dirty;
     uint64_t staged_bytes; /* counted against cache_size */
+    /* The journal entry (cache_dir/journal/JID.*) that makes staged data and
+     * deferred deletes survive a crash; jid[0] == 0: none. */
+    char jid[PFS_JOURNAL_ID_LEN];
+    enum pfs_jstate jstate; /* what the record on disk says */
+    int jfd;                /* the entry's locked data file when not staged (DELETE) */
+    char base_etag[80];     /* the stored version the staged copy started from */
+    char *upload_id;        /* a multipart upload in flight, journalled */
+    uint64_t upload_part_size;
+    int attempts;
+    int64_t jcreated;
 
     struct inode *next_by_ino, *next_by_name;
 };
@@ -91,6 +108,9 @@ struct pfs_fs {
     struct pfs_pool *pool;
     struct pfs_fs_opts o;
     char *cache_dir;
+    char *bucket, *prefix; /* written into journal records */
+    struct pfs_journal *journal;
+    struct pfs_recovery *recovery;
     struct pfs_budget *budget;
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
@@ -217,11 +237,14 @@ static void unhash_name(struct pfs_fs *fs, struct inode *in)
 static void free_inode(struct inode *in)
 {
     pfs_listing_free(in->listing);
+    /* Closing drops the journal lock; the files stay for the next mount
+     * unless the entry was removed (stage_discard, journal_drop). */
     if (in->stage_fd >= 0)
         close(in->stage_fd);
-    if (in->stage_path)
-        unlink(in->stage_path);
+    if (in->jfd >= 0)
+        close(in->jfd);
     free(in->stage_path);
+    free(in->upload_id);
     pthread_mutex_destroy(&in->io);
     free(in->link_target);
     free(in->name);
@@ -263,6 +286,7 @@ static struct inode *new_inode(struct pfs_fs *fs, uint64_t parent, const char *n
     }
     pthread_mutex_init(&in->io, NULL);
     in->stage_fd = -1;
+    in->jfd = -1;
     in->ino = fs->next_ino++;
     in->parent = parent;
     in->is_dir = is_dir;
@@ -313,7 +337,7 @@ static void apply_meta(struct pfs_fs *fs, struct inode *in, const struct pfs_obj
  * refreshed. Does not touch attributes of files with local changes. meta is
  * NULL when the store's metadata was not read. */
 static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const char *name,
-                                  bool is_dir, uint64_t size, int64_t mtime,
+                                  bool is_dir, uint64_t size, int64_t mtime, const char *etag,
                                   const struct pfs_objmeta *meta)
 {
     struct inode *in = find_child(fs, parent->ino, name);
@@ -337,6 +361,7 @@ static struct inode *upsert_child(struct pfs_fs *fs, struct inode *parent, const
     bool local_changes = in->local_only || in->open_count > 0 || in->pending_upload;
     if (!local_changes) {
         in->size = size;
+        snprintf(in->etag, sizeof(in->etag), "%s", etag);
         if (mtime) {
             in->mtime = in->ctime = in->atime = mtime;
             in->mtime_ns = 0;
@@ -380,6 +405,7 @@ struct probe {
     bool file, dir;
     uint64_t size;
     int64_t mtime;
+    char etag[80];
     bool meta_fetched;
     struct pfs_objmeta meta;
 };
@@ -423,6 +449,7 @@ static int probe_page(void *ctx, const struct pfs_list_page *page)
             w->out->file = true;
             w->out->size = e->size;
             w->out->mtime = e->mtime;
+            snprintf(w->out->etag, sizeof(w->out->etag), "%s", e->etag);
             if (w->fs->o.listing_has_meta) {
                 pfs_meta_parse(&w->out->meta, e->meta, e->n_meta);
                 w->out->meta_fetched = true;
@@ -555,8 +582,10 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
         /* A name that is both a file and a directory shows as the directory
          * (its files stay reachable); the prefix comes below. */
         pfs_listing_put(w->l, name, false, e->size, e->mtime);
-        struct pfs_dentry *d = fs->o.listing_has_meta ? pfs_listing_find(w->l, name) : NULL;
-        if (d) {
+        struct pfs_dentry *d = pfs_listing_find(w->l, name);
+        if (d)
+            snprintf(d->etag, sizeof(d->etag), "%s", e->etag);
+        if (d && fs->o.listing_has_meta) {
             pfs_meta_parse(&d->meta, e->meta, e->n_meta);
             d->meta_fetched = true;
         }
@@ -618,6 +647,50 @@ static int list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir
 
 static void *retry_loop(void *arg);
 
+/* Recovery's questions (recovery.h). A key is busy while a file here holds
+ * local changes for it: its upload, not the journal's older copy, wins. */
+static bool key_busy(void *ctx, const char *key)
+{
+    struct pfs_fs *fs = ctx;
+    bool busy = false;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; b < INO_BUCKETS && !busy; b++)
+        for (struct inode *i = fs->by_ino[b]; i && !busy; i = i->next_by_ino)
+            busy = !i->unlinked && (i->dirty || i->pending_upload || i->local_only) &&
+                   strcmp(i->key, key) == 0;
+    pthread_mutex_unlock(&fs->lock);
+    return busy;
+}
+
+/* Recovery stored or deleted key: cached listings of its directory and the
+ * inode's attributes are stale. */
+static void key_changed(void *ctx, const char *key)
+{
+    struct pfs_fs *fs = ctx;
+    const char *slash = strrchr(key, '/');
+    size_t dir_len = slash ? (size_t)(slash - key) + 1 : 0;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino) {
+            if (i->is_dir && strlen(i->key) == dir_len && strncmp(i->key, key, dir_len) == 0) {
+                if (i->listing)
+                    i->listing->expires = 0;
+                negative_forget(fs, i->ino, key + dir_len);
+            }
+            if (!i->is_dir && strcmp(i->key, key) == 0)
+                i->attr_expires = 0;
+        }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void account_recovered(void *ctx, int64_t delta)
+{
+    struct pfs_fs *fs = ctx;
+    pthread_mutex_lock(&fs->lock);
+    fs->staged_total = (uint64_t)((int64_t)fs->staged_total + delta);
+    pthread_mutex_unlock(&fs->lock);
+}
+
 int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *pool,
                const char *prefix, const struct pfs_fs_opts *opts)
 {
@@ -676,8 +749,32 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         pfs_fs_free(fs);
         return rc;
     }
+    fs->bucket = strdup(opts->bucket ? opts->bucket : "");
+    fs->prefix = strdup(root_key);
+    if (!fs->bucket || !fs->prefix) {
+        pfs_fs_free(fs);
+        return -ENOMEM;
+    }
+    if ((rc = pfs_journal_open(&fs->journal, fs->cache_dir)) != 0) {
+        pfs_fs_free(fs);
+        return rc;
+    }
     if (pthread_create(&fs->retry_thread, NULL, retry_loop, fs) == 0)
         fs->retry_started = true;
+    struct pfs_recovery_opts ro = {
+        .bucket = fs->bucket,
+        .prefix = fs->prefix,
+        .part_size = fs->o.part_size,
+        .multipart_threshold = fs->o.multipart_threshold,
+        .retry_interval_s = fs->o.retry_interval_s,
+        .key_busy = key_busy,
+        .changed = key_changed,
+        .account = account_recovered,
+        .ctx = fs,
+    };
+    if (!fs->o.read_only && (rc = pfs_recovery_start(&fs->recovery, client, fs->journal, &ro)))
+        PFS_ERROR("cannot recover the journal in %s: %s; its files stay there", fs->cache_dir,
+                  strerror(-rc));
     *out = fs;
     return 0;
 }
@@ -702,40 +799,123 @@ static void now_into(struct inode *in)
     in->mtime_ns = (uint32_t)ts.tv_nsec;
 }
 
+/* ---- the journal (inode io lock held) ---- */
+
+/* Writes in's record in state `state` (error: the last upload failure, or
+ * NULL). A record that is not OPEN is durable, and so is its data first when
+ * durable is set: CLOSED is the promise that the bytes survive a crash.
+ * Returns 0 or -errno (logged by the journal). */
+static int journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
+                       const char *error, bool durable)
+{
+    if (!in->jid[0])
+        return 0;
+    struct pfs_jrec r;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.id, in->jid, sizeof(r.id));
+    pthread_mutex_lock(&fs->lock);
+    r.key = strdup(in->key);
+    r.size = in->size;
+    r.mode = S_IFREG | in->perm;
+    r.uid = in->uid;
+    r.gid = in->gid;
+    r.mtime = in->mtime;
+    r.mtime_ns = in->mtime_ns;
+    snprintf(r.base_etag, sizeof(r.base_etag), "%s", in->base_etag);
+    pthread_mutex_unlock(&fs->lock);
+    if (!r.key)
+        return -ENOMEM;
+    r.state = state;
+    r.bucket = fs->bucket;
+    r.prefix = fs->prefix;
+    r.upload_id = in->upload_id;
+    r.part_size = in->upload_part_size;
+    r.error = (char *)error;
+    r.attempts = in->attempts;
+    r.created = in->jcreated;
+    int fd = in->stage_fd >= 0 ? in->stage_fd : in->jfd;
+    int rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
+    in->jcreated = r.created;
+    if (rc == 0)
+        in->jstate = state;
+    free(r.key);
+    return rc;
+}
+
+/* Forgets in's journal entry (its files go; an open data fd stays usable). */
+static void journal_drop(struct pfs_fs *fs, struct inode *in)
+{
+    if (!in->jid[0])
+        return;
+    pfs_journal_remove(fs->journal, in->jid);
+    in->jid[0] = '\0';
+    in->attempts = 0;
+    in->jcreated = 0;
+    if (in->jfd >= 0) {
+        close(in->jfd);
+        in->jfd = -1;
+    }
+}
+
+/* The staged content is about to change: a record that promised recovery an
+ * upload of the old content says OPEN again (durably: the data file no
+ * longer matches it). */
+static void journal_reopen(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->jid[0] && (in->jstate == PFS_J_CLOSED || in->jstate == PFS_J_FAILED))
+        journal_put(fs, in, PFS_J_OPEN, NULL, true);
+}
+
 /* ---- staging and uploads (inode io lock held) ---- */
 
 static int stage_open(struct pfs_fs *fs, struct inode *in)
 {
     if (in->stage_fd >= 0)
         return 0;
-    size_t n = strlen(fs->cache_dir) + 32;
-    char *path = malloc(n);
-    if (!path)
-        return -ENOMEM;
-    snprintf(path, n, "%s/stage-XXXXXX", fs->cache_dir);
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        int e = -errno;
-        PFS_ERROR("cannot create a staging file in %s: %s", fs->cache_dir, strerror(errno));
-        free(path);
-        return e;
+    if (in->jfd >= 0) {
+        /* A deferred delete's entry: its (empty) data file stages the
+         * content of the unlinked file; the record keeps saying DELETE. */
+        in->stage_fd = in->jfd;
+        in->jfd = -1;
+    } else {
+        int fd;
+        int rc = pfs_journal_create(fs->journal, in->jid, &fd);
+        if (rc) {
+            PFS_ERROR("cannot create a staging file in %s/journal: %s", fs->cache_dir,
+                      strerror(-rc));
+            in->jid[0] = '\0';
+            return rc;
+        }
+        in->stage_fd = fd;
+        in->jstate = PFS_J_OPEN;
+        /* Not durable: if it is lost, the data still goes to lost+found. */
+        journal_put(fs, in, PFS_J_OPEN, NULL, false);
     }
-    in->stage_fd = fd;
-    in->stage_path = path;
+    char path[PATH_MAX];
+    pfs_journal_data_path(fs->journal, in->jid, path, sizeof(path));
+    free(in->stage_path);
+    in->stage_path = strdup(path);
     return 0;
 }
 
 static void stage_discard(struct pfs_fs *fs, struct inode *in)
 {
+    if (in->jstate == PFS_J_DELETE && in->stage_fd >= 0) {
+        /* The deferred delete still needs its entry: keep the (emptied)
+         * data file as its lock. */
+        if (ftruncate(in->stage_fd, 0) != 0)
+            PFS_WARN("cannot empty %s: %s", in->stage_path, strerror(errno));
+        in->jfd = in->stage_fd;
+        in->stage_fd = -1;
+    } else {
+        journal_drop(fs, in);
+    }
     if (in->stage_fd >= 0) {
         close(in->stage_fd);
         in->stage_fd = -1;
     }
-    if (in->stage_path) {
-        unlink(in->stage_path);
-        free(in->stage_path);
-        in->stage_path = NULL;
-    }
+    free(in->stage_path);
+    in->stage_path = NULL;
     pthread_mutex_lock(&fs->lock);
     fs->staged_total -= in->staged_bytes;
     in->staged_bytes = 0;
@@ -763,6 +943,8 @@ static int stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
 static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
 {
     if (in->stage_fd >= 0) {
+        if (truncate)
+            journal_reopen(fs, in);
         if (truncate && ftruncate(in->stage_fd, 0) != 0)
             return -errno;
         return 0;
@@ -770,19 +952,24 @@ static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
     pthread_mutex_lock(&fs->lock);
     uint64_t size = in->size;
     bool fetch = !truncate && !in->local_only && size > 0;
+    /* The version this copy replaces, for recovery's conflict check. */
+    snprintf(in->base_etag, sizeof(in->base_etag), "%s", in->local_only ? "" : in->etag);
     pthread_mutex_unlock(&fs->lock);
     int rc = stage_reserve(fs, in, truncate ? 0 : size);
     if (rc == 0)
         rc = stage_open(fs, in);
     if (rc == 0 && fetch) {
         uint64_t got = 0;
+        char etag[80] = "";
         struct pfs_status st;
-        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, NULL, in->key,
+        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, etag, in->key,
                                  &st) != 0) {
             rc = status_err(&st);
-        } else if (got != size) {
-            /* Someone else replaced the object: stage what it is now. */
+        } else {
             pthread_mutex_lock(&fs->lock);
+            snprintf(in->base_etag, sizeof(in->base_etag), "%s", etag);
+            snprintf(in->etag, sizeof(in->etag), "%s", etag);
+            /* Someone else replaced the object: stage what it is now. */
             in->size = got;
             pthread_mutex_unlock(&fs->lock);
         }
@@ -819,6 +1006,24 @@ static void cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const st
 /* Uploads the staged content if it is dirty. Returns 0 or the failure's
  * errno (the staged data is kept; a transient failure is retried later, a
  * permanent one only when the file changes or is flushed again). */
+/* A multipart upload began: journal its id, so that recovery can abort it
+ * if the daemon dies before it completes. Runs on the uploading thread, which
+ * holds in->io. */
+struct upload_note {
+    struct pfs_fs *fs;
+    struct inode *in;
+};
+
+static void note_mpu(void *ctx, const char *upload_id, uint64_t part_size)
+{
+    struct upload_note *u = ctx;
+    free(u->in->upload_id);
+    u->in->upload_id = strdup(upload_id);
+    u->in->upload_part_size = part_size;
+    if (u->in->upload_id)
+        journal_put(u->fs, u->in, u->in->jstate, NULL, false);
+}
+
 static int upload_locked(struct pfs_fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->lock);
@@ -837,9 +1042,26 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
     struct pfs_status st;
+    struct upload_note note = {fs, in};
+    struct pfs_upload_report report = {.mpu_started = note_mpu, .ctx = &note};
     int rc = pfs_client_upload_fd(fs->client, key, in->stage_fd, 0, size, mo.kv, n_meta,
-                                  fs->o.part_size, fs->o.multipart_threshold, &st);
+                                  fs->o.part_size, fs->o.multipart_threshold, &report, &st);
     free(key);
+    /* The multipart upload (if any) is completed or aborted by now. */
+    bool had_mpu = in->upload_id != NULL;
+    free(in->upload_id);
+    in->upload_id = NULL;
+    in->upload_part_size = 0;
+    if (rc == 0) {
+        in->attempts = 0;
+        pthread_mutex_lock(&fs->lock);
+        snprintf(in->etag, sizeof(in->etag), "%s", report.etag);
+        snprintf(in->base_etag, sizeof(in->base_etag), "%s", report.etag);
+        pthread_mutex_unlock(&fs->lock);
+        /* Stored: a crash from here on must not upload this copy again. */
+        if (in->jstate != PFS_J_OPEN || had_mpu)
+            journal_put(fs, in, PFS_J_OPEN, NULL, false);
+    }
     pthread_mutex_lock(&fs->lock);
     if (rc == 0) {
         bool was_pending = in->pending_upload;
@@ -866,6 +1088,10 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     pthread_mutex_unlock(&fs->lock);
     char what[600];
     pfs_status_describe(&st, what, sizeof(what));
+    /* Kept for a retry: the data and a durable record say so, so that a
+     * crash or an unmount with the store down loses nothing. */
+    in->attempts++;
+    journal_put(fs, in, permanent ? PFS_J_FAILED : PFS_J_CLOSED, what, true);
     if (first)
         PFS_ERROR("upload of %s failed: %s; its data is kept in %s%s", in->key, what,
                   in->stage_path ? in->stage_path : "(memory)",
@@ -916,6 +1142,8 @@ void pfs_fs_free(struct pfs_fs *fs)
 {
     if (!fs)
         return;
+    pfs_recovery_stop(fs->recovery); /* what it has not done stays in the journal */
+    fs->recovery = NULL;
     if (fs->retry_started) {
         pthread_mutex_lock(&fs->lock);
         fs->stopping = true;
@@ -927,20 +1155,34 @@ void pfs_fs_free(struct pfs_fs *fs)
         while (fs->by_ino[b]) {
             struct inode *in = fs->by_ino[b];
             fs->by_ino[b] = in->next_by_ino;
+            bool keep = false;
             if (in->dirty && !in->unlinked && in->stage_fd >= 0) {
                 /* Last chance: unmounting waits for every pending upload. */
                 if (upload_locked(fs, in) != 0) {
-                    PFS_ERROR("upload of %s failed at unmount; its data is kept in %s", in->key,
-                              in->stage_path);
-                    close(in->stage_fd);
-                    in->stage_fd = -1;
-                    free(in->stage_path);
-                    in->stage_path = NULL; /* keep the file on disk */
+                    PFS_ERROR("upload of %s failed at unmount; its data is kept in %s and "
+                              "uploaded by the next mount with this cache_dir",
+                              in->key, in->stage_path);
+                    keep = true;
                 }
             }
+            if (in->delete_on_release) {
+                /* Still open at unmount: the deferred DELETE happens now. */
+                struct pfs_status st;
+                if (pfs_client_delete(fs->client, in->key, &st) != 0) {
+                    PFS_ERROR("deferred delete of %s failed at unmount; the next mount with this "
+                              "cache_dir tries again",
+                              in->key);
+                    keep = true;
+                }
+            }
+            if (!keep)
+                journal_drop(fs, in);
             free_inode(in);
         }
     }
+    pfs_journal_free(fs->journal);
+    free(fs->bucket);
+    free(fs->prefix);
     pfs_negcache_free(fs->negatives);
     for (size_t i = 0; i < fs->n_hidden; i++)
         free(fs->hidden[i]);
@@ -1048,7 +1290,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         int rc = -ENOENT;
         if (d) {
-            in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime,
+            in = upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime, d->etag,
                               d->meta_fetched ? &d->meta : NULL);
             if (in) {
                 in->nlookup++;
@@ -1094,7 +1336,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         } else if (p.file && !p.dir && delete_pending(fs, parent_ino, name)) {
             rc = -ENOENT;
         } else if (p.dir || p.file) {
-            in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime,
+            in = upsert_child(fs, parent, name, p.dir, p.size, p.mtime, p.etag,
                               p.meta_fetched ? &p.meta : NULL);
             rc = in ? 0 : -ENOMEM;
         } else {
@@ -1161,6 +1403,7 @@ int pfs_fs_getattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino)
         if (p.file && !p.dir) {
             if (!in->local_only && in->open_count == 0 && !in->pending_upload) {
                 in->size = p.size;
+                snprintf(in->etag, sizeof(in->etag), "%s", p.etag);
                 if (p.mtime) {
                     in->mtime = in->ctime = p.mtime;
                     in->mtime_ns = 0;
@@ -1276,7 +1519,7 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
             if (!d->is_dir && !find_child(fs, dir->ino, d->name) &&
                 delete_pending(fs, dir->ino, d->name))
                 continue;
-            in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime,
+            in = upsert_child(fs, dir, d->name, d->is_dir, d->size, d->mtime, d->etag,
                               d->meta_fetched ? &d->meta : NULL);
             if (!in)
                 continue;
@@ -1513,6 +1756,29 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     struct pfs_status st;
     if (!defer && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
         rc = status_err(&st);
+    if (rc == 0 && in->stage_fd >= 0) {
+        /* Unlinked: its staged data must never be uploaded or recovered,
+         * though open handles keep reading it. */
+        journal_drop(fs, in);
+    } else if (rc == 0 && defer && !in->jid[0]) {
+        /* The name is gone now; the DELETE waits for the last close. A
+         * durable record makes a crash before then delete it anyway. */
+        int jrc = pfs_journal_create(fs->journal, in->jid, &in->jfd);
+        if (jrc == 0) {
+            pthread_mutex_lock(&fs->lock);
+            snprintf(in->base_etag, sizeof(in->base_etag), "%s", in->etag);
+            pthread_mutex_unlock(&fs->lock);
+            jrc = journal_put(fs, in, PFS_J_DELETE, NULL, true);
+            if (jrc)
+                journal_drop(fs, in);
+        } else {
+            in->jid[0] = '\0';
+        }
+        if (jrc)
+            PFS_WARN("cannot journal the deferred delete of %s (%s): a crash before its last "
+                     "close would leave the object in the store",
+                     in->key, strerror(-jrc));
+    }
     if (rc == 0) {
         pthread_mutex_lock(&fs->lock);
         struct inode *parent = find_ino(fs, parent_ino);
@@ -1694,6 +1960,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     }
     ssize_t n = rc;
     if (rc == 0) {
+        journal_reopen(fs, in);
         n = pwrite(in->stage_fd, buf, size, (off_t)off);
         if (n < 0)
             n = -errno;
@@ -1759,9 +2026,20 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
         if (pfs_client_delete(fs->client, in->key, &st) != 0) {
             char what[600];
             pfs_status_describe(&st, what, sizeof(what));
-            PFS_ERROR("deferred delete of %s failed: %s; the object stays in the store", in->key,
-                      what);
+            PFS_ERROR("deferred delete of %s failed: %s; the next mount with this cache_dir "
+                      "tries again",
+                      in->key, what);
+            if (in->jfd >= 0) { /* keep the record; let go of the lock */
+                close(in->jfd);
+                in->jfd = -1;
+            }
+            in->jid[0] = '\0';
         }
+    }
+    if (last && in->jstate == PFS_J_DELETE && in->jid[0] && in->stage_fd < 0) {
+        /* Done, or cancelled because a new file took the key. */
+        journal_drop(fs, in);
+        in->jstate = PFS_J_OPEN;
     }
     pthread_mutex_unlock(&in->io);
     unpin(fs, in);
@@ -1820,6 +2098,8 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
             rc = ensure_staged(fs, in, v->size == 0);
             if (rc == 0)
                 rc = stage_reserve(fs, in, v->size);
+            if (rc == 0)
+                journal_reopen(fs, in);
             if (rc == 0 && ftruncate(in->stage_fd, (off_t)v->size) != 0)
                 rc = -errno;
             if (rc == 0) {
@@ -2265,6 +2545,18 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             negative_forget(fs, newparent_ino, newname);
             negative_add(fs, parent_ino, name);
             pthread_mutex_unlock(&fs->lock);
+            /* Journal records follow their files' new keys (recovery must
+             * upload under the name the file has now); the replaced file's
+             * staged copy is nobody's content any more. */
+            for (ssize_t i = 0; i < n_held; i++) {
+                struct inode *c = held[i];
+                if (!c->jid[0] || c->jstate == PFS_J_DELETE)
+                    continue;
+                if (c == dst)
+                    journal_drop(fs, c);
+                else
+                    journal_put(fs, c, c->jstate, NULL, false);
+            }
         }
         unlock_affected(fs, held, (size_t)n_held);
     }

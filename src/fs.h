@@ -25,7 +25,8 @@ struct pfs_fs_opts {
     double entry_timeout;    /* seconds a name lookup is trusted */
     double negative_timeout; /* seconds a failed lookup is trusted */
     double dir_timeout;      /* seconds a directory listing is trusted */
-    const char *cache_dir;   /* staged writes go here */
+    const char *bucket;      /* written into journal records; "" when NULL */
+    const char *cache_dir;   /* staged writes and their journal go here */
     uint64_t cache_size;     /* cap on staged bytes; 0: the disk's free space */
     uint64_t memory_limit;   /* read-ahead budget */
     uint64_t part_size;
@@ -56,8 +57,9 @@ struct pfs_fs;
 int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *pool,
                const char *prefix, const struct pfs_fs_opts *opts);
 
-/* Stops the retry thread, tries every pending upload one last time and logs
- * where the data of any that still fails is kept. NULL-safe. */
+/* Stops recovery and the retry thread, tries every pending upload one last
+ * time and logs where the data of any that still fails is kept (the journal
+ * in cache_dir: the next mount with it uploads them). NULL-safe. */
 void pfs_fs_free(struct pfs_fs *fs);
 
 /* A successful lookup takes one lookup reference (released by forget). */

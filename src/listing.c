@@ -40,6 +40,7 @@ void pfs_listing_put(struct pfs_listing *l, const char *name, bool is_dir, uint6
         d->is_dir = is_dir;
         d->size = size;
         d->mtime = mtime;
+        d->etag[0] = '\0';
         d->meta_fetched = false;
         return;
     }

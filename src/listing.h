@@ -15,6 +15,7 @@ struct pfs_dentry {
     bool is_dir;
     uint64_t size;
     int64_t mtime;
+    char etag[80];     /* as listed; "" when unknown (a local change) */
     bool meta_fetched; /* meta holds what the store said (maybe nothing) */
     struct pfs_objmeta meta;
 };

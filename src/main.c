@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fuse_ops.h"
 #include "log.h"
+#include "runtime.h"
 #include "store.h"
 
 #ifndef PFS_VERSION
@@ -171,7 +172,7 @@ static int run_mount(int argc, char **argv)
     struct pfs_store *store = NULL;
     struct pfs_fs *fs = NULL;
     struct pfs_cred *cred = NULL;
-    bool mounted = false;
+    bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
     if (pfs_config_load(&cfg, m.opts, m.n_opts, &err) != 0) {
@@ -210,6 +211,13 @@ static int run_mount(int argc, char **argv)
         status = PFS_EXIT_FAILURE;
         goto out;
     }
+    /* `presignfs status MOUNTPOINT` finds the journal through this entry.
+     * Registered before the mount is live: resolving the mount point later
+     * would call into this very daemon. */
+    const char *cache_dir = cfg.cache_dir ? cfg.cache_dir : cfg.default_cache_dir;
+    if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST)
+        PFS_WARN("cache directory %s: %s", cache_dir, strerror(errno));
+    registered = pfs_runtime_register(mountpoint, cache_dir) == 0;
     if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
         fprintf(stderr, "presignfs: cannot mount on %s (is /dev/fuse usable?)\n", mountpoint);
         status = PFS_EXIT_FAILURE;
@@ -230,6 +238,7 @@ static int run_mount(int argc, char **argv)
         .entry_timeout = cfg.entry_timeout,
         .negative_timeout = cfg.negative_timeout,
         .dir_timeout = cfg.dir_timeout,
+        .bucket = m.bucket,
         .cache_dir = cfg.cache_dir ? cfg.cache_dir : cfg.default_cache_dir,
         .cache_size = (uint64_t)cfg.cache_size,
         .memory_limit = (uint64_t)cfg.memory_limit,
@@ -267,6 +276,8 @@ out:
         fuse_session_destroy(se);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    if (registered)
+        pfs_runtime_unregister(mountpoint);
     pfs_store_close(store);
     pfs_cred_free(cred);
     pfs_config_cleanup(&cfg);

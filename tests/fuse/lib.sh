@@ -94,12 +94,20 @@ pfs_mount() {
 }
 
 # Unmounts and waits for the daemon to exit (it uploads what is pending first).
-pfs_unmount() {
-    local mp=${1:-$MNT} keep=() entry pid=
+# take_mount MOUNTPOINT: removes it from MOUNTS, sets TAKEN_PID to its daemon.
+take_mount() {
+    local keep=() entry
+    TAKEN_PID=
     for entry in "${MOUNTS[@]}"; do
-        if [ "${entry%:*}" = "$mp" ]; then pid=${entry##*:}; else keep+=("$entry"); fi
+        if [ "${entry%:*}" = "$1" ]; then TAKEN_PID=${entry##*:}; else keep+=("$entry"); fi
     done
     MOUNTS=("${keep[@]}")
+}
+
+pfs_unmount() {
+    local mp=${1:-$MNT} pid
+    take_mount "$mp"
+    pid=$TAKEN_PID
     fusermount3 -u "$mp" 2>/dev/null || fusermount3 -uz "$mp" 2>/dev/null
     if [ -n "$pid" ]; then
         for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -110,6 +118,38 @@ pfs_unmount() {
         fi
         wait "$pid" 2>/dev/null
     fi
+}
+
+# Kills the daemon of a mount point with SIGKILL (a crash) and clears the dead
+# mount. Usage: pfs_kill9 [MOUNTPOINT]
+pfs_kill9() {
+    local mp=${1:-$MNT} pid
+    take_mount "$mp"
+    pid=$TAKEN_PID
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    fusermount3 -uz "$mp" 2>/dev/null
+    return 0
+}
+
+# open_uploads [KEY]: multipart uploads the test server holds open (for KEY).
+open_uploads() {
+    curl -sf "$PFS_TEST_CONTROL/uploads" | /usr/bin/python3 -c '
+import json, sys
+key = sys.argv[1] if len(sys.argv) > 1 else None
+print(sum(1 for u in json.load(sys.stdin)["uploads"] if key is None or u["key"] == key))' "$@"
+}
+# wait_idle: until the test server serves no request (after a release whose
+# client is gone, so that nothing lands later). Fails after 30 s.
+wait_idle() {
+    local i n
+    for ((i = 0; i < 300; i++)); do
+        n=$(curl -sf "$PFS_TEST_CONTROL/uploads" | grep -o '"inflight":[0-9]*' | cut -d: -f2)
+        [ "${n:-1}" -eq 0 ] && return 0
+        sleep 0.1
+    done
+    FAIL=$((FAIL + 1))
+    echo "FAIL: the test server still serves $n requests after 30 s"
+    return 1
 }
 
 counts() { curl -sf "$PFS_TEST_CONTROL/counts"; }

@@ -162,9 +162,14 @@ try:
     os.close(fd); print('OK')
 except OSError as e:
     print(errno.errorcode[e.errno])")"
-ok "[S17] the log names the staged file" grep -q "upload of retry failed.*kept in $WORK/cache/stage-" "${LOGS[-1]}"
-staged=$(grep -o "kept in $WORK/cache/stage-[A-Za-z0-9]*" "${LOGS[-1]}" | head -1 | cut -d' ' -f3)
+ok "[S17] the log names the staged file" grep -q "upload of retry failed.*kept in $WORK/cache/journal/j[0-9a-f]*\.data" "${LOGS[-1]}"
+staged=$(grep -o "kept in $WORK/cache/journal/j[0-9a-f]*\.data" "${LOGS[-1]}" | head -1 | cut -d' ' -f3)
 eq "[S17] the staged file holds the data" "precious data" "$(cat "$staged" 2>/dev/null)"
+eq "[S17a] its journal record says closed, with the key" "closed retry" \
+    "$("$PFS_BIN" status "$WORK/cache" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join(" ".join((e["state"], e["key"])) for e in d["entries"]))')"
 ok "[S17] nothing partial reached the bucket" bash -c "! BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/s3util.py get retry 2>/dev/null | grep -q precious"
 inject "count=0"
 # The empty object from the create exists already: wait for the content.

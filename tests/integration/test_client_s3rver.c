@@ -395,7 +395,8 @@ static void test_multipart_64mib(void **state)
     control("/reset");
     struct pfs_status st;
     struct pfs_kv meta[] = {{"mode", "0100644"}};
-    int rc = pfs_client_upload_fd(E.client, "big/64mib.bin", fd, 0, size, meta, 1, part, part, &st);
+    int rc = pfs_client_upload_fd(E.client, "big/64mib.bin", fd, 0, size, meta, 1, part, part, NULL,
+                                  &st);
     if (rc) {
         char d[512];
         pfs_status_describe(&st, d, sizeof(d));

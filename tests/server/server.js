@@ -15,6 +15,13 @@
 //   GET  /held?id=K     -> {"held": H, "released": R, "matched": M}
 //   POST /release?id=K  hands K's held requests to s3rver in order; later
 //        matches of K pass through. POST /release without id releases all.
+//   GET  /uploads       -> {"uploads": [{"bucket", "id", "key"}], "inflight": N}:
+//        multipart uploads begun and neither completed nor aborted, and how
+//        many S3 requests are being served (held ones included).
+// s3rver lacks AbortMultipartUpload (DELETE ?uploadId answers 405); this
+// wrapper implements it on s3rver's own upload folders, so that tests can
+// check that nothing is left over. Its signature is not verified (s3rver's
+// verifier runs inside its router): the signing vectors cover that request.
 'use strict'
 const fs = require('node:fs')
 const http = require('node:http')
@@ -172,7 +179,53 @@ function classify(req) {
   }
 }
 
+// s3rver keeps an upload's parts in BUCKET/._S3rver_uploads/UPLOAD_ID/.
+function uploadsDir(bucket) {
+  return path.join(dir, bucket, '._S3rver_uploads')
+}
+
+function abortUpload(req, res) {
+  const u = new URL(req.url, 'http://x')
+  const id = u.searchParams.get('uploadId') || ''
+  const bucket = decodeURIComponent(u.pathname.split('/')[1] || '')
+  req.resume()
+  const target = path.join(uploadsDir(bucket), id)
+  const valid = /^[A-Za-z0-9._-]+$/.test(id) && !id.startsWith('.') && buckets.includes(bucket)
+  if (!valid || !fs.existsSync(target)) {
+    res.writeHead(404, { 'Content-Type': 'application/xml' })
+    res.end(
+      '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
+        '<Message>The specified upload does not exist.</Message></Error>'
+    )
+    return
+  }
+  fs.rmSync(target, { recursive: true, force: true })
+  res.writeHead(204)
+  res.end()
+}
+
+function openUploads() {
+  const out = []
+  for (const bucket of buckets) {
+    let ids = []
+    try {
+      ids = fs.readdirSync(uploadsDir(bucket))
+    } catch {
+      continue
+    }
+    for (const id of ids) {
+      let key = null
+      try {
+        key = fs.readFileSync(path.join(uploadsDir(bucket), id, 'key'), 'utf8')
+      } catch {}
+      out.push({ bucket, id, key })
+    }
+  }
+  return out
+}
+
 let counts = {}
+let inflight = 0
 let faults = { count: 0, status: 503, code: 'SlowDown' }
 
 // Holds: a held request is not read (its body stays in the socket, so the
@@ -225,6 +278,8 @@ async function main() {
   httpServer.removeAllListeners('request')
   httpServer.on('request', (req, res) => {
     const cls = classify(req)
+    inflight++
+    res.once('close', () => inflight--)
     counts[cls] = (counts[cls] || 0) + 1
     counts.total = (counts.total || 0) + 1
     if (faults.count > 0) {
@@ -242,6 +297,7 @@ async function main() {
     const rawPath = req.url.split('?')[0]
     Object.defineProperty(req.headers, RAW_PATH, { value: rawPath, enumerable: false })
     const run = () => {
+      if (cls === 'mp_abort') return abortUpload(req, res)
       for (const h of handlers) h.call(httpServer, req, res)
     }
     const hold = holdFor(req, cls)
@@ -299,6 +355,9 @@ async function main() {
       })
       res.writeHead(200, { 'Content-Type': 'application/json' })
       res.end(JSON.stringify({ id }))
+    } else if (req.method === 'GET' && u.pathname === '/uploads') {
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify({ uploads: openUploads(), inflight }))
     } else if (req.method === 'GET' && u.pathname === '/held') {
       const h = holds.get(Number(u.searchParams.get('id')))
       if (!h) {

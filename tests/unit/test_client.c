@@ -401,7 +401,7 @@ static void test_tos_requests(void **state)
     assert_string_equal(part.etag, "\"p1\"");
     assert_non_null(strstr(url_of(f, 6), "&partNumber=1&uploadId=U1&"));
     fake_http_push(f->fake, 200, "{\"ETag\":\"\\\"final-1\\\"\"}", NULL);
-    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U1", &part, 1, &st), 0);
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U1", &part, 1, NULL, &st), 0);
     const struct fake_request *r = fake_http_request(f->fake, 7);
     assert_string_equal(r->method, "POST");
     assert_string_equal(r->body, "{\"Parts\":[{\"PartNumber\":1,\"ETag\":\"\\\"p1\\\"\"}]}");
@@ -506,7 +506,8 @@ static void test_upload_fd_multipart_and_abort(void **state)
                    NULL);
     struct pfs_status st;
     assert_int_equal(
-        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, &st), 0);
+        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, NULL, &st),
+        0);
     assert_int_equal(fake_http_count(f->fake), 5);
     const struct fake_request *done = fake_http_request(f->fake, 4);
     assert_non_null(strstr(done->body, "<PartNumber>3</PartNumber>"));
@@ -528,7 +529,8 @@ static void test_upload_fd_multipart_and_abort(void **state)
     fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p\"", NULL});
     fake_http_push(f->fake, 204, NULL, NULL);
     assert_int_equal(
-        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, &st), -1);
+        pfs_client_upload_fd(f->c, "big", fd, 0, size, NULL, 0, 5ull << 20, 8ull << 20, NULL, &st),
+        -1);
     assert_int_equal(pfs_status_errno(&st), EIO);
     size_t n = fake_http_count(f->fake);
     const struct fake_request *last = fake_http_request(f->fake, n - 1);
