@@ -214,6 +214,77 @@ release() {
 # s3 ARGS: the S3 API directly (boto3), for objects made without the mount.
 s3() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/s3util.py" "$@"; }
 
+# The fault proxy (tests/server/faultproxy.js) between a mount and the test
+# server. pfs_proxy_start [JSON] starts it (JSON: its initial config) and sets
+# PFS_PROXY_ENDPOINT, PFS_PROXY_PID and PROXY_OPTS (mount options that send a
+# pfs_mount through it: `pfs_mount "$BUCKET" "$PROXY_OPTS"`); it is stopped by
+# PID at cleanup. pfs_proxy_set JSON changes its config (merged; a "modes"
+# replaces the modes), pfs_proxy_reset zeroes its counters and sequences,
+# pfs_proxy_stats [FIELD] prints its stats as JSON or one field (dotted:
+# injected.err503), pfs_proxy_log prints its decisions (JSON).
+PFS_PROXY_PID=
+PFS_PROXY_ENDPOINT=
+PROXY_OPTS=
+pfs_proxy_start() {
+    local cfg=${1:-'{}'} ready=$WORK/proxy.ready here
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../server" && pwd)
+    rm -f "$ready"
+    node "$here/faultproxy.js" --upstream "${PFS_TEST_ENDPOINT#http://}" --ready "$ready" \
+        --parent $$ --config "$cfg" </dev/null >>"$WORK/proxy.log" 2>&1 &
+    PFS_PROXY_PID=$!
+    for _ in $(seq 100); do
+        [ -s "$ready" ] && break
+        kill -0 "$PFS_PROXY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ ! -s "$ready" ]; then
+        echo "FAIL: the fault proxy did not start:"
+        cat "$WORK/proxy.log"
+        FAIL=$((FAIL + 1))
+        PFS_PROXY_PID=
+        return 1
+    fi
+    PFS_PROXY_ENDPOINT=http://127.0.0.1:$(cat "$ready")
+    PROXY_OPTS="endpoint=$PFS_PROXY_ENDPOINT"
+}
+pfs_proxy_set() {
+    local out
+    if ! out=$(curl -sS -X POST --data-binary "$1" "$PFS_PROXY_ENDPOINT/__proxy/config" -w '\n%{http_code}'); then
+        echo "FAIL: pfs_proxy_set: the proxy did not answer"
+        FAIL=$((FAIL + 1))
+        return 1
+    fi
+    if [ "${out##*$'\n'}" != 200 ]; then
+        echo "FAIL: pfs_proxy_set $1: ${out%$'\n'*}"
+        FAIL=$((FAIL + 1))
+        return 1
+    fi
+}
+pfs_proxy_reset() { curl -sf -X POST "$PFS_PROXY_ENDPOINT/__proxy/reset" >/dev/null; }
+pfs_proxy_log() { curl -sf "$PFS_PROXY_ENDPOINT/__proxy/log"; }
+pfs_proxy_stats() {
+    if [ -z "${1:-}" ]; then
+        curl -sf "$PFS_PROXY_ENDPOINT/__proxy/stats"
+        return
+    fi
+    curl -sf "$PFS_PROXY_ENDPOINT/__proxy/stats" | /usr/bin/python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v.get(k, 0) if isinstance(v, dict) else 0
+print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
+}
+pfs_proxy_stop() {
+    local pid=$PFS_PROXY_PID
+    PFS_PROXY_PID=
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
 sanitizer_check() {
     local log
     for log in "${LOGS[@]}"; do
@@ -237,6 +308,7 @@ pfs_cleanup() {
         for _ in $(seq 100); do kill -0 "${entry##*:}" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "${entry##*:}" 2>/dev/null
     done
+    pfs_proxy_stop
     rm -rf "$WORK"
 }
 trap pfs_cleanup EXIT
