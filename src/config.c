@@ -27,6 +27,7 @@ enum opt_type {
     OPT_ADDRESSING,
     OPT_LOG_LEVEL,
     OPT_METADATA,
+    OPT_UPLOAD,
     OPT_CONFIG
 };
 
@@ -99,6 +100,10 @@ static const struct opt_def options[] = {
     {"copy_threshold", OPT_SIZE, OFF(copy_threshold), 5 << 20, 5LL << 30,
      "objects larger than this are renamed with a multipart copy (5 GiB is the store's limit "
      "for one copy); default 5G"},
+    {"upload", OPT_UPLOAD, OFF(upload_async), 0, 0,
+     "sync: close returns once the object is stored; async: once the data and its journal "
+     "record are on local disk (uploads run in the background; fsync and unmount wait for "
+     "them); default sync"},
     {"upload_retry_interval", OPT_INT, OFF(upload_retry_interval), 1, 86400,
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
@@ -311,6 +316,14 @@ int pfs_config_set(struct pfs_config *cfg, const char *key, const char *value, c
             *(bool *)field = false;
         else
             return failf(err, "%s: metadata must be 'head' or 'listing', not '%s'", where, value);
+        break;
+    case OPT_UPLOAD:
+        if (strcmp(value, "sync") == 0)
+            *(bool *)field = false;
+        else if (strcmp(value, "async") == 0)
+            *(bool *)field = true;
+        else
+            return failf(err, "%s: upload must be 'sync' or 'async', not '%s'", where, value);
         break;
     case OPT_CONFIG:
         return failf(err, "%s: 'config' can only be given with -o or $PRESIGNFS_CONFIG", where);

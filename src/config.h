@@ -42,6 +42,7 @@ struct pfs_config {
     int64_t memory_limit, part_size, multipart_threshold;
     int64_t upload_retry_interval;
     bool metadata_head; /* metadata = head | listing */
+    bool upload_async;  /* upload = sync | async */
     int64_t copy_threshold;
 
     /* Filled by pfs_config_finish: */

@@ -2,10 +2,13 @@
  *
  * State: an inode table (by number and by parent+name) under fs->lock, which
  * is never held across network I/O. Each inode has an io mutex that
- * serialises its data path: staging, uploads, truncation. Lock order: io
- * before fs->lock. Written files are staged in a local file (cache_dir) and
- * uploaded whole on flush/fsync/release; a failed upload keeps its staged
- * file and is retried by a background thread. */
+ * serialises its data path: staging, truncation, uploads (an upload lets go
+ * of io for its transfer and marks the inode `uploading`; io_lock waits for
+ * it to end). Lock order: io before fs->lock. Written files are staged in the
+ * journal in cache_dir (journal.h) and uploaded whole on flush/fsync/release
+ * (upload=sync) or by uploader threads (upload=async); a failed upload keeps
+ * its staged file and is retried by a background thread; recovery.c settles
+ * what a dead daemon left in the journal. */
 #include "fs.h"
 
 #include <errno.h>
@@ -31,6 +34,7 @@
 
 #define INO_BUCKETS 4096
 #define NEGATIVE_MAX 65536
+#define ASYNC_UPLOADERS 8 /* uploads in flight at once with upload=async */
 
 struct inode {
     uint64_t ino;
@@ -72,8 +76,15 @@ struct inode {
     double probe_window;
     double too_big_until; /* a listing was too large to be worth it */
 
-    pthread_mutex_t io; /* the data path below */
-    int stage_fd;       /* -1: not staged; else the journal data file of jid */
+    /* The data path below. An upload marks the inode `uploading` and lets
+     * go of io for the transfer: readers of the staged copy go on; whatever
+     * would change the copy or the key (writes, truncation, rename, unlink,
+     * another upload, discarding the copy) takes io with io_lock, which
+     * waits on io_idle until no upload is in flight. */
+    pthread_mutex_t io;
+    pthread_cond_t io_idle;
+    bool uploading;
+    int stage_fd; /* -1: not staged; else the journal data file of jid */
     char *stage_path;
     bool dirty;
     uint64_t staged_bytes; /* counted against cache_size */
@@ -87,6 +98,9 @@ struct inode {
     uint64_t upload_part_size;
     int attempts;
     int64_t jcreated;
+    /* upload=async: waiting in fs->queue for an uploader thread */
+    bool queued;
+    struct inode *next_queued;
 
     struct inode *next_by_ino, *next_by_name;
 };
@@ -127,6 +141,12 @@ struct pfs_fs {
     pthread_cond_t retry_wake;
     bool stopping;
     bool retry_started;
+    /* upload=async: closed files wait here for one of the uploader threads,
+     * which drain it before an unmount completes. */
+    struct inode *queue_head, *queue_tail;
+    pthread_cond_t queue_wake;
+    pthread_t uploaders[ASYNC_UPLOADERS];
+    unsigned n_uploaders;
 };
 
 /* ---- small helpers ---- */
@@ -246,6 +266,7 @@ static void free_inode(struct inode *in)
     free(in->stage_path);
     free(in->upload_id);
     pthread_mutex_destroy(&in->io);
+    pthread_cond_destroy(&in->io_idle);
     free(in->link_target);
     free(in->name);
     free(in->key);
@@ -255,7 +276,8 @@ static void free_inode(struct inode *in)
 /* Frees an inode nobody refers to any more. */
 static void maybe_drop(struct pfs_fs *fs, struct inode *in)
 {
-    if (in->ino == PFS_ROOT_INO || in->nlookup > 0 || in->open_count > 0 || in->pending_upload)
+    if (in->ino == PFS_ROOT_INO || in->nlookup > 0 || in->open_count > 0 || in->pending_upload ||
+        in->queued)
         return;
     struct inode **pp = &fs->by_ino[in->ino % INO_BUCKETS];
     while (*pp && *pp != in)
@@ -285,6 +307,7 @@ static struct inode *new_inode(struct pfs_fs *fs, uint64_t parent, const char *n
         return NULL;
     }
     pthread_mutex_init(&in->io, NULL);
+    pthread_cond_init(&in->io_idle, NULL);
     in->stage_fd = -1;
     in->jfd = -1;
     in->ino = fs->next_ino++;
@@ -646,6 +669,7 @@ static int list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir
 /* ---- lifecycle ---- */
 
 static void *retry_loop(void *arg);
+static void *uploader_loop(void *arg);
 
 /* Recovery's questions (recovery.h). A key is busy while a file here holds
  * local changes for it: its upload, not the journal's older copy, wins. */
@@ -712,6 +736,7 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     fs->cache_dir = strdup(opts->cache_dir ? opts->cache_dir : "/tmp");
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->retry_wake, NULL);
+    pthread_cond_init(&fs->queue_wake, NULL);
     fs->next_ino = PFS_ROOT_INO;
     /* The root's key is the prefix with one trailing '/', or "" for the bucket. */
     char root_key[PFS_KEY_MAX + 2] = "";
@@ -761,6 +786,11 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     }
     if (pthread_create(&fs->retry_thread, NULL, retry_loop, fs) == 0)
         fs->retry_started = true;
+    for (unsigned i = 0; fs->o.upload_async && i < ASYNC_UPLOADERS; i++)
+        if (pthread_create(&fs->uploaders[fs->n_uploaders], NULL, uploader_loop, fs) == 0)
+            fs->n_uploaders++;
+    if (fs->o.upload_async && fs->n_uploaders == 0)
+        fs->o.upload_async = false; /* no thread to upload: close stores, as with sync */
     struct pfs_recovery_opts ro = {
         .bucket = fs->bucket,
         .prefix = fs->prefix,
@@ -797,6 +827,14 @@ static void now_into(struct inode *in)
     clock_gettime(CLOCK_REALTIME, &ts);
     in->mtime = in->ctime = ts.tv_sec;
     in->mtime_ns = (uint32_t)ts.tv_nsec;
+}
+
+/* Takes in->io once no upload of in is in flight (see struct inode). */
+static void io_lock(struct inode *in)
+{
+    pthread_mutex_lock(&in->io);
+    while (in->uploading)
+        pthread_cond_wait(&in->io_idle, &in->io);
 }
 
 /* ---- the journal (inode io lock held) ---- */
@@ -1003,12 +1041,9 @@ static void cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const st
             }
 }
 
-/* Uploads the staged content if it is dirty. Returns 0 or the failure's
- * errno (the staged data is kept; a transient failure is retried later, a
- * permanent one only when the file changes or is flushed again). */
 /* A multipart upload began: journal its id, so that recovery can abort it
  * if the daemon dies before it completes. Runs on the uploading thread, which
- * holds in->io. */
+ * is uploading in (it let go of in->io for the transfer). */
 struct upload_note {
     struct pfs_fs *fs;
     struct inode *in;
@@ -1017,13 +1052,20 @@ struct upload_note {
 static void note_mpu(void *ctx, const char *upload_id, uint64_t part_size)
 {
     struct upload_note *u = ctx;
+    /* The uploading thread let go of io for the transfer; nothing else
+     * writes these fields while `uploading` is set. */
+    pthread_mutex_lock(&u->in->io);
     free(u->in->upload_id);
     u->in->upload_id = strdup(upload_id);
     u->in->upload_part_size = part_size;
     if (u->in->upload_id)
         journal_put(u->fs, u->in, u->in->jstate, NULL, false);
+    pthread_mutex_unlock(&u->in->io);
 }
 
+/* Uploads the staged content if it is dirty. Returns 0 or the failure's
+ * errno (the staged data is kept; a transient failure is retried later, a
+ * permanent one only when the file changes or is flushed again). */
 static int upload_locked(struct pfs_fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->lock);
@@ -1044,8 +1086,15 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_status st;
     struct upload_note note = {fs, in};
     struct pfs_upload_report report = {.mpu_started = note_mpu, .ctx = &note};
-    int rc = pfs_client_upload_fd(fs->client, key, in->stage_fd, 0, size, mo.kv, n_meta,
-                                  fs->o.part_size, fs->o.multipart_threshold, &report, &st);
+    /* No lock across the transfer: io_lock callers wait for it to end. */
+    in->uploading = true;
+    int fd = in->stage_fd;
+    pthread_mutex_unlock(&in->io);
+    int rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
+                                  fs->o.multipart_threshold, &report, &st);
+    pthread_mutex_lock(&in->io);
+    in->uploading = false;
+    pthread_cond_broadcast(&in->io_idle);
     free(key);
     /* The multipart upload (if any) is completed or aborted by now. */
     bool had_mpu = in->upload_id != NULL;
@@ -1064,7 +1113,7 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     }
     pthread_mutex_lock(&fs->lock);
     if (rc == 0) {
-        bool was_pending = in->pending_upload;
+        bool was_pending = in->pending_upload && in->upload_err != 0; /* failed before */
         in->dirty = false;
         in->local_only = false;
         in->pending_upload = false;
@@ -1102,6 +1151,76 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     return err;
 }
 
+/* upload=async: the content is acknowledged once it is durable here (data
+ * and a CLOSED record fsynced); an uploader thread stores it later. When the
+ * journal cannot promise that, the upload happens now, as with sync. */
+static int queue_upload(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool skip = !in->dirty || in->unlinked;
+    pthread_mutex_unlock(&fs->lock);
+    if (skip)
+        return 0;
+    if (!in->jid[0] || in->stage_fd < 0 || journal_put(fs, in, PFS_J_CLOSED, NULL, true) != 0)
+        return upload_locked(fs, in);
+    pthread_mutex_lock(&fs->lock);
+    in->pending_upload = true; /* local content that the store lacks */
+    if (!in->queued) {
+        in->queued = true;
+        in->next_queued = NULL;
+        if (fs->queue_tail)
+            fs->queue_tail->next_queued = in;
+        else
+            fs->queue_head = in;
+        fs->queue_tail = in;
+        pthread_cond_signal(&fs->queue_wake);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* close, flush and truncation of an unopened file: store or queue. */
+static int store_or_queue(struct pfs_fs *fs, struct inode *in)
+{
+    return fs->o.upload_async ? queue_upload(fs, in) : upload_locked(fs, in);
+}
+
+static void *uploader_loop(void *arg)
+{
+    struct pfs_fs *fs = arg;
+    pthread_mutex_lock(&fs->lock);
+    for (;;) {
+        while (!fs->queue_head && !fs->stopping)
+            pthread_cond_wait(&fs->queue_wake, &fs->lock);
+        struct inode *in = fs->queue_head;
+        if (!in)
+            break; /* stopping, and the queue is drained */
+        fs->queue_head = in->next_queued;
+        if (!fs->queue_head)
+            fs->queue_tail = NULL;
+        in->queued = false;
+        in->open_count++; /* pinned while the lock is dropped */
+        pthread_mutex_unlock(&fs->lock);
+        io_lock(in);
+        /* Written again since it was queued (the record says OPEN): the
+         * next close queues it again; half-written content is not stored. */
+        if (in->jstate == PFS_J_CLOSED && in->dirty) {
+            upload_locked(fs, in);
+        }
+        pthread_mutex_lock(&fs->lock);
+        bool unused = in->open_count == 1;
+        pthread_mutex_unlock(&fs->lock);
+        if (unused && !in->dirty && in->stage_fd >= 0)
+            stage_discard(fs, in);
+        pthread_mutex_unlock(&in->io);
+        pthread_mutex_lock(&fs->lock);
+        in->open_count--;
+        maybe_drop(fs, in);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return NULL;
+}
+
 static void *retry_loop(void *arg)
 {
     struct pfs_fs *fs = arg;
@@ -1116,11 +1235,11 @@ static void *retry_loop(void *arg)
         /* Retry one pending inode at a time, without the table lock. */
         for (size_t b = 0; b < INO_BUCKETS && !fs->stopping; b++) {
             for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino) {
-                if (!in->pending_upload || in->upload_permanent || in->open_count > 0)
+                if (!in->pending_upload || in->upload_permanent || in->open_count > 0 || in->queued)
                     continue;
                 in->open_count++; /* pins it while the lock is dropped */
                 pthread_mutex_unlock(&fs->lock);
-                pthread_mutex_lock(&in->io);
+                io_lock(in);
                 int rc = upload_locked(fs, in);
                 if (rc == 0 && !in->dirty)
                     stage_discard(fs, in);
@@ -1144,13 +1263,17 @@ void pfs_fs_free(struct pfs_fs *fs)
         return;
     pfs_recovery_stop(fs->recovery); /* what it has not done stays in the journal */
     fs->recovery = NULL;
-    if (fs->retry_started) {
-        pthread_mutex_lock(&fs->lock);
-        fs->stopping = true;
-        pthread_cond_signal(&fs->retry_wake);
-        pthread_mutex_unlock(&fs->lock);
+    pthread_mutex_lock(&fs->lock);
+    fs->stopping = true;
+    pthread_cond_broadcast(&fs->queue_wake);
+    pthread_cond_signal(&fs->retry_wake);
+    pthread_mutex_unlock(&fs->lock);
+    /* Unmounting waits for the queued uploads: the uploaders drain the
+     * queue before they stop. */
+    for (unsigned i = 0; i < fs->n_uploaders; i++)
+        pthread_join(fs->uploaders[i], NULL);
+    if (fs->retry_started)
         pthread_join(fs->retry_thread, NULL);
-    }
     for (size_t b = 0; b < INO_BUCKETS; b++) {
         while (fs->by_ino[b]) {
             struct inode *in = fs->by_ino[b];
@@ -1189,6 +1312,7 @@ void pfs_fs_free(struct pfs_fs *fs)
     free(fs->hidden);
     pfs_budget_free(fs->budget);
     pthread_cond_destroy(&fs->retry_wake);
+    pthread_cond_destroy(&fs->queue_wake);
     pthread_mutex_destroy(&fs->lock);
     free(fs->cache_dir);
     free(fs);
@@ -1744,7 +1868,7 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
         unpin(fs, in);
         return -EISDIR;
     }
-    pthread_mutex_lock(&in->io);
+    io_lock(in);
     pthread_mutex_lock(&fs->lock);
     bool open_elsewhere = in->open_count > 1;
     bool remote = !in->local_only;
@@ -1852,7 +1976,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
     pthread_mutex_unlock(&fs->lock);
     if (rc)
         return rc;
-    pthread_mutex_lock(&in->io);
+    io_lock(in);
     rc = ensure_staged(fs, in, true);
     if (rc == 0) {
         pthread_mutex_lock(&fs->lock);
@@ -1893,14 +2017,14 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
     if (first && !(flags & O_TRUNC)) {
         /* A clean copy left from earlier opens may be older than the object:
          * read the store again (within attr_timeout of the last look). */
-        pthread_mutex_lock(&in->io);
+        io_lock(in);
         if (in->stage_fd >= 0 && !in->dirty && !in->pending_upload && !in->local_only &&
             !in->unlinked)
             stage_discard(fs, in);
         pthread_mutex_unlock(&in->io);
     }
     if (flags & O_TRUNC) {
-        pthread_mutex_lock(&in->io);
+        io_lock(in);
         rc = ensure_staged(fs, in, true);
         if (rc == 0) {
             pthread_mutex_lock(&fs->lock);
@@ -1922,6 +2046,7 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
 {
     struct handle *h = (struct handle *)(uintptr_t)fh;
     struct inode *in = h->inode;
+    /* Not io_lock: a read of the staged copy goes on beside its upload. */
     pthread_mutex_lock(&in->io);
     if (in->stage_fd >= 0) {
         ssize_t n = pread(in->stage_fd, buf, size, (off_t)off);
@@ -1950,7 +2075,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     struct inode *in = h->inode;
     if (fs->o.read_only)
         return -EROFS;
-    pthread_mutex_lock(&in->io);
+    io_lock(in);
     int rc = ensure_staged(fs, in, false);
     if (rc == 0) {
         pthread_mutex_lock(&fs->lock);
@@ -1979,27 +2104,35 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     return n;
 }
 
-static int sync_handle(struct pfs_fs *fs, struct handle *h)
+/* Could this handle change the file? */
+static bool handle_writes(const struct handle *h)
 {
-    struct inode *in = h->inode;
-    pthread_mutex_lock(&in->io);
-    int rc = upload_locked(fs, in);
-    pthread_mutex_unlock(&in->io);
-    return rc;
+    return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
 }
 
 int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
 {
     struct handle *h = (struct handle *)(uintptr_t)fh;
+    struct inode *in = h->inode;
     pthread_mutex_lock(&fs->lock);
-    bool skip = h->inode->trunc_unwritten;
+    bool skip = in->trunc_unwritten || !handle_writes(h); /* a reader's close waits for nothing */
     pthread_mutex_unlock(&fs->lock);
-    return skip ? 0 : sync_handle(fs, h);
+    if (skip)
+        return 0;
+    io_lock(in);
+    int rc = store_or_queue(fs, in);
+    pthread_mutex_unlock(&in->io);
+    return rc;
 }
 
+/* fsync means "stored", with upload=async too. */
 int pfs_fs_fsync(struct pfs_fs *fs, uint64_t fh)
 {
-    return sync_handle(fs, (struct handle *)(uintptr_t)fh);
+    struct inode *in = ((struct handle *)(uintptr_t)fh)->inode;
+    io_lock(in);
+    int rc = upload_locked(fs, in);
+    pthread_mutex_unlock(&in->io);
+    return rc;
 }
 
 int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
@@ -2007,11 +2140,21 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     struct handle *h = (struct handle *)(uintptr_t)fh;
     struct inode *in = h->inode;
     pfs_prefetch_free(h->reader);
-    pthread_mutex_lock(&in->io);
-    int rc = upload_locked(fs, in);
+    /* A reader's close does not wait for an upload in flight: that upload
+     * stores the content and its owner cleans up after it. */
+    bool writer = handle_writes(h);
+    if (writer)
+        io_lock(in);
+    else
+        pthread_mutex_lock(&in->io);
     pthread_mutex_lock(&fs->lock);
     bool last = in->open_count == 1;
-    bool keep = in->dirty && !in->unlinked; /* failed upload: retried later */
+    pthread_mutex_unlock(&fs->lock);
+    /* A reader stores only what a truncation left while it was open. */
+    int rc = writer || (last && !in->uploading) ? store_or_queue(fs, in) : 0;
+    pthread_mutex_lock(&fs->lock);
+    /* Not discarded: a failed upload's copy (retried later), or one in flight. */
+    bool keep = (in->dirty && !in->unlinked) || in->uploading;
     bool delete_now = last && in->delete_on_release;
     if (delete_now) {
         in->delete_on_release = false;
@@ -2090,7 +2233,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
     in->open_count++;
     pthread_mutex_unlock(&fs->lock);
     int rc = 0;
-    pthread_mutex_lock(&in->io);
+    io_lock(in);
     if (which & PFS_SET_SIZE) {
         if (in->is_dir) {
             rc = -EISDIR;
@@ -2134,8 +2277,10 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
     bool carried = in->dirty || in->local_only;
     bool not_open = in->open_count == 1;
     pthread_mutex_unlock(&fs->lock);
+    if (rc == 0 && in->jid[0] && (in->jstate == PFS_J_CLOSED || in->jstate == PFS_J_FAILED))
+        journal_put(fs, in, in->jstate, NULL, false); /* recovery stores the new attributes */
     if (rc == 0 && in->dirty && not_open)
-        rc = upload_locked(fs, in); /* truncation of a file nobody holds open */
+        rc = store_or_queue(fs, in); /* truncation of a file nobody holds open */
     else if (rc == 0 && meta_change && !carried)
         rc = store_meta(fs, in);
     if (rc == 0 && not_open && !in->dirty && in->stage_fd >= 0)
@@ -2430,7 +2575,7 @@ static ssize_t lock_affected(struct pfs_fs *fs, struct inode *src, struct inode 
         return -ENOMEM;
     qsort(v, n, sizeof(*v), by_address);
     for (size_t i = 0; i < n; i++)
-        pthread_mutex_lock(&v[i]->io);
+        io_lock(v[i]);
     return (ssize_t)n;
 }
 

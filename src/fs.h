@@ -32,6 +32,7 @@ struct pfs_fs_opts {
     uint64_t part_size;
     uint64_t multipart_threshold;
     unsigned retry_interval_s; /* failed uploads are retried this often; 0: 30 */
+    bool upload_async;         /* close acknowledges once the data is durable locally */
     bool head_metadata;        /* read modes and times by HEAD (S3 listings lack them) */
     bool listing_has_meta;     /* listings carry user metadata (TOS with fetch-meta) */
 };

@@ -245,6 +245,7 @@ static int run_mount(int argc, char **argv)
         .part_size = (uint64_t)cfg.part_size,
         .multipart_threshold = (uint64_t)cfg.multipart_threshold,
         .retry_interval_s = (unsigned)cfg.upload_retry_interval,
+        .upload_async = cfg.upload_async,
         .head_metadata = cfg.metadata_head,
         .listing_has_meta = cfg.dialect == PFS_DIALECT_TOS,
     };

@@ -232,4 +232,24 @@ pfs_unmount
 ok "scenario 6: x does not exist in the store" bash -c "! BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/s3util.py exists r6/x"
 eq "scenario 6: no other object appears (only the directory's marker)" "r6/" "$(keys r6/)"
 
+note "scenario 7: a reader of a file whose upload is held is not blocked"
+pfs_mount "$BUCKET" "$SINGLE"
+id=$(hold PUT /r7 put min_length=1)
+bg dd if="$WORK/A24" of="$MNT/r7" bs=1M status=none
+writer=$BGPID
+if wait_held "$id" 1 30 "$writer"; then
+    # The held upload cannot finish before the release below, so a reader
+    # that waited for it would still be running when the hold is checked.
+    timeout 20 cmp -s "$WORK/A24" "$MNT/r7"
+    eq "[S16a] scenario 7: a read returns its new content while the upload is held" 0 "$?"
+    eq "scenario 7: ... and the upload is still held" '"released":0' \
+        "$(curl -sf "$PFS_TEST_CONTROL/held?id=$id" | grep -o '"released":[0-9]*')"
+    release "$id"
+    reap "$writer"
+    eq "scenario 7: the writer's close succeeds" 0 "$RC"
+fi
+release
+pfs_unmount
+eq "scenario 7: the object is the new content" "A24" "$(obj r7)"
+
 pfs_finish
