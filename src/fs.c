@@ -31,6 +31,7 @@
 #include "negcache.h"
 #include "prefetch.h"
 #include "recovery.h"
+#include "stream_upload.h"
 
 #define INO_BUCKETS 4096
 #define NEGATIVE_MAX 65536
@@ -98,6 +99,10 @@ struct inode {
     uint64_t upload_part_size;
     int attempts;
     int64_t jcreated;
+    /* Written sequentially from an empty local copy so far: its parts may go
+     * up while it is written (stream, started once a part is full). */
+    bool stream_ok;
+    struct pfs_stream *stream;
     /* upload=async: waiting in fs->queue for an uploader thread */
     bool queued;
     struct inode *next_queued;
@@ -264,6 +269,7 @@ static void free_inode(struct inode *in)
     if (in->jfd >= 0)
         close(in->jfd);
     free(in->stage_path);
+    pfs_stream_abandon(in->stream);
     free(in->upload_id);
     pthread_mutex_destroy(&in->io);
     pthread_cond_destroy(&in->io_idle);
@@ -837,6 +843,22 @@ static void io_lock(struct inode *in)
         pthread_cond_wait(&in->io_idle, &in->io);
 }
 
+/* ---- streaming uploads (inode io lock held) ---- */
+
+/* The file stops being a candidate: an upload streamed so far is aborted
+ * (its content goes up whole at close instead). */
+static void stream_stop(struct inode *in)
+{
+    in->stream_ok = false;
+    if (in->stream) {
+        pfs_stream_abandon(in->stream);
+        in->stream = NULL;
+        free(in->upload_id);
+        in->upload_id = NULL;
+        in->upload_part_size = 0;
+    }
+}
+
 /* ---- the journal (inode io lock held) ---- */
 
 /* Writes in's record in state `state` (error: the last upload failure, or
@@ -938,6 +960,7 @@ static int stage_open(struct pfs_fs *fs, struct inode *in)
 
 static void stage_discard(struct pfs_fs *fs, struct inode *in)
 {
+    stream_stop(in);
     if (in->jstate == PFS_J_DELETE && in->stage_fd >= 0) {
         /* The deferred delete still needs its entry: keep the (emptied)
          * data file as its lock. */
@@ -981,10 +1004,13 @@ static int stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
 static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
 {
     if (in->stage_fd >= 0) {
-        if (truncate)
+        if (truncate) {
             journal_reopen(fs, in);
-        if (truncate && ftruncate(in->stage_fd, 0) != 0)
-            return -errno;
+            stream_stop(in);
+            if (ftruncate(in->stage_fd, 0) != 0)
+                return -errno;
+            in->stream_ok = true;
+        }
         return 0;
     }
     pthread_mutex_lock(&fs->lock);
@@ -996,6 +1022,8 @@ static int ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
     int rc = stage_reserve(fs, in, truncate ? 0 : size);
     if (rc == 0)
         rc = stage_open(fs, in);
+    if (rc == 0 && truncate)
+        in->stream_ok = true;
     if (rc == 0 && fetch) {
         uint64_t got = 0;
         char etag[80] = "";
@@ -1089,8 +1117,21 @@ static int upload_locked(struct pfs_fs *fs, struct inode *in)
     /* No lock across the transfer: io_lock callers wait for it to end. */
     in->uploading = true;
     int fd = in->stage_fd;
+    struct pfs_stream *stream = in->stream; /* parts sent while it was written */
+    in->stream = NULL;
+    in->stream_ok = false;
     pthread_mutex_unlock(&in->io);
-    int rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
+    int rc = -1;
+    if (stream) {
+        rc = pfs_stream_finish(stream, size, report.etag, &st);
+        if (rc != 0) {
+            char what[600];
+            pfs_status_describe(&st, what, sizeof(what));
+            PFS_WARN("streamed upload of %s failed (%s); uploading it whole", key, what);
+        }
+    }
+    if (rc != 0)
+        rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
                                   fs->o.multipart_threshold, &report, &st);
     pthread_mutex_lock(&in->io);
     in->uploading = false;
@@ -1883,6 +1924,7 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     if (rc == 0 && in->stage_fd >= 0) {
         /* Unlinked: its staged data must never be uploaded or recovered,
          * though open handles keep reading it. */
+        stream_stop(in);
         journal_drop(fs, in);
     } else if (rc == 0 && defer && !in->jid[0]) {
         /* The name is gone now; the DELETE waits for the last close. A
@@ -2069,6 +2111,48 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
     return n < 0 ? status_err(&st) : n;
 }
 
+/* After a write at off to a file that held `before` bytes: appends keep a
+ * streamed upload going (started once a whole part is written); anything
+ * else stops it. io held. */
+static void stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off, uint64_t before)
+{
+    if (!in->stream_ok)
+        return;
+    if (off != before) {
+        stream_stop(in);
+        return;
+    }
+    uint64_t start_at =
+        fs->o.part_size > fs->o.multipart_threshold ? fs->o.part_size : fs->o.multipart_threshold;
+    if (!in->stream && in->size >= start_at) {
+        pthread_mutex_lock(&fs->lock);
+        struct pfs_objmeta m;
+        inode_meta(in, &m);
+        char *key = strdup(in->key);
+        pthread_mutex_unlock(&fs->lock);
+        /* The object's time is the completion's (Last-Modified): the file's
+         * mtime moves on with every write. */
+        m.has_mtime = false;
+        struct pfs_meta_out mo;
+        size_t n_meta = pfs_meta_format(&mo, &m);
+        struct pfs_status st;
+        int rc = key ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
+                                        in->stage_fd, fs->o.part_size, fs->o.max_inflight, &st)
+                     : -1;
+        free(key);
+        if (rc != 0) {
+            in->stream_ok = false; /* uploaded whole at close */
+            return;
+        }
+        free(in->upload_id);
+        in->upload_id = strdup(pfs_stream_upload_id(in->stream));
+        in->upload_part_size = fs->o.part_size;
+        journal_put(fs, in, in->jstate, NULL, false); /* recovery aborts it after a crash */
+    }
+    if (in->stream && pfs_stream_feed(in->stream, in->size) != 0)
+        stream_stop(in);
+}
+
 ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t size, uint64_t off)
 {
     struct handle *h = (struct handle *)(uintptr_t)fh;
@@ -2092,6 +2176,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     }
     if (n > 0) {
         pthread_mutex_lock(&fs->lock);
+        uint64_t before = in->size;
         if (off + (uint64_t)n > in->size)
             in->size = off + (uint64_t)n;
         in->dirty = true;
@@ -2099,6 +2184,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
         in->trunc_unwritten = false;
         now_into(in);
         pthread_mutex_unlock(&fs->lock);
+        stream_after_write(fs, in, off, before);
     }
     pthread_mutex_unlock(&in->io);
     return n;
@@ -2238,6 +2324,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
         if (in->is_dir) {
             rc = -EISDIR;
         } else {
+            stream_stop(in); /* a truncation to 0 makes it a candidate again */
             rc = ensure_staged(fs, in, v->size == 0);
             if (rc == 0)
                 rc = stage_reserve(fs, in, v->size);
@@ -2256,6 +2343,8 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
         }
     }
     bool meta_change = which & (PFS_SET_MODE | PFS_SET_UID | PFS_SET_GID | PFS_SET_MTIME);
+    if (meta_change && in->stream)
+        stream_stop(in); /* the upload in progress was created with the old attributes */
     pthread_mutex_lock(&fs->lock);
     if (rc == 0) {
         if (which & PFS_SET_MODE)
@@ -2653,6 +2742,9 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             unpin(fs, src);
             return -ENOMEM;
         }
+        /* An upload streamed under the old key cannot become the new one. */
+        for (ssize_t i = 0; i < n_held; i++)
+            stream_stop(held[i]);
         pthread_mutex_lock(&fs->lock);
         bool local = src->local_only;
         pthread_mutex_unlock(&fs->lock);

@@ -33,6 +33,7 @@ struct pfs_fs_opts {
     uint64_t multipart_threshold;
     unsigned retry_interval_s; /* failed uploads are retried this often; 0: 30 */
     bool upload_async;         /* close acknowledges once the data is durable locally */
+    unsigned max_inflight;     /* parts in flight for one file written sequentially */
     bool head_metadata;        /* read modes and times by HEAD (S3 listings lack them) */
     bool listing_has_meta;     /* listings carry user metadata (TOS with fetch-meta) */
 };

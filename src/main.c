@@ -246,6 +246,7 @@ static int run_mount(int argc, char **argv)
         .multipart_threshold = (uint64_t)cfg.multipart_threshold,
         .retry_interval_s = (unsigned)cfg.upload_retry_interval,
         .upload_async = cfg.upload_async,
+        .max_inflight = (unsigned)cfg.max_inflight,
         .head_metadata = cfg.metadata_head,
         .listing_has_meta = cfg.dialect == PFS_DIALECT_TOS,
     };

@@ -252,4 +252,38 @@ release
 pfs_unmount
 eq "scenario 7: the object is the new content" "A24" "$(obj r7)"
 
+note "scenario 8: a sequential write uploads its parts while it is written"
+pfs_mount "$BUCKET" "$MULTI"
+reset_counts
+id=$(hold POST /r8 mp_complete)
+bg dd if="$WORK/A24" of="$MNT/r8" bs=1M status=none
+writer=$BGPID
+if wait_held "$id" 1 60 "$writer"; then
+    # close holds at the complete: every part is already stored by then.
+    eq "[S13a] scenario 8: all three parts went up before the complete" 3 "$(count upload_part)"
+    release "$id"
+    reap "$writer"
+    eq "[S13a] scenario 8: the writer's close succeeds" 0 "$RC"
+fi
+release
+eq "[S13a] scenario 8: the object is the new content" "A24" "$(obj r8)"
+reset_counts
+# A write behind the parts already sent: that upload is abandoned (aborted)
+# and the file goes up whole at close.
+/usr/bin/python3 -c "
+import os
+src = open('$WORK/A24', 'rb').read()
+fd = os.open('$MNT/r8b', os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+for i in range(0, len(src), 1 << 20):
+    os.write(fd, src[i:i + (1 << 20)])
+os.pwrite(fd, open('$WORK/B8', 'rb').read(), 0)
+os.close(fd)"
+head -c $((8 << 20)) "$WORK/B8" >"$WORK/B8A"
+tail -c +$(((8 << 20) + 1)) "$WORK/A24" >>"$WORK/B8A"
+ok "[S13a] scenario 8: a file rewritten behind its streamed parts is stored byte-exact" \
+    bash -c "BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/s3util.py get r8b | cmp -s - '$WORK/B8A'"
+eq "[S13a] scenario 8: the abandoned upload was aborted" 1 "$(count mp_abort)"
+eq "[S13a] scenario 8: no multipart upload is left open" 0 "$(open_uploads)"
+pfs_unmount
+
 pfs_finish
