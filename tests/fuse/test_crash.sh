@@ -120,11 +120,14 @@ note "kill -9 while the overwrite's multipart upload is in flight"
 rm -f "$WORK/cache/lost+found/"*
 head -c 41943040 /dev/urandom >"$WORK/new"
 pfs_mount
-h=$(hold PUT "/$BUCKET/big" upload_part "count=1")
+# All five parts held: the streamed upload has read every byte back from the
+# staged copy, so the whole new content is there when the daemon dies (a
+# hold on the first part would kill it while cp is still writing).
+h=$(hold PUT "/$BUCKET/big" upload_part "count=5")
 timeout 120 cp "$WORK/new" "$MNT/big" &
 BGPID=$!
 BG+=("$BGPID")
-wait_held "$h" 1 60 "$BGPID"
+wait_held "$h" 5 60 "$BGPID"
 eq "[S43] the journal names the multipart upload in flight" "1" \
     "$(grep -l '"upload_id"' "$WORK"/cache/journal/*.rec 2>/dev/null | wc -l)"
 pfs_kill9

@@ -1,0 +1,317 @@
+/* Private to the fs layer (fs.c, superblock.c, lookup.c, writeback.c,
+ * rename.c): the inode, handle and filesystem structures they share and the
+ * functions each module offers the others. Nothing outside src/fs*.c,
+ * superblock.c, lookup.c, writeback.c and rename.c includes this. */
+#ifndef PFS_FS_INTERNAL_H
+#define PFS_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client.h"
+#include "fs.h"
+#include "journal.h"
+#include "listing.h"
+#include "negcache.h"
+#include "prefetch.h"
+#include "recovery.h"
+#include "stream_upload.h"
+
+#define INO_BUCKETS 4096
+#define NEGATIVE_MAX 65536
+#define ASYNC_UPLOADERS 8 /* uploads in flight at once with upload=async */
+
+struct inode {
+    uint64_t ino;
+    uint64_t parent;
+    char *name;
+    char *key; /* directories end with '/'; the root's key is the prefix */
+    bool is_dir;
+    uint64_t size;
+    int64_t mtime, atime, ctime;
+    uint32_t mtime_ns;
+    /* ETag of the stored object as last seen ("" when unknown or none): the
+     * version a staged copy starts from, which recovery compares with the
+     * store before it uploads or deletes anything. */
+    char etag[80];
+    mode_t perm;
+    bool is_link;
+    char *link_target; /* read lazily */
+    uid_t uid;
+    gid_t gid;
+    double attr_expires;
+    uint64_t nlookup;
+    int open_count;
+    bool unlinked;          /* gone from the namespace (still open, perhaps) */
+    bool local_only;        /* created here, not yet in the store */
+    bool pending_upload;    /* dirty data whose upload failed: kept for retry */
+    bool upload_permanent;  /* ... and retrying cannot help (403, key too long, ...) */
+    int upload_err;         /* -errno of that failure */
+    bool delete_on_release; /* unlinked while open: DELETE the key at the last close */
+    /* Truncated to 0 by open(O_TRUNC) and not written since. A flush then
+     * leaves the stored object alone: dd and shells open, dup2 and close
+     * the first descriptor, and that close must not replace the old content
+     * with nothing before the new content is written. The release (last
+     * close) stores the empty file if it stays empty. */
+    bool trunc_unwritten;
+    struct pfs_listing *listing;
+    /* Lookups that had to ask the store, to notice a tool walking this
+     * directory name by name (rsync, tar): then one listing answers them. */
+    unsigned probe_misses;
+    double probe_window;
+    double too_big_until; /* a listing was too large to be worth it */
+
+    /* The data path below. An upload marks the inode `uploading` and lets
+     * go of io for the transfer: readers of the staged copy go on; whatever
+     * would change the copy or the key (writes, truncation, rename, unlink,
+     * another upload, discarding the copy) takes io with pfs_wb_io_lock, which
+     * waits on io_idle until no upload is in flight. */
+    pthread_mutex_t io;
+    pthread_cond_t io_idle;
+    bool uploading;
+    int stage_fd; /* -1: not staged; else the journal data file of jid */
+    char *stage_path;
+    bool dirty;
+    uint64_t staged_bytes; /* counted against cache_size */
+    /* The journal entry (cache_dir/journal/JID.*) that makes staged data and
+     * deferred deletes survive a crash; jid[0] == 0: none. */
+    char jid[PFS_JOURNAL_ID_LEN];
+    enum pfs_jstate jstate; /* what the record on disk says */
+    int jfd;                /* the entry's locked data file when not staged (DELETE) */
+    char base_etag[80];     /* the stored version the staged copy started from */
+    char *upload_id;        /* a multipart upload in flight, journalled */
+    uint64_t upload_part_size;
+    int attempts;
+    int64_t jcreated;
+    /* Written sequentially from an empty local copy so far: its parts may go
+     * up while it is written (stream, started once a part is full). */
+    bool stream_ok;
+    struct pfs_stream *stream;
+    /* upload=async: waiting in fs->queue for an uploader thread */
+    bool queued;
+    struct inode *next_queued;
+
+    struct inode *next_by_ino, *next_by_name;
+};
+
+struct handle {
+    struct inode *inode;
+    int flags;
+    struct pfs_prefetch *reader;
+};
+
+struct dir_handle {
+    struct inode *dir;
+    struct pfs_dentry *e; /* snapshot: offsets stay valid while the listing changes */
+    size_t n;
+};
+
+struct pfs_fs {
+    struct pfs_client *client;
+    struct pfs_pool *pool;
+    struct pfs_fs_opts o;
+    char *cache_dir;
+    char *bucket, *prefix; /* written into journal records */
+    struct pfs_journal *journal;
+    struct pfs_recovery *recovery;
+    struct pfs_budget *budget;
+    pthread_mutex_t lock;
+    struct inode *by_ino[INO_BUCKETS];
+    struct inode *by_name[INO_BUCKETS];
+    struct pfs_negcache *negatives;
+    uint64_t next_ino;
+    uint64_t staged_total;
+    unsigned deferred_deletes; /* inodes with delete_on_release */
+    /* names that cannot be shown, logged once each */
+    char **hidden;
+    size_t n_hidden;
+    /* failed uploads */
+    pthread_t retry_thread;
+    pthread_cond_t retry_wake;
+    bool stopping;
+    bool retry_started;
+    /* upload=async: closed files wait here for one of the uploader threads,
+     * which drain it before an unmount completes. */
+    struct inode *queue_head, *queue_tail;
+    pthread_cond_t queue_wake;
+    pthread_t uploaders[ASYNC_UPLOADERS];
+    unsigned n_uploaders;
+};
+
+struct probe {
+    bool file, dir;
+    uint64_t size;
+    int64_t mtime;
+    char etag[80];
+    bool meta_fetched;
+    struct pfs_objmeta meta;
+};
+
+/* ---- superblock.c ---- */
+
+double pfs_sb_mono_now(void);
+
+int64_t pfs_sb_wall_now(void);
+
+int pfs_sb_status_err(const struct pfs_status *st);
+
+/* parent_key + name (+ "/" for a directory), heap-allocated; NULL on ENOMEM. */
+char *pfs_sb_child_key(const char *parent_key, const char *name, bool is_dir);
+
+struct inode *pfs_sb_find_ino(struct pfs_fs *fs, uint64_t ino);
+
+struct inode *pfs_sb_find_child(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+void pfs_sb_unhash_name(struct pfs_fs *fs, struct inode *in);
+
+void pfs_sb_free_inode(struct inode *in);
+
+/* Frees an inode nobody refers to any more. */
+void pfs_sb_maybe_drop(struct pfs_fs *fs, struct inode *in);
+
+struct inode *pfs_sb_new_inode(struct pfs_fs *fs, uint64_t parent, const char *name,
+                               const char *key, bool is_dir);
+
+void pfs_sb_fill_attr(const struct pfs_fs *fs, const struct inode *in, struct pfs_attr *out);
+
+/* Attributes from stored metadata; what is missing takes the mount's defaults. */
+void pfs_sb_apply_meta(struct pfs_fs *fs, struct inode *in, const struct pfs_objmeta *m);
+
+/* The child inode for a name the store (or a listing) says exists; created or
+ * refreshed. Does not touch attributes of files with local changes. meta is
+ * NULL when the store's metadata was not read. */
+struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const char *name,
+                                  bool is_dir, uint64_t size, int64_t mtime, const char *etag,
+                                  const struct pfs_objmeta *meta);
+
+void pfs_sb_negative_forget(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+bool pfs_sb_negative_known(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+/* The kernel asks again for O_EXCL creates even when it cached the answer. */
+void pfs_sb_negative_add(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+/* What to store as the object's metadata (fs->lock held). */
+void pfs_sb_inode_meta(const struct inode *in, struct pfs_objmeta *m);
+
+void pfs_sb_now_into(struct inode *in);
+
+/* Moves an inode (and, for a directory, every cached descendant) to a new
+ * name and key. fs->lock held. */
+void pfs_sb_rekey(struct pfs_fs *fs, struct inode *in, uint64_t new_parent, const char *new_name,
+                  const char *new_key);
+
+/* ---- lookup.c ---- */
+
+/* A name the store can hold but a directory cannot show. */
+bool pfs_lookup_showable(const char *name);
+
+bool pfs_lookup_listing_fresh(const struct inode *dir);
+
+/* One LIST answers "file, directory or nothing" for parent_key+name: the key
+ * itself sorts first, then siblings that extend the name with a byte below
+ * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
+int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_key,
+                          const char *name, struct pfs_status *st);
+
+/* The whole listing of a directory, every page (max_pages 0), or -E2BIG when
+ * it has more pages than max_pages. */
+int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
+                        unsigned max_pages, struct pfs_status *st);
+
+/* Children being written here, which the store does not list yet. fs->lock held. */
+void pfs_lookup_add_local_children(struct pfs_fs *fs, struct pfs_listing *l, uint64_t dir_ino);
+
+/* Counts a lookup that must ask the store; true when enough came in quick
+ * succession that listing the directory once is cheaper. fs->lock held. */
+bool pfs_lookup_note_probe(struct pfs_fs *fs, struct inode *dir, double now);
+
+/* Lists a directory for its lookups. Returns 0 when the listing is in place. */
+int pfs_lookup_list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key);
+
+/* ---- writeback.c ---- */
+
+/* Takes in->io once no upload of in is in flight (see struct inode). */
+void pfs_wb_io_lock(struct inode *in);
+
+/* The file stops being a candidate: an upload streamed so far is aborted
+ * (its content goes up whole at close instead). */
+void pfs_wb_stream_stop(struct inode *in);
+
+/* Writes in's record in state `state` (error: the last upload failure, or
+ * NULL). A record that is not OPEN is durable, and so is its data first when
+ * durable is set: CLOSED is the promise that the bytes survive a crash.
+ * Returns 0 or -errno (logged by the journal). */
+int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
+                       const char *error, bool durable);
+
+/* Forgets in's journal entry (its files go; an open data fd stays usable). */
+void pfs_wb_journal_drop(struct pfs_fs *fs, struct inode *in);
+
+/* The staged content is about to change: a record that promised recovery an
+ * upload of the old content says OPEN again (durably: the data file no
+ * longer matches it). */
+void pfs_wb_journal_reopen(struct pfs_fs *fs, struct inode *in);
+
+void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in);
+
+/* Accounts staged bytes against cache_size. */
+int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size);
+
+/* Makes the staging file hold the object's content (downloading it), so
+ * random writes, appends and truncation work on a complete copy. */
+int pfs_wb_ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate);
+
+/* Was parent/name unlinked while open, its DELETE deferred to the last
+ * close? The object is still in the store, but the name is gone. fs->lock
+ * held. */
+bool pfs_wb_delete_pending(struct pfs_fs *fs, uint64_t parent, const char *name);
+
+/* Another file now owns key: a deferred DELETE of an unlinked inode with the
+ * same key would remove the new object. fs->lock held. */
+void pfs_wb_cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const struct inode *except);
+
+/* Uploads the staged content if it is dirty. Returns 0 or the failure's
+ * errno (the staged data is kept; a transient failure is retried later, a
+ * permanent one only when the file changes or is flushed again). */
+int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in);
+
+/* close, flush and truncation of an unopened file: store or queue. */
+int pfs_wb_store_or_queue(struct pfs_fs *fs, struct inode *in);
+
+/* After a write at off to a file that held `before` bytes: appends keep a
+ * streamed upload going (started once a whole part is written); anything
+ * else stops it. io held. */
+void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off, uint64_t before);
+
+/* Stores an existing object's new attributes: a copy onto itself with the
+ * REPLACE directive (no re-upload); a directory's marker is written again. */
+int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in);
+
+/* ---- rename.c ---- */
+
+/* Every key below src_prefix copied to dst_prefix (bounded by the pool), then
+ * the sources deleted. Not atomic: a crash after some copies leaves both
+ * trees; the sources go only once every copy succeeded. */
+int pfs_rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *dst_prefix);
+
+/* Pins and takes the io lock of src, dst (a file being replaced) and, for a
+ * directory, every cached file below it, in address order (two renames
+ * cannot deadlock). Returns how many (*out is freed by pfs_rename_unlock_affected), or
+ * -ENOMEM. */
+ssize_t pfs_rename_lock_affected(struct pfs_fs *fs, struct inode *src, struct inode *dst,
+                                 struct inode ***out);
+
+void pfs_rename_unlock_affected(struct pfs_fs *fs, struct inode **v, size_t n);
+
+/* Starts the retry and uploader threads and recovery (pfs_fs_new). */
+void pfs_wb_start(struct pfs_fs *fs);
+/* Stops them; the uploaders drain the async queue first (pfs_fs_free). */
+void pfs_wb_stop(struct pfs_fs *fs);
+/* At unmount: in's pending upload and deferred delete, or its journal entry
+ * kept for the next mount when they fail. */
+void pfs_wb_settle(struct pfs_fs *fs, struct inode *in);
+
+#endif

@@ -1,0 +1,346 @@
+/* Name lookups and directory listings against the store: probing a name
+ * (one LIST, HEAD when metadata is needed), whole listings with their HEAD
+ * fan-out for metadata=head, and the walk heuristic that answers a tool
+ * stat-ing a directory name by name with one listing. No lock is held
+ * across a request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "meta.h"
+
+#include "fs_internal.h"
+
+/* A name the store can hold but a directory cannot show. */
+bool pfs_lookup_showable(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 0 && n <= PFS_NAME_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+           !strchr(name, '/');
+}
+
+static void log_hidden_once(struct pfs_fs *fs, const char *key)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->n_hidden; i++)
+        if (strcmp(fs->hidden[i], key) == 0) {
+            pthread_mutex_unlock(&fs->lock);
+            return;
+        }
+    if (fs->n_hidden < 10000) {
+        char **h = realloc(fs->hidden, (fs->n_hidden + 1) * sizeof(*h));
+        if (h) {
+            fs->hidden = h;
+            fs->hidden[fs->n_hidden] = strdup(key);
+            if (fs->hidden[fs->n_hidden])
+                fs->n_hidden++;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    PFS_WARN("object key '%s' cannot be shown as a file name (empty, '.', '..' or longer than "
+             "255 bytes): hidden",
+             key);
+}
+
+/* ---- directory listings (fs->lock held) ---- */
+
+bool pfs_lookup_listing_fresh(const struct inode *dir)
+{
+    return dir->listing && dir->listing->expires > pfs_sb_mono_now();
+}
+
+/* ---- talking to the store (no lock held) ---- */
+
+/* The metadata of key (a file, or "dir/" for a directory's marker) by HEAD.
+ * A missing marker is not an error: the directory is implicit. */
+static int head_meta(struct pfs_fs *fs, struct pfs_objmeta *out, uint64_t *size_out,
+                     const char *key, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    struct pfs_object_info info;
+    if (pfs_client_head(fs->client, &info, key, st) != 0)
+        return pfs_status_errno(st) == ENOENT ? 1 : -1;
+    pfs_meta_parse(out, info.meta, info.n_meta);
+    if (size_out)
+        *size_out = info.size;
+    if (!out->has_mtime && info.mtime) {
+        out->mtime = info.mtime;
+        out->has_mtime = true;
+    }
+    pfs_object_info_cleanup(&info);
+    return 0;
+}
+
+/* One LIST answers "file, directory or nothing" for parent_key+name: the key
+ * itself sorts first, then siblings that extend the name with a byte below
+ * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
+struct probe_walk {
+    struct pfs_fs *fs;
+    struct probe *out;
+    const char *key, *as_dir;
+};
+
+static int probe_page(void *ctx, const struct pfs_list_page *page)
+{
+    struct probe_walk *w = ctx;
+    bool passed = false;
+    for (size_t i = 0; i < page->n_entries; i++) {
+        const struct pfs_list_entry *e = &page->entries[i];
+        if (strcmp(e->key, w->key) == 0) {
+            w->out->file = true;
+            w->out->size = e->size;
+            w->out->mtime = e->mtime;
+            snprintf(w->out->etag, sizeof(w->out->etag), "%s", e->etag);
+            if (w->fs->o.listing_has_meta) {
+                pfs_meta_parse(&w->out->meta, e->meta, e->n_meta);
+                w->out->meta_fetched = true;
+            }
+        } else if (strcmp(e->key, w->as_dir) > 0) {
+            passed = true;
+        }
+    }
+    for (size_t i = 0; i < page->n_prefixes; i++) {
+        int c = strcmp(page->prefixes[i], w->as_dir);
+        if (c == 0)
+            w->out->dir = true;
+        else if (c > 0)
+            passed = true;
+    }
+    return passed || w->out->dir;
+}
+
+/* One LIST answers "file, directory or nothing" for parent_key+name: the key
+ * itself sorts first, then siblings that extend the name with a byte below
+ * '/', then the prefix name + "/". Stops as soon as the listing passes it. */
+int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *parent_key,
+                          const char *name, struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    char *key = pfs_sb_child_key(parent_key, name, false),
+         *as_dir = pfs_sb_child_key(parent_key, name, true);
+    if (!key || !as_dir) {
+        free(key);
+        free(as_dir);
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    struct pfs_list_params lp = {
+        .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
+    struct probe_walk w = {fs, out, key, as_dir};
+    int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
+    if (out->dir)
+        out->meta_fetched = false; /* the file's metadata is not the directory's */
+    /* Attributes a backup tool set live in metadata the listing lacks. */
+    if (rc == 0 && fs->o.head_metadata && (out->dir || out->file) && !out->meta_fetched) {
+        int hrc = head_meta(fs, &out->meta, NULL, out->dir ? as_dir : key, st);
+        if (hrc < 0)
+            rc = -1;
+        out->meta_fetched = hrc >= 0;
+    }
+    free(key);
+    free(as_dir);
+    return rc;
+}
+
+struct head_job {
+    struct pfs_fs *fs;
+    struct pfs_dentry *d;
+    char *key;
+    int rc;
+    struct pfs_status st;
+};
+
+static void head_task(void *arg)
+{
+    struct head_job *j = arg;
+    j->rc = head_meta(j->fs, &j->d->meta, NULL, j->key, &j->st);
+    j->d->meta_fetched = j->rc >= 0;
+}
+
+/* Fills every entry's metadata with HEADs, many in flight on the pool: an S3
+ * listing carries sizes and times but not the modes and times a backup tool
+ * set. */
+static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *dir_key,
+                        struct pfs_status *st)
+{
+    struct head_job *jobs = calloc(l->n ? l->n : 1, sizeof(*jobs));
+    if (!jobs) {
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    struct pfs_task_group g;
+    pfs_task_group_init(&g);
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->e[i].meta_fetched)
+            continue;
+        struct head_job *j = &jobs[n++];
+        j->fs = fs;
+        j->d = &l->e[i];
+        j->key = pfs_sb_child_key(dir_key, l->e[i].name, l->e[i].is_dir);
+        if (!j->key || pfs_pool_submit(fs->pool, &g, head_task, j) != 0)
+            j->rc = -1;
+    }
+    pfs_task_group_wait(&g);
+    pfs_task_group_cleanup(&g);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc < 0 && rc == 0) {
+            *st = jobs[i].st;
+            if (!jobs[i].key)
+                st->error = -ENOMEM;
+            rc = -1;
+        }
+        free(jobs[i].key);
+    }
+    free(jobs);
+    return rc;
+}
+
+/* The whole listing of a directory, every page. */
+struct dir_walk {
+    struct pfs_fs *fs;
+    struct pfs_listing *l;
+    const char *dir_key;
+    size_t plen;
+    unsigned pages, max_pages;
+};
+
+static int dir_page(void *ctx, const struct pfs_list_page *page)
+{
+    struct dir_walk *w = ctx;
+    struct pfs_fs *fs = w->fs;
+    for (size_t i = 0; i < page->n_entries; i++) {
+        const struct pfs_list_entry *e = &page->entries[i];
+        const char *name = e->key + w->plen;
+        if (strncmp(e->key, w->dir_key, w->plen) != 0 || *name == '\0')
+            continue; /* the directory's own marker */
+        if (!pfs_lookup_showable(name)) {
+            log_hidden_once(fs, e->key);
+            continue;
+        }
+        /* A name that is both a file and a directory shows as the directory
+         * (its files stay reachable); the prefix comes below. */
+        pfs_listing_put(w->l, name, false, e->size, e->mtime);
+        struct pfs_dentry *d = pfs_listing_find(w->l, name);
+        if (d)
+            snprintf(d->etag, sizeof(d->etag), "%s", e->etag);
+        if (d && fs->o.listing_has_meta) {
+            pfs_meta_parse(&d->meta, e->meta, e->n_meta);
+            d->meta_fetched = true;
+        }
+    }
+    for (size_t i = 0; i < page->n_prefixes; i++) {
+        const char *p = page->prefixes[i];
+        if (strncmp(p, w->dir_key, w->plen) != 0)
+            continue;
+        size_t n = strlen(p + w->plen);
+        char *name = strndup(p + w->plen, n ? n - 1 : 0);
+        if (!name)
+            return -ENOMEM;
+        if (pfs_lookup_showable(name)) {
+            if (pfs_listing_find(w->l, name))
+                PFS_INFO("'%s%s' is both a file and a directory: showing the directory", w->dir_key,
+                         name);
+            pfs_listing_put(w->l, name, true, 0, 0);
+        } else {
+            log_hidden_once(fs, p);
+        }
+        free(name);
+    }
+    if (page->truncated && w->max_pages && ++w->pages >= w->max_pages)
+        return -E2BIG;
+    return 0;
+}
+
+/* The whole listing of a directory, every page (max_pages 0), or -E2BIG when
+ * it has more pages than max_pages. */
+int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
+                        unsigned max_pages, struct pfs_status *st)
+{
+    *out = NULL;
+    struct pfs_listing *l = pfs_listing_new();
+    if (!l) {
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return -1;
+    }
+    struct pfs_list_params lp = {
+        .prefix = dir_key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
+    struct dir_walk w = {fs, l, dir_key, strlen(dir_key), 0, max_pages};
+    int rc = pfs_client_list_each(fs->client, &lp, dir_page, &w, st);
+    if (rc != 0 && st->error == -E2BIG) {
+        pfs_listing_free(l);
+        return -E2BIG;
+    }
+    if (rc == 0 && fs->o.head_metadata)
+        rc = head_listing(fs, l, dir_key, st);
+    if (rc) {
+        pfs_listing_free(l);
+        return -1;
+    }
+    *out = l;
+    return 0;
+}
+
+/* Children being written here, which the store does not list yet. fs->lock held. */
+void pfs_lookup_add_local_children(struct pfs_fs *fs, struct pfs_listing *l, uint64_t dir_ino)
+{
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *c = fs->by_ino[b]; c; c = c->next_by_ino)
+            if (c->parent == dir_ino && !c->unlinked && (c->local_only || c->pending_upload))
+                pfs_listing_put(l, c->name, c->is_dir, c->size, c->mtime);
+}
+
+#define WALK_MISSES 4     /* lookups that asked the store ... */
+#define WALK_WINDOW 1.0   /* ... within this many seconds */
+#define WALK_MAX_PAGES 10 /* list at most 10,000 entries to answer them */
+
+/* Counts a lookup that must ask the store; true when enough came in quick
+ * succession that listing the directory once is cheaper. fs->lock held. */
+bool pfs_lookup_note_probe(struct pfs_fs *fs, struct inode *dir, double now)
+{
+    if (dir->too_big_until > now || fs->o.dir_timeout <= 0)
+        return false;
+    if (now - dir->probe_window > WALK_WINDOW) {
+        dir->probe_window = now;
+        dir->probe_misses = 0;
+    }
+    return ++dir->probe_misses > WALK_MISSES;
+}
+
+/* Lists a directory for its lookups. Returns 0 when the listing is in place. */
+int pfs_lookup_list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_key)
+{
+    struct pfs_listing *l = NULL;
+    struct pfs_status st;
+    int rc = pfs_lookup_list_dir(fs, &l, dir_key, WALK_MAX_PAGES, &st);
+    pthread_mutex_lock(&fs->lock);
+    struct inode *dir = pfs_sb_find_ino(fs, dir_ino);
+    if (rc == 0 && dir) {
+        l->expires = pfs_sb_mono_now() + fs->o.dir_timeout;
+        pfs_lookup_add_local_children(fs, l, dir_ino);
+        pfs_listing_free(dir->listing);
+        dir->listing = l;
+        l = NULL;
+        dir->probe_misses = 0;
+    } else if (dir) {
+        if (rc == -E2BIG)
+            dir->too_big_until = pfs_sb_mono_now() + 60;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    pfs_listing_free(l);
+    return rc ? -1 : 0;
+}

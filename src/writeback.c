@@ -1,0 +1,676 @@
+/* The write side of a file: its staged copy in the journal, uploads (sync,
+ * async queue, streaming multipart), retries of failed uploads, deferred
+ * deletes, and the callbacks recovery uses to ask about live keys. The
+ * inode's io lock serialises this (lock order: io before fs->lock); an
+ * upload lets go of io for its transfer and marks the inode `uploading`, and
+ * pfs_wb_io_lock waits for it, so no lock is held across network I/O. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "meta.h"
+
+#include "fs_internal.h"
+
+/* Recovery's questions (recovery.h). A key is busy while a file here holds
+ * local changes for it: its upload, not the journal's older copy, wins. */
+static bool key_busy(void *ctx, const char *key)
+{
+    struct pfs_fs *fs = ctx;
+    bool busy = false;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; b < INO_BUCKETS && !busy; b++)
+        for (struct inode *i = fs->by_ino[b]; i && !busy; i = i->next_by_ino)
+            busy = !i->unlinked && (i->dirty || i->pending_upload || i->local_only) &&
+                   strcmp(i->key, key) == 0;
+    pthread_mutex_unlock(&fs->lock);
+    return busy;
+}
+
+/* Recovery stored or deleted key: cached listings of its directory and the
+ * inode's attributes are stale. */
+static void key_changed(void *ctx, const char *key)
+{
+    struct pfs_fs *fs = ctx;
+    const char *slash = strrchr(key, '/');
+    size_t dir_len = slash ? (size_t)(slash - key) + 1 : 0;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino) {
+            if (i->is_dir && strlen(i->key) == dir_len && strncmp(i->key, key, dir_len) == 0) {
+                if (i->listing)
+                    i->listing->expires = 0;
+                pfs_sb_negative_forget(fs, i->ino, key + dir_len);
+            }
+            if (!i->is_dir && strcmp(i->key, key) == 0)
+                i->attr_expires = 0;
+        }
+    pthread_mutex_unlock(&fs->lock);
+}
+
+static void account_recovered(void *ctx, int64_t delta)
+{
+    struct pfs_fs *fs = ctx;
+    pthread_mutex_lock(&fs->lock);
+    fs->staged_total = (uint64_t)((int64_t)fs->staged_total + delta);
+    pthread_mutex_unlock(&fs->lock);
+}
+
+/* Takes in->io once no upload of in is in flight (see struct inode). */
+void pfs_wb_io_lock(struct inode *in)
+{
+    pthread_mutex_lock(&in->io);
+    while (in->uploading)
+        pthread_cond_wait(&in->io_idle, &in->io);
+}
+
+/* ---- streaming uploads (inode io lock held) ---- */
+
+/* The file stops being a candidate: an upload streamed so far is aborted
+ * (its content goes up whole at close instead). */
+void pfs_wb_stream_stop(struct inode *in)
+{
+    in->stream_ok = false;
+    if (in->stream) {
+        pfs_stream_abandon(in->stream);
+        in->stream = NULL;
+        free(in->upload_id);
+        in->upload_id = NULL;
+        in->upload_part_size = 0;
+    }
+}
+
+/* ---- the journal (inode io lock held) ---- */
+
+/* Writes in's record in state `state` (error: the last upload failure, or
+ * NULL). A record that is not OPEN is durable, and so is its data first when
+ * durable is set: CLOSED is the promise that the bytes survive a crash.
+ * Returns 0 or -errno (logged by the journal). */
+int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
+                       const char *error, bool durable)
+{
+    if (!in->jid[0])
+        return 0;
+    struct pfs_jrec r;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.id, in->jid, sizeof(r.id));
+    pthread_mutex_lock(&fs->lock);
+    r.key = strdup(in->key);
+    r.size = in->size;
+    r.mode = S_IFREG | in->perm;
+    r.uid = in->uid;
+    r.gid = in->gid;
+    r.mtime = in->mtime;
+    r.mtime_ns = in->mtime_ns;
+    snprintf(r.base_etag, sizeof(r.base_etag), "%s", in->base_etag);
+    pthread_mutex_unlock(&fs->lock);
+    if (!r.key)
+        return -ENOMEM;
+    r.state = state;
+    r.bucket = fs->bucket;
+    r.prefix = fs->prefix;
+    r.upload_id = in->upload_id;
+    r.part_size = in->upload_part_size;
+    r.error = (char *)error;
+    r.attempts = in->attempts;
+    r.created = in->jcreated;
+    int fd = in->stage_fd >= 0 ? in->stage_fd : in->jfd;
+    int rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
+    in->jcreated = r.created;
+    if (rc == 0)
+        in->jstate = state;
+    free(r.key);
+    return rc;
+}
+
+/* Forgets in's journal entry (its files go; an open data fd stays usable). */
+void pfs_wb_journal_drop(struct pfs_fs *fs, struct inode *in)
+{
+    if (!in->jid[0])
+        return;
+    pfs_journal_remove(fs->journal, in->jid);
+    in->jid[0] = '\0';
+    in->attempts = 0;
+    in->jcreated = 0;
+    if (in->jfd >= 0) {
+        close(in->jfd);
+        in->jfd = -1;
+    }
+}
+
+/* The staged content is about to change: a record that promised recovery an
+ * upload of the old content says OPEN again (durably: the data file no
+ * longer matches it). */
+void pfs_wb_journal_reopen(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->jid[0] && (in->jstate == PFS_J_CLOSED || in->jstate == PFS_J_FAILED))
+        pfs_wb_journal_put(fs, in, PFS_J_OPEN, NULL, true);
+}
+
+/* ---- staging and uploads (inode io lock held) ---- */
+
+static int stage_open(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->stage_fd >= 0)
+        return 0;
+    if (in->jfd >= 0) {
+        /* A deferred delete's entry: its (empty) data file stages the
+         * content of the unlinked file; the record keeps saying DELETE. */
+        in->stage_fd = in->jfd;
+        in->jfd = -1;
+    } else {
+        int fd;
+        int rc = pfs_journal_create(fs->journal, in->jid, &fd);
+        if (rc) {
+            PFS_ERROR("cannot create a staging file in %s/journal: %s", fs->cache_dir,
+                      strerror(-rc));
+            in->jid[0] = '\0';
+            return rc;
+        }
+        in->stage_fd = fd;
+        in->jstate = PFS_J_OPEN;
+        /* Not durable: if it is lost, the data still goes to lost+found. */
+        pfs_wb_journal_put(fs, in, PFS_J_OPEN, NULL, false);
+    }
+    char path[PATH_MAX];
+    pfs_journal_data_path(fs->journal, in->jid, path, sizeof(path));
+    free(in->stage_path);
+    in->stage_path = strdup(path);
+    return 0;
+}
+
+void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in)
+{
+    pfs_wb_stream_stop(in);
+    if (in->jstate == PFS_J_DELETE && in->stage_fd >= 0) {
+        /* The deferred delete still needs its entry: keep the (emptied)
+         * data file as its lock. */
+        if (ftruncate(in->stage_fd, 0) != 0)
+            PFS_WARN("cannot empty %s: %s", in->stage_path, strerror(errno));
+        in->jfd = in->stage_fd;
+        in->stage_fd = -1;
+    } else {
+        pfs_wb_journal_drop(fs, in);
+    }
+    if (in->stage_fd >= 0) {
+        close(in->stage_fd);
+        in->stage_fd = -1;
+    }
+    free(in->stage_path);
+    in->stage_path = NULL;
+    pthread_mutex_lock(&fs->lock);
+    fs->staged_total -= in->staged_bytes;
+    in->staged_bytes = 0;
+    pthread_mutex_unlock(&fs->lock);
+    in->dirty = false;
+}
+
+/* Accounts staged bytes against cache_size. */
+int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
+{
+    pthread_mutex_lock(&fs->lock);
+    uint64_t total = fs->staged_total - in->staged_bytes + new_size;
+    if (fs->o.cache_size && new_size > in->staged_bytes && total > fs->o.cache_size) {
+        pthread_mutex_unlock(&fs->lock);
+        return -ENOSPC;
+    }
+    fs->staged_total = total;
+    in->staged_bytes = new_size;
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* Makes the staging file hold the object's content (downloading it), so
+ * random writes, appends and truncation work on a complete copy. */
+int pfs_wb_ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
+{
+    if (in->stage_fd >= 0) {
+        if (truncate) {
+            pfs_wb_journal_reopen(fs, in);
+            pfs_wb_stream_stop(in);
+            if (ftruncate(in->stage_fd, 0) != 0)
+                return -errno;
+            in->stream_ok = true;
+        }
+        return 0;
+    }
+    pthread_mutex_lock(&fs->lock);
+    uint64_t size = in->size;
+    bool fetch = !truncate && !in->local_only && size > 0;
+    /* The version this copy replaces, for recovery's conflict check. */
+    snprintf(in->base_etag, sizeof(in->base_etag), "%s", in->local_only ? "" : in->etag);
+    pthread_mutex_unlock(&fs->lock);
+    int rc = pfs_wb_stage_reserve(fs, in, truncate ? 0 : size);
+    if (rc == 0)
+        rc = stage_open(fs, in);
+    if (rc == 0 && truncate)
+        in->stream_ok = true;
+    if (rc == 0 && fetch) {
+        uint64_t got = 0;
+        char etag[80] = "";
+        struct pfs_status st;
+        if (pfs_client_get_to_fd(fs->client, in->stage_fd, 0, 0, UINT64_MAX, &got, etag, in->key,
+                                 &st) != 0) {
+            rc = pfs_sb_status_err(&st);
+        } else {
+            pthread_mutex_lock(&fs->lock);
+            snprintf(in->base_etag, sizeof(in->base_etag), "%s", etag);
+            snprintf(in->etag, sizeof(in->etag), "%s", etag);
+            /* Someone else replaced the object: stage what it is now. */
+            in->size = got;
+            pthread_mutex_unlock(&fs->lock);
+        }
+        if (rc)
+            pfs_wb_stage_discard(fs, in);
+    }
+    return rc;
+}
+
+/* Was parent/name unlinked while open, its DELETE deferred to the last
+ * close? The object is still in the store, but the name is gone. fs->lock
+ * held. */
+bool pfs_wb_delete_pending(struct pfs_fs *fs, uint64_t parent, const char *name)
+{
+    for (size_t b = 0; fs->deferred_deletes && b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino)
+            if (i->delete_on_release && i->parent == parent && strcmp(i->name, name) == 0)
+                return true;
+    return false;
+}
+
+/* Another file now owns key: a deferred DELETE of an unlinked inode with the
+ * same key would remove the new object. fs->lock held. */
+void pfs_wb_cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const struct inode *except)
+{
+    for (size_t b = 0; fs->deferred_deletes && b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino)
+            if (i != except && i->delete_on_release && strcmp(i->key, key) == 0) {
+                i->delete_on_release = false;
+                fs->deferred_deletes--;
+            }
+}
+
+/* A multipart upload began: journal its id, so that recovery can abort it
+ * if the daemon dies before it completes. Runs on the uploading thread, which
+ * is uploading in (it let go of in->io for the transfer). */
+struct upload_note {
+    struct pfs_fs *fs;
+    struct inode *in;
+};
+
+static void note_mpu(void *ctx, const char *upload_id, uint64_t part_size)
+{
+    struct upload_note *u = ctx;
+    /* The uploading thread let go of io for the transfer; nothing else
+     * writes these fields while `uploading` is set. */
+    pthread_mutex_lock(&u->in->io);
+    free(u->in->upload_id);
+    u->in->upload_id = strdup(upload_id);
+    u->in->upload_part_size = part_size;
+    if (u->in->upload_id)
+        pfs_wb_journal_put(u->fs, u->in, u->in->jstate, NULL, false);
+    pthread_mutex_unlock(&u->in->io);
+}
+
+/* Uploads the staged content if it is dirty. Returns 0 or the failure's
+ * errno (the staged data is kept; a transient failure is retried later, a
+ * permanent one only when the file changes or is flushed again). */
+int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool skip = !in->dirty || in->unlinked;
+    uint64_t size = in->size;
+    struct pfs_objmeta m;
+    pfs_sb_inode_meta(in, &m);
+    char *key = strdup(in->key);
+    if (!skip && key)
+        pfs_wb_cancel_deferred_deletes(fs, key, in);
+    pthread_mutex_unlock(&fs->lock);
+    if (skip || !key) {
+        free(key);
+        return skip ? 0 : -ENOMEM;
+    }
+    struct pfs_meta_out mo;
+    size_t n_meta = pfs_meta_format(&mo, &m);
+    struct pfs_status st;
+    struct upload_note note = {fs, in};
+    struct pfs_upload_report report = {.mpu_started = note_mpu, .ctx = &note};
+    /* No lock across the transfer: pfs_wb_io_lock callers wait for it to end. */
+    in->uploading = true;
+    int fd = in->stage_fd;
+    struct pfs_stream *stream = in->stream; /* parts sent while it was written */
+    in->stream = NULL;
+    in->stream_ok = false;
+    pthread_mutex_unlock(&in->io);
+    int rc = -1;
+    if (stream) {
+        rc = pfs_stream_finish(stream, size, report.etag, &st);
+        if (rc != 0) {
+            char what[600];
+            pfs_status_describe(&st, what, sizeof(what));
+            PFS_WARN("streamed upload of %s failed (%s); uploading it whole", key, what);
+        }
+    }
+    if (rc != 0)
+        rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
+                                  fs->o.multipart_threshold, &report, &st);
+    pthread_mutex_lock(&in->io);
+    in->uploading = false;
+    pthread_cond_broadcast(&in->io_idle);
+    free(key);
+    /* The multipart upload (if any) is completed or aborted by now. */
+    bool had_mpu = in->upload_id != NULL;
+    free(in->upload_id);
+    in->upload_id = NULL;
+    in->upload_part_size = 0;
+    if (rc == 0) {
+        in->attempts = 0;
+        pthread_mutex_lock(&fs->lock);
+        snprintf(in->etag, sizeof(in->etag), "%s", report.etag);
+        snprintf(in->base_etag, sizeof(in->base_etag), "%s", report.etag);
+        pthread_mutex_unlock(&fs->lock);
+        /* Stored: a crash from here on must not upload this copy again. */
+        if (in->jstate != PFS_J_OPEN || had_mpu)
+            pfs_wb_journal_put(fs, in, PFS_J_OPEN, NULL, false);
+    }
+    pthread_mutex_lock(&fs->lock);
+    if (rc == 0) {
+        bool was_pending = in->pending_upload && in->upload_err != 0; /* failed before */
+        in->dirty = false;
+        in->local_only = false;
+        in->pending_upload = false;
+        in->upload_permanent = false;
+        in->trunc_unwritten = false;
+        in->attr_expires = pfs_sb_mono_now() + fs->o.attr_timeout;
+        struct inode *parent = pfs_sb_find_ino(fs, in->parent);
+        if (parent && !in->unlinked)
+            pfs_listing_put(parent->listing, in->name, false, in->size, in->mtime);
+        pthread_mutex_unlock(&fs->lock);
+        if (was_pending)
+            PFS_WARN("upload of %s succeeded on retry", in->key);
+        return 0;
+    }
+    int err = pfs_sb_status_err(&st);
+    bool permanent = pfs_status_permanent(&st);
+    bool first = !in->pending_upload || in->upload_err != err;
+    in->pending_upload = true;
+    in->upload_permanent = permanent;
+    in->upload_err = err;
+    pthread_mutex_unlock(&fs->lock);
+    char what[600];
+    pfs_status_describe(&st, what, sizeof(what));
+    /* Kept for a retry: the data and a durable record say so, so that a
+     * crash or an unmount with the store down loses nothing. */
+    in->attempts++;
+    pfs_wb_journal_put(fs, in, permanent ? PFS_J_FAILED : PFS_J_CLOSED, what, true);
+    if (first)
+        PFS_ERROR("upload of %s failed: %s; its data is kept in %s%s", in->key, what,
+                  in->stage_path ? in->stage_path : "(memory)",
+                  permanent ? " (not retried: the store refuses it)"
+                            : " and the upload will be retried");
+    if (!permanent)
+        pthread_cond_signal(&fs->retry_wake);
+    return err;
+}
+
+/* upload=async: the content is acknowledged once it is durable here (data
+ * and a CLOSED record fsynced); an uploader thread stores it later. When the
+ * journal cannot promise that, the upload happens now, as with sync. */
+static int queue_upload(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool skip = !in->dirty || in->unlinked;
+    pthread_mutex_unlock(&fs->lock);
+    if (skip)
+        return 0;
+    if (!in->jid[0] || in->stage_fd < 0 ||
+        pfs_wb_journal_put(fs, in, PFS_J_CLOSED, NULL, true) != 0)
+        return pfs_wb_upload_locked(fs, in);
+    pthread_mutex_lock(&fs->lock);
+    in->pending_upload = true; /* local content that the store lacks */
+    if (!in->queued) {
+        in->queued = true;
+        in->next_queued = NULL;
+        if (fs->queue_tail)
+            fs->queue_tail->next_queued = in;
+        else
+            fs->queue_head = in;
+        fs->queue_tail = in;
+        pthread_cond_signal(&fs->queue_wake);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+/* close, flush and truncation of an unopened file: store or queue. */
+int pfs_wb_store_or_queue(struct pfs_fs *fs, struct inode *in)
+{
+    return fs->o.upload_async ? queue_upload(fs, in) : pfs_wb_upload_locked(fs, in);
+}
+
+static void *uploader_loop(void *arg)
+{
+    struct pfs_fs *fs = arg;
+    pthread_mutex_lock(&fs->lock);
+    for (;;) {
+        while (!fs->queue_head && !fs->stopping)
+            pthread_cond_wait(&fs->queue_wake, &fs->lock);
+        struct inode *in = fs->queue_head;
+        if (!in)
+            break; /* stopping, and the queue is drained */
+        fs->queue_head = in->next_queued;
+        if (!fs->queue_head)
+            fs->queue_tail = NULL;
+        in->queued = false;
+        in->open_count++; /* pinned while the lock is dropped */
+        pthread_mutex_unlock(&fs->lock);
+        pfs_wb_io_lock(in);
+        /* Written again since it was queued (the record says OPEN): the
+         * next close queues it again; half-written content is not stored. */
+        if (in->jstate == PFS_J_CLOSED && in->dirty) {
+            pfs_wb_upload_locked(fs, in);
+        }
+        pthread_mutex_lock(&fs->lock);
+        bool unused = in->open_count == 1;
+        pthread_mutex_unlock(&fs->lock);
+        if (unused && !in->dirty && in->stage_fd >= 0)
+            pfs_wb_stage_discard(fs, in);
+        pthread_mutex_unlock(&in->io);
+        pthread_mutex_lock(&fs->lock);
+        in->open_count--;
+        pfs_sb_maybe_drop(fs, in);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return NULL;
+}
+
+static void *retry_loop(void *arg)
+{
+    struct pfs_fs *fs = arg;
+    pthread_mutex_lock(&fs->lock);
+    while (!fs->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += fs->o.retry_interval_s;
+        pthread_cond_timedwait(&fs->retry_wake, &fs->lock, &until);
+        if (fs->stopping)
+            break;
+        /* Retry one pending inode at a time, without the table lock. */
+        for (size_t b = 0; b < INO_BUCKETS && !fs->stopping; b++) {
+            for (struct inode *in = fs->by_ino[b]; in; in = in->next_by_ino) {
+                if (!in->pending_upload || in->upload_permanent || in->open_count > 0 || in->queued)
+                    continue;
+                in->open_count++; /* pins it while the lock is dropped */
+                pthread_mutex_unlock(&fs->lock);
+                pfs_wb_io_lock(in);
+                int rc = pfs_wb_upload_locked(fs, in);
+                if (rc == 0 && !in->dirty)
+                    pfs_wb_stage_discard(fs, in);
+                pthread_mutex_unlock(&in->io);
+                pthread_mutex_lock(&fs->lock);
+                in->open_count--;
+                /* The bucket chain may have changed: restart it, dropping
+                 * this inode if nothing refers to it any more. */
+                pfs_sb_maybe_drop(fs, in);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return NULL;
+}
+
+/* After a write at off to a file that held `before` bytes: appends keep a
+ * streamed upload going (started once a whole part is written); anything
+ * else stops it. io held. */
+void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off, uint64_t before)
+{
+    if (!in->stream_ok)
+        return;
+    if (off != before) {
+        pfs_wb_stream_stop(in);
+        return;
+    }
+    uint64_t start_at =
+        fs->o.part_size > fs->o.multipart_threshold ? fs->o.part_size : fs->o.multipart_threshold;
+    if (!in->stream && in->size >= start_at) {
+        pthread_mutex_lock(&fs->lock);
+        struct pfs_objmeta m;
+        pfs_sb_inode_meta(in, &m);
+        char *key = strdup(in->key);
+        pthread_mutex_unlock(&fs->lock);
+        /* The object's time is the completion's (Last-Modified): the file's
+         * mtime moves on with every write. */
+        m.has_mtime = false;
+        struct pfs_meta_out mo;
+        size_t n_meta = pfs_meta_format(&mo, &m);
+        struct pfs_status st;
+        int rc = key ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
+                                        in->stage_fd, fs->o.part_size, fs->o.max_inflight, &st)
+                     : -1;
+        free(key);
+        if (rc != 0) {
+            in->stream_ok = false; /* uploaded whole at close */
+            return;
+        }
+        free(in->upload_id);
+        in->upload_id = strdup(pfs_stream_upload_id(in->stream));
+        in->upload_part_size = fs->o.part_size;
+        pfs_wb_journal_put(fs, in, in->jstate, NULL, false); /* recovery aborts it after a crash */
+    }
+    if (in->stream && pfs_stream_feed(in->stream, in->size) != 0)
+        pfs_wb_stream_stop(in);
+}
+
+/* Stores an existing object's new attributes: a copy onto itself with the
+ * REPLACE directive (no re-upload); a directory's marker is written again. */
+int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct pfs_objmeta m;
+    pfs_sb_inode_meta(in, &m);
+    char *key = strdup(in->key);
+    bool is_dir = in->is_dir;
+    uint64_t size = in->size;
+    pthread_mutex_unlock(&fs->lock);
+    if (!key)
+        return -ENOMEM;
+    struct pfs_meta_out mo;
+    size_t n = pfs_meta_format(&mo, &m);
+    struct pfs_status st;
+    int rc;
+    if (is_dir) {
+        struct pfs_http_body empty = {.fd = -1};
+        rc = pfs_client_put(fs->client, key, &empty, mo.kv, n, NULL, &st);
+    } else {
+        rc = pfs_client_copy_object(fs->client, key, key, size, fs->o.part_size, true, mo.kv, n,
+                                    &st);
+    }
+    free(key);
+    return rc == 0 ? 0 : pfs_sb_status_err(&st);
+}
+
+/* The background side of the write path: the retry thread, the uploader
+ * threads of upload=async and recovery of what an earlier daemon left in the
+ * journal (in the background: the mount answers at once). */
+void pfs_wb_start(struct pfs_fs *fs)
+{
+    int rc;
+    if (pthread_create(&fs->retry_thread, NULL, retry_loop, fs) == 0)
+        fs->retry_started = true;
+    for (unsigned i = 0; fs->o.upload_async && i < ASYNC_UPLOADERS; i++)
+        if (pthread_create(&fs->uploaders[fs->n_uploaders], NULL, uploader_loop, fs) == 0)
+            fs->n_uploaders++;
+    if (fs->o.upload_async && fs->n_uploaders == 0)
+        fs->o.upload_async = false; /* no thread to upload: close stores, as with sync */
+    struct pfs_recovery_opts ro = {
+        .bucket = fs->bucket,
+        .prefix = fs->prefix,
+        .part_size = fs->o.part_size,
+        .multipart_threshold = fs->o.multipart_threshold,
+        .retry_interval_s = fs->o.retry_interval_s,
+        .key_busy = key_busy,
+        .changed = key_changed,
+        .account = account_recovered,
+        .ctx = fs,
+    };
+    if (!fs->o.read_only && (rc = pfs_recovery_start(&fs->recovery, fs->client, fs->journal, &ro)))
+        PFS_ERROR("cannot recover the journal in %s: %s; its files stay there", fs->cache_dir,
+                  strerror(-rc));
+}
+
+/* Stops recovery and the background threads; the uploaders drain the queue
+ * first, so an unmount waits for every queued upload. */
+void pfs_wb_stop(struct pfs_fs *fs)
+{
+    pfs_recovery_stop(fs->recovery); /* what it has not done stays in the journal */
+    fs->recovery = NULL;
+    pthread_mutex_lock(&fs->lock);
+    fs->stopping = true;
+    pthread_cond_broadcast(&fs->queue_wake);
+    pthread_cond_signal(&fs->retry_wake);
+    pthread_mutex_unlock(&fs->lock);
+    /* Unmounting waits for the queued uploads: the uploaders drain the
+     * queue before they stop. */
+    for (unsigned i = 0; i < fs->n_uploaders; i++)
+        pthread_join(fs->uploaders[i], NULL);
+    if (fs->retry_started)
+        pthread_join(fs->retry_thread, NULL);
+}
+
+/* At unmount, the last chance of an inode's pending work: its upload and a
+ * deferred delete; what fails stays in the journal for the next mount. */
+void pfs_wb_settle(struct pfs_fs *fs, struct inode *in)
+{
+    bool keep = false;
+    if (in->dirty && !in->unlinked && in->stage_fd >= 0) {
+        /* Last chance: unmounting waits for every pending upload. */
+        if (pfs_wb_upload_locked(fs, in) != 0) {
+            PFS_ERROR("upload of %s failed at unmount; its data is kept in %s and "
+                      "uploaded by the next mount with this cache_dir",
+                      in->key, in->stage_path);
+            keep = true;
+        }
+    }
+    if (in->delete_on_release) {
+        /* Still open at unmount: the deferred DELETE happens now. */
+        struct pfs_status st;
+        if (pfs_client_delete(fs->client, in->key, &st) != 0) {
+            PFS_ERROR("deferred delete of %s failed at unmount; the next mount with this "
+                      "cache_dir tries again",
+                      in->key);
+            keep = true;
+        }
+    }
+    if (!keep)
+        pfs_wb_journal_drop(fs, in);
+}
