@@ -24,6 +24,8 @@ void pfs_cli_usage(FILE *out)
             "                                            print a presigned URL\n"
             "  presignfs check [-o opt,...] BUCKET       check configuration, credentials and "
             "bucket\n"
+            "  presignfs signer [-o opt,...] --listen ADDR:PORT --clients FILE\n"
+            "                                            serve presigned URLs to token holders\n"
             "  presignfs status [--json] CACHE_DIR|MOUNTPOINT\n"
             "                                            list uploads pending in the journal\n"
             "  presignfs --version | --help\n"

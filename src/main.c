@@ -295,6 +295,8 @@ int main(int argc, char **argv)
         return pfs_cli_presign(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "check") == 0)
         return pfs_cli_check(argc - 1, argv + 1, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "signer") == 0)
+        return pfs_cli_signer(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "status") == 0)
         return pfs_cli_status(argc - 1, argv + 1, stdout, stderr);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
