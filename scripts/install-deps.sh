@@ -9,6 +9,8 @@ PACKAGES=(
     libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
     libcmocka-dev python3 python3-boto3 curl bc rsync restic s3fs
 )
+# presignfs signer (the signing service) serves HTTP with libmicrohttpd.
+PACKAGES+=(libmicrohttpd-dev)
 # This machine image may ship its own Node.js (with npm bundled); only fall
 # back to Debian's packages when there is none.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)

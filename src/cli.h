@@ -25,6 +25,11 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err);
  * line or an argument that is neither, 1 when the journal cannot be read. */
 int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err);
 
+/* `presignfs signer [-o opt,...] --listen ADDR:PORT --clients FILE`: the
+ * signing service (doc/SIGNER.md). Runs until SIGTERM or SIGINT; SIGHUP
+ * reloads the clients file. Returns an exit status. */
+int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err);
+
 /* Prints the --help text. */
 void pfs_cli_usage(FILE *out);
 

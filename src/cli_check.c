@@ -46,23 +46,38 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
     struct pfs_store *store = NULL;
     int status = PFS_EXIT_USAGE;
     if (pfs_config_load(&cfg, opts, n_opts, &cerr) != 0 ||
-        pfs_config_load_credentials(&cred, &cfg, &cerr) != 0) {
+        (!cfg.signer && pfs_config_load_credentials(&cred, &cfg, &cerr) != 0)) {
         fprintf(err, "presignfs: %s\n", cerr.msg);
         goto out;
     }
     /* The verdict lines say it all; the daemon's warnings would repeat them. */
     pfs_log_set_level(pfs_config_is_set(&cfg, "log_level") ? cfg.log_level : PFS_LOG_ERROR);
     fprintf(out, "configuration: %s\n", cfg.source_file ? cfg.source_file : "(no file)");
-    fprintf(out, "endpoint:      %s (dialect %s, region %s, %s addressing)\n", cfg.endpoint,
-            pfs_dialect_name(cfg.dialect), cfg.region,
-            cfg.addressing == PFS_ADDRESSING_PATH ? "path" : "virtual");
-    fprintf(out, "credentials:   %s, access key %.4s..., %s session token\n",
-            cfg.credentials ? cfg.credentials : "environment", cred->access_key,
-            cred->session_token ? "with a" : "no");
-    if (pfs_store_open(&store, &cfg, cred, bucket, &cerr) != 0) {
-        fprintf(err, "presignfs: %s\n", cerr.msg);
-        status = PFS_EXIT_FAILURE;
-        goto out;
+    if (cfg.signer) {
+        /* Keyless: the signer names the store. */
+        if (pfs_store_open(&store, &cfg, NULL, bucket, &cerr) != 0) {
+            fprintf(out, "signer:        %s: FAILED: %s\n", cfg.signer, cerr.msg);
+            fprintf(err, "presignfs: %s\n", cerr.msg);
+            status = PFS_EXIT_FAILURE;
+            goto out;
+        }
+        fprintf(out, "signer:        %s: answers, client %s with %s access (token %s)\n",
+                cfg.signer, store->signer_client, store->signer_access, cfg.signer_token);
+        fprintf(out, "endpoint:      %s (dialect %s, from the signer)\n", store->endpoint,
+                pfs_dialect_name(store->dialect));
+        fprintf(out, "credentials:   none on this host\n");
+    } else {
+        fprintf(out, "endpoint:      %s (dialect %s, region %s, %s addressing)\n", cfg.endpoint,
+                pfs_dialect_name(cfg.dialect), cfg.region,
+                cfg.addressing == PFS_ADDRESSING_PATH ? "path" : "virtual");
+        fprintf(out, "credentials:   %s, access key %.4s..., %s session token\n",
+                cfg.credentials ? cfg.credentials : "environment", cred->access_key,
+                cred->session_token ? "with a" : "no");
+        if (pfs_store_open(&store, &cfg, cred, bucket, &cerr) != 0) {
+            fprintf(err, "presignfs: %s\n", cerr.msg);
+            status = PFS_EXIT_FAILURE;
+            goto out;
+        }
     }
     struct pfs_status st;
     char what[600];
@@ -72,7 +87,7 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
             pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
         pfs_status_describe(&st, what, sizeof(what));
         fprintf(out, "bucket:        %s: FAILED: %s\n", bucket, what);
-        fprintf(err, "presignfs: bucket %s at %s does not answer: %s\n", bucket, cfg.endpoint,
+        fprintf(err, "presignfs: bucket %s at %s does not answer: %s\n", bucket, store->endpoint,
                 what);
         goto out;
     }

@@ -11,7 +11,9 @@
 
 #include "clock.h"
 #include "config.h"
+#include "crypto.h"
 #include "sign.h"
+#include "urlsource.h"
 
 void pfs_cli_usage(FILE *out)
 {
@@ -24,6 +26,8 @@ void pfs_cli_usage(FILE *out)
             "                                            print a presigned URL\n"
             "  presignfs check [-o opt,...] BUCKET       check configuration, credentials and "
             "bucket\n"
+            "  presignfs signer [-o opt,...] --listen ADDR:PORT --clients FILE\n"
+            "                                            serve presigned URLs to token holders\n"
             "  presignfs status [--json] CACHE_DIR|MOUNTPOINT\n"
             "                                            list uploads pending in the journal\n"
             "  presignfs --version | --help\n"
@@ -108,6 +112,44 @@ static char *scratch_dup(struct presign_args *a, const char *s)
     memcpy(p, s, n);
     a->scratch_used += n;
     return p;
+}
+
+/* presign through a signer: one URL from the service, or its refusal. */
+static int presign_remote(const struct pfs_config *cfg, const struct pfs_sign_request *req,
+                          long long expires, FILE *out, FILE *err)
+{
+    struct pfs_config_error cerr;
+    char *token = NULL;
+    if (pfs_config_load_signer_token(&token, cfg, &cerr) != 0) {
+        fprintf(err, "presignfs: %s\n", cerr.msg);
+        return PFS_EXIT_USAGE;
+    }
+    struct pfs_url_source_remote_opts ro = {
+        .url = cfg->signer,
+        .token = token,
+        .ca_file = cfg->signer_ca,
+        .connect_timeout_ms = (long)cfg->connect_timeout * 1000,
+        .expires = expires,
+    };
+    struct pfs_url_source *src = NULL;
+    int rc = pfs_url_source_remote_new(&src, &ro);
+    pfs_crypto_wipe(token, strlen(token));
+    free(token);
+    if (rc) {
+        fprintf(err, "presignfs presign: cannot set up the signer client: %s\n", strerror(-rc));
+        return PFS_EXIT_FAILURE;
+    }
+    /* The source logs why it failed, once (stderr): that line is the message. */
+    char *url = NULL;
+    int64_t expires_at = 0;
+    rc = pfs_url_source_presign(src, &url, &expires_at, req, pfs_clock_now(&pfs_clock_realtime));
+    pfs_url_source_free(src);
+    if (rc == 0) {
+        fprintf(out, "%s\n", url);
+        free(url);
+        return fflush(out) == 0 ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+    }
+    return rc == -EACCES || rc == -EINVAL ? PFS_EXIT_USAGE : PFS_EXIT_FAILURE;
 }
 
 int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err)
@@ -197,7 +239,7 @@ int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err)
     pfs_config_init(&cfg);
     struct pfs_cred *cred = NULL;
     if (pfs_config_load(&cfg, a.opts, a.n_opts, &cerr) != 0 ||
-        pfs_config_load_credentials(&cred, &cfg, &cerr) != 0) {
+        (!cfg.signer && pfs_config_load_credentials(&cred, &cfg, &cerr) != 0)) {
         fprintf(err, "presignfs: %s\n", cerr.msg);
         goto out_cfg;
     }
@@ -221,15 +263,6 @@ int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err)
         goto out_cfg;
     }
 
-    struct pfs_sign_params params = {
-        .dialect = cfg.dialect,
-        .endpoint = &cfg.parsed_endpoint,
-        .region = cfg.region,
-        .addressing = cfg.addressing,
-        .access_key = cred->access_key,
-        .secret_key = cred->secret_key,
-        .session_token = cred->session_token,
-    };
     struct pfs_sign_request req = {
         .method = a.method,
         .bucket = bucket,
@@ -239,6 +272,24 @@ int pfs_cli_presign(int argc, char **argv, FILE *out, FILE *err)
         .n_query = a.n_query,
         .headers = a.headers,
         .n_headers = a.n_headers,
+    };
+    if (cfg.signer) {
+        /* Keyless: the signer signs (at its own time, within its policy). */
+        if (a.at) {
+            fprintf(err, "presignfs presign: --at cannot be used with signer = URL\n");
+            goto out_cfg;
+        }
+        status = presign_remote(&cfg, &req, expires, out, err);
+        goto out_cfg;
+    }
+    struct pfs_sign_params params = {
+        .dialect = cfg.dialect,
+        .endpoint = &cfg.parsed_endpoint,
+        .region = cfg.region,
+        .addressing = cfg.addressing,
+        .access_key = cred->access_key,
+        .secret_key = cred->secret_key,
+        .session_token = cred->session_token,
     };
     char *url = NULL;
     const char *why = "out of memory";

@@ -283,9 +283,16 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
         int rc = op->cacheable ? pfs_urlcache_get(c->urls, &url, &sreq)
                                : pfs_urlcache_get_uncached(c->urls, &url, &sreq);
         if (rc) {
-            st->error = rc == -ENOMEM ? -ENOMEM : -EINVAL;
-            pfs_status_set(st, NULL, "could not presign the request", NULL);
-            log_failure(op, op->key, st);
+            /* A signer's refusal is EACCES, a signer that does not answer EIO
+             * (the URL source logged which, once); the rest cannot be signed. */
+            st->error = (rc == -ENOMEM || rc == -EACCES || rc == -EIO) ? rc : -EINVAL;
+            pfs_status_set(st, NULL,
+                           rc == -EACCES ? "the signer refused this request"
+                           : rc == -EIO  ? "no URL: the signer does not answer"
+                                         : "could not presign the request",
+                           NULL);
+            if (rc != -EACCES && rc != -EIO)
+                log_failure(op, op->key, st);
             return -1;
         }
         req.url = url;

@@ -108,6 +108,17 @@ static const struct opt_def options[] = {
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
      "files at least this large upload in parallel parts; default 8M"},
+    {"signer", OPT_STRING, OFF(signer), 0, 0,
+     "http[s]://host:port of a presignfs signer: URLs come from it and no credentials are "
+     "read (doc/SIGNER.md)"},
+    {"signer_token", OPT_STRING, OFF(signer_token), 0, 0,
+     "file holding the bearer token for the signer alone (mode 0600)"},
+    {"signer_ca", OPT_STRING, OFF(signer_ca), 0, 0,
+     "CA certificates (PEM) to verify the signer's TLS certificate; default: system store"},
+    {"tls_cert", OPT_STRING, OFF(tls_cert), 0, 0,
+     "presignfs signer: PEM certificate (chain) to serve HTTPS with"},
+    {"tls_key", OPT_STRING, OFF(tls_key), 0, 0,
+     "presignfs signer: PEM private key of tls_cert (mode 0600)"},
     /* Handled by pfs_config_load before any file is read; listed for --help. */
     {"config", OPT_CONFIG, 0, 0, 0,
      "configuration file to read (only with -o or $PRESIGNFS_CONFIG)"},
@@ -526,9 +537,24 @@ int pfs_config_load(struct pfs_config *cfg, const char *const *opt_strings, size
     return pfs_config_finish(cfg, err);
 }
 
+static int finish_common(struct pfs_config *cfg, struct pfs_config_error *err);
+
 int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err)
 {
     const char *hint = cfg->source_file ? cfg->source_file : "the configuration file";
+    if (cfg->signer) {
+        /* Keyless: the signer names the store (endpoint, region, dialect);
+         * what is given here as well must agree with it (store.c). */
+        const char *why = NULL;
+        struct pfs_endpoint sep;
+        if (pfs_endpoint_parse(&sep, cfg->signer, &why) != 0)
+            return failf(err, "signer '%s' is not valid: %s", cfg->signer, why);
+        if (!cfg->signer_token)
+            return failf(err, "signer = %s needs signer_token = FILE (the token alone, mode 0600)",
+                         cfg->signer);
+    }
+    if (!cfg->endpoint && cfg->signer)
+        return finish_common(cfg, err);
     if (!cfg->endpoint)
         return failf(err, "no endpoint: set endpoint = URL in %s or give -o endpoint=URL", hint);
     if (!cfg->region)
@@ -543,6 +569,12 @@ int pfs_config_finish(struct pfs_config *cfg, struct pfs_config_error *err)
     if (!pfs_config_is_set(cfg, "addressing"))
         cfg->addressing =
             cfg->parsed_endpoint.host_is_ip ? PFS_ADDRESSING_PATH : PFS_ADDRESSING_VIRTUAL;
+    return finish_common(cfg, err);
+}
+
+/* What does not depend on the store's endpoint. */
+static int finish_common(struct pfs_config *cfg, struct pfs_config_error *err)
+{
     if (!pfs_config_is_set(cfg, "url_refresh_margin"))
         cfg->url_refresh_margin = cfg->url_expires / 10;
     if (cfg->multipart_threshold < cfg->part_size && pfs_config_is_set(cfg, "multipart_threshold"))
@@ -597,23 +629,35 @@ static int cred_handler(void *user, const char *section, const char *name, const
     return 1;
 }
 
-static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_config_error *err)
+/* Opens a file that holds secrets: a regular file readable by its owner
+ * only (what names it in messages). Returns the stream or NULL with err. */
+static FILE *open_private(const char *path, const char *what, struct pfs_config_error *err)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return failf(err, "credentials file %s: cannot read it: %s", path, strerror(errno));
+    if (!f) {
+        failf(err, "%s %s: cannot read it: %s", what, path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return failf(err, "credentials file %s: not a regular file", path);
+        failf(err, "%s %s: not a regular file", what, path);
+        return NULL;
     }
     if (st.st_mode & (S_IRGRP | S_IROTH)) {
         fclose(f);
-        return failf(err,
-                     "credentials file %s has mode %04o: it must not be readable by group or "
-                     "others (chmod 600 %s)",
-                     path, (unsigned)(st.st_mode & 07777), path);
+        failf(err, "%s %s has mode %04o: it must not be readable by group or others (chmod 600 %s)",
+              what, path, (unsigned)(st.st_mode & 07777), path);
+        return NULL;
     }
+    return f;
+}
+
+static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_config_error *err)
+{
+    FILE *f = open_private(path, "credentials file", err);
+    if (!f)
+        return -1;
     if (check_line_lengths(f, path, err) != 0) {
         fclose(f);
         return -1;
@@ -654,4 +698,78 @@ int pfs_config_load_credentials(struct pfs_cred **out, const struct pfs_config *
     if (rc != 0)
         return failf(err, "reading credentials: out of memory");
     return 0;
+}
+
+struct private_ini_ctx {
+    pfs_config_ini_handler handler;
+    void *user;
+    char msg[512];
+};
+
+static int private_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct private_ini_ctx *ctx = user;
+    if (ctx->msg[0])
+        return 0;
+    if (ctx->handler(ctx->user, section, name, value, ctx->msg, sizeof(ctx->msg)) == 0)
+        return 1;
+    if (!ctx->msg[0])
+        snprintf(ctx->msg, sizeof(ctx->msg), "bad entry '%.100s'", name);
+    return 0;
+}
+
+int pfs_config_read_private_ini(const char *path, const char *what, pfs_config_ini_handler handler,
+                                void *user, struct pfs_config_error *err)
+{
+    FILE *f = open_private(path, what, err);
+    if (!f)
+        return -1;
+    if (check_line_lengths(f, path, err) != 0) {
+        fclose(f);
+        return -1;
+    }
+    struct private_ini_ctx ctx = {.handler = handler, .user = user};
+    int line = ini_parse_file(f, private_ini_handler, &ctx);
+    fclose(f);
+    int rc = 0;
+    if (line != 0)
+        rc = failf(err, "%s %s:%d: %s", what, path, line,
+                   ctx.msg[0] ? ctx.msg : "not 'key = value', a [section] or a comment");
+    pfs_crypto_wipe(ctx.msg, sizeof(ctx.msg));
+    return rc;
+}
+
+int pfs_config_load_signer_token(char **out, const struct pfs_config *cfg,
+                                 struct pfs_config_error *err)
+{
+    *out = NULL;
+    if (!cfg->signer_token)
+        return failf(err, "signer = %s needs signer_token = FILE (the token alone, mode 0600)",
+                     cfg->signer ? cfg->signer : "URL");
+    FILE *f = open_private(cfg->signer_token, "signer token file", err);
+    if (!f)
+        return -1;
+    char buf[PFS_SIGNER_TOKEN_MAX + 2];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
+    int rc = 0;
+    if (rerr)
+        rc = failf(err, "signer token file %s: read error", cfg->signer_token);
+    else if (n == 0)
+        rc = failf(err, "signer token file %s is empty", cfg->signer_token);
+    else if (n > PFS_SIGNER_TOKEN_MAX)
+        rc = failf(err, "signer token file %s: the token is longer than %d bytes",
+                   cfg->signer_token, PFS_SIGNER_TOKEN_MAX);
+    else if (strpbrk(buf, " \t\r\n"))
+        rc = failf(err, "signer token file %s must hold the token alone, on one line",
+                   cfg->signer_token);
+    else if (!(*out = strdup(buf)))
+        rc = failf(err, "signer token file %s: out of memory", cfg->signer_token);
+    pfs_crypto_wipe(buf, sizeof(buf));
+    return rc;
 }

@@ -44,6 +44,12 @@ struct pfs_config {
     bool metadata_head; /* metadata = head | listing */
     bool upload_async;  /* upload = sync | async */
     int64_t copy_threshold;
+    /* keyless mounts (doc/SIGNER.md) */
+    char *signer;       /* URL of a presignfs signer: URLs come from it, no credentials */
+    char *signer_token; /* file holding the bearer token alone (mode 0600) */
+    char *signer_ca;    /* CA certificates (PEM) to verify the signer's TLS certificate */
+    /* the signer verb */
+    char *tls_cert, *tls_key;
 
     /* Filled by pfs_config_finish: */
     struct pfs_endpoint parsed_endpoint;
@@ -92,5 +98,26 @@ int pfs_config_load_credentials(struct pfs_cred **out, const struct pfs_config *
 /* The i-th option's one-line description (and its name in *name_out), for
  * --help; NULL past the last option. */
 const char *pfs_config_option_help(size_t i, const char **name_out);
+
+/* The longest bearer token accepted (file and service alike). */
+#define PFS_SIGNER_TOKEN_MAX 512
+
+/* Reads the signer token file named by signer_token (refused when group- or
+ * world-readable): the token alone, trailing newline allowed. *out is a heap
+ * string the caller wipes and frees. Returns 0 or -1 with err filled. */
+int pfs_config_load_signer_token(char **out, const struct pfs_config *cfg,
+                                 struct pfs_config_error *err);
+
+/* One name = value of a private INI file. Returns 0, or -1 with a sentence in
+ * msg (no file or line: the reader adds them). */
+typedef int (*pfs_config_ini_handler)(void *user, const char *section, const char *name,
+                                      const char *value, char *msg, size_t msg_len);
+
+/* Reads an INI file that holds secrets (the signer's clients file): refused
+ * unless a regular file that group and others cannot read, lines limited as
+ * for the configuration. what names the file in messages ("clients file").
+ * Returns 0, or -1 with err "WHAT PATH:LINE: MSG". */
+int pfs_config_read_private_ini(const char *path, const char *what, pfs_config_ini_handler handler,
+                                void *user, struct pfs_config_error *err);
 
 #endif

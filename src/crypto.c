@@ -66,3 +66,8 @@ void pfs_crypto_wipe(void *p, size_t len)
     if (p && len)
         OPENSSL_cleanse(p, len);
 }
+
+bool pfs_crypto_equal(const void *a, const void *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}

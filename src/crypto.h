@@ -3,6 +3,7 @@
 #ifndef PFS_CRYPTO_H
 #define PFS_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,9 @@ void pfs_crypto_hex(char *out, const uint8_t *data, size_t len);
 
 /* Overwrites memory in a way the compiler cannot optimise away. NULL-safe. */
 void pfs_crypto_wipe(void *p, size_t len);
+
+/* Compares len bytes in time that depends on len only, not on where they
+ * differ (bearer tokens: compare fixed-length digests of them). */
+bool pfs_crypto_equal(const void *a, const void *b, size_t len);
 
 #endif

@@ -134,7 +134,8 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     struct pfs_cred *cred = NULL;
     struct pfs_config_error err;
     struct pfs_store *store = NULL;
-    if (pfs_config_load_credentials(&cred, cfg, &err) != 0) {
+    /* Keyless (signer = URL): no credentials are read at all. */
+    if (!cfg->signer && pfs_config_load_credentials(&cred, cfg, &err) != 0) {
         fprintf(stderr, "presignfs: %s\n", err.msg);
         return PFS_EXIT_USAGE;
     }
@@ -147,14 +148,15 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     struct pfs_status st;
     int rc = pfs_client_head_bucket(store->client, &st);
     pfs_log_set_level(saved);
+    char endpoint[sizeof(store->endpoint)];
+    snprintf(endpoint, sizeof(endpoint), "%s", store->endpoint);
     pfs_store_close(store);
     if (rc != 0) {
         if (st.http_status == 404)
             pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
         char what[600];
         pfs_status_describe(&st, what, sizeof(what));
-        fprintf(stderr, "presignfs: cannot mount bucket %s from %s: %s\n", bucket, cfg->endpoint,
-                what);
+        fprintf(stderr, "presignfs: cannot mount bucket %s from %s: %s\n", bucket, endpoint, what);
         return PFS_EXIT_FAILURE;
     }
     return PFS_EXIT_OK;
@@ -251,7 +253,7 @@ static int run_mount(int argc, char **argv)
         .listing_has_meta = cfg.dialect == PFS_DIALECT_TOS,
     };
     int rc;
-    if (pfs_config_load_credentials(&cred, &cfg, &err) != 0 ||
+    if ((!cfg.signer && pfs_config_load_credentials(&cred, &cfg, &err) != 0) ||
         pfs_store_open(&store, &cfg, cred, m.bucket, &err) != 0) {
         cred = NULL;
         PFS_ERROR("%s", err.msg);
@@ -259,6 +261,7 @@ static int run_mount(int argc, char **argv)
         goto out;
     }
     cred = NULL;
+    fo.listing_has_meta = store->dialect == PFS_DIALECT_TOS; /* the signer's, when keyless */
     if ((rc = pfs_fs_new(&fs, store->client, store->pool, m.prefix, &fo)) != 0) {
         PFS_ERROR("cannot start the filesystem: %s", strerror(-rc));
         status = PFS_EXIT_FAILURE;
@@ -295,6 +298,8 @@ int main(int argc, char **argv)
         return pfs_cli_presign(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "check") == 0)
         return pfs_cli_check(argc - 1, argv + 1, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "signer") == 0)
+        return pfs_cli_signer(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "status") == 0)
         return pfs_cli_status(argc - 1, argv + 1, stdout, stderr);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {

@@ -12,10 +12,17 @@ struct pfs_store {
     struct pfs_urlcache *urls;
     struct pfs_pool *pool;
     struct pfs_client *client;
+    enum pfs_dialect dialect; /* the configuration's, or the signer's */
+    char endpoint[300];       /* the store's endpoint, for messages */
+    bool keyless;             /* URLs come from a signer (signer = URL) */
+    char signer_client[128];  /* the signer's name for this client */
+    char signer_access[8];    /* "read" or "write" */
 };
 
-/* Takes over cred (freed with the store, also on error). Returns 0, or -1 with
- * err filled. */
+/* Takes over cred (freed with the store, also on error). With signer = URL in
+ * cfg, cred is not used (may be NULL): the token is read, the signer asked what
+ * it signs for (a refused token or a dialect that disagrees is an error here)
+ * and every URL comes from it. Returns 0, or -1 with err filled. */
 int pfs_store_open(struct pfs_store **out, const struct pfs_config *cfg, struct pfs_cred *cred,
                    const char *bucket, struct pfs_config_error *err);
 

@@ -252,6 +252,20 @@ int pfs_urlcache_get(struct pfs_urlcache *c, char **url_out, const struct pfs_si
         store(c, &key, hash, url, expires_at);
         pthread_mutex_unlock(&c->lock);
         *url_out = url;
+    } else if (rc == -EIO) {
+        /* The source is unavailable (a signer that does not answer): a URL
+         * inside its refresh margin still works until it expires. */
+        pthread_mutex_lock(&c->lock);
+        e = find(c, key.data, key.len, hash);
+        if (e && now + PFS_URLCACHE_STALE_MIN < e->expires_at) {
+            char *copy = strdup(e->url);
+            if (copy) {
+                c->stats.stale++;
+                *url_out = copy;
+                rc = 0;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
     }
     pfs_buf_cleanup(&key);
     return rc;

@@ -20,7 +20,11 @@ struct pfs_urlcache_stats {
     uint64_t refreshes;     /* cached but inside the refresh margin: re-signed */
     uint64_t evictions;     /* dropped to stay within capacity */
     uint64_t invalidations; /* dropped because the server rejected the URL */
+    uint64_t stale;         /* handed out inside the margin: the source failed with -EIO */
 };
+
+/* Life a URL must have left to be handed out when its source is unavailable. */
+#define PFS_URLCACHE_STALE_MIN 5
 
 /* src and clock are borrowed and must outlive the cache. capacity 0 means
  * PFS_URLCACHE_DEFAULT_CAPACITY. margin (seconds, >= 0) is how much life a URL
@@ -32,8 +36,10 @@ int pfs_urlcache_new(struct pfs_urlcache **out, struct pfs_url_source *src,
 void pfs_urlcache_free(struct pfs_urlcache *c);
 
 /* Returns a URL for req with at least `margin` seconds of life left, signing
- * (outside the lock) when needed. *url_out is a heap copy the caller frees.
- * Returns 0 or the source's -errno. Thread-safe. */
+ * (outside the lock) when needed. When the source fails with -EIO (a remote
+ * signer that does not answer), a cached URL with more than
+ * PFS_URLCACHE_STALE_MIN seconds left is handed out instead. *url_out is a
+ * heap copy the caller frees. Returns 0 or the source's -errno. Thread-safe. */
 int pfs_urlcache_get(struct pfs_urlcache *c, char **url_out, const struct pfs_sign_request *req);
 
 /* Signs without caching: for one-shot URLs such as part uploads, which would

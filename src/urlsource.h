@@ -4,6 +4,7 @@
 #ifndef PFS_URLSOURCE_H
 #define PFS_URLSOURCE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cred.h"
@@ -29,6 +30,29 @@ struct pfs_url_source {
  * expires is the lifetime of every URL it makes (1..604800 s). */
 int pfs_url_source_local_new(struct pfs_url_source **out, const struct pfs_sign_params *params,
                              struct pfs_cred *cred, int64_t expires);
+
+/* A source that asks a presignfs signer (doc/SIGNER.md) and holds no keys. */
+struct pfs_url_source_remote_opts {
+    const char *url;         /* http[s]://host:port of the service */
+    const char *token;       /* the bearer token (copied) */
+    const char *ca_file;     /* PEM CA file for the service's TLS certificate, or NULL */
+    long connect_timeout_ms; /* 0: 5 s */
+    int64_t expires;         /* lifetime asked for (the service may cap it), 1..604800 */
+};
+
+/* Returns 0, -ERANGE, -ENOMEM or -EIO (libcurl could not start). Its presign
+ * returns -EACCES when the service refuses (a log line says why), -EIO when
+ * the service does not answer or fails, -EINVAL for what cannot be signed. */
+int pfs_url_source_remote_new(struct pfs_url_source **out,
+                              const struct pfs_url_source_remote_opts *opts);
+
+struct pfs_signer_info;
+
+/* Asks a remote source's service what it signs for (GET /v1/info), which
+ * also proves the token. Returns 0; -EACCES (a refused token), -EIO (no
+ * answer) or -EINVAL with a sentence in why. */
+int pfs_url_source_remote_info(struct pfs_url_source *src, struct pfs_signer_info *out, char *why,
+                               size_t why_len);
 
 /* NULL-safe. */
 void pfs_url_source_free(struct pfs_url_source *src);

@@ -209,6 +209,39 @@ static void test_source_error_propagates(void **state)
     destroy(f);
 }
 
+/* A signer that does not answer: a cached URL inside its refresh margin is
+ * still handed out until it nearly expires; then -EIO; then, the source
+ * back, a fresh URL. A refusal (-EACCES) is never papered over. */
+static void test_stale_while_source_down(void **state)
+{
+    (void)state;
+    struct fixture *f = make(4, 3600, 360);
+    char *a = get(f, req_for("GET", "k"));
+    f->src_state.fail_with = -EIO;
+    atomic_fetch_add(&f->clock_state.now, 3600 - 100); /* inside the margin */
+    char *b = get(f, req_for("GET", "k"));
+    assert_string_equal(a, b);
+    struct pfs_urlcache_stats st;
+    pfs_urlcache_stats(f->cache, &st);
+    assert_int_equal(st.stale, 1);
+    char *url = NULL;
+    struct pfs_sign_request r = req_for("GET", "k");
+    f->src_state.fail_with = -EACCES;
+    assert_int_equal(pfs_urlcache_get(f->cache, &url, &r), -EACCES);
+    assert_null(url);
+    f->src_state.fail_with = -EIO;
+    atomic_fetch_add(&f->clock_state.now, 100 - PFS_URLCACHE_STALE_MIN); /* about to expire */
+    assert_int_equal(pfs_urlcache_get(f->cache, &url, &r), -EIO);
+    assert_null(url);
+    r = req_for("GET", "never-cached");
+    assert_int_equal(pfs_urlcache_get(f->cache, &url, &r), -EIO);
+    f->src_state.fail_with = 0;
+    char *c = get(f, req_for("GET", "k"));
+    assert_string_not_equal(a, c);
+    free(a), free(b), free(c);
+    destroy(f);
+}
+
 #define THREADS 8
 #define ROUNDS 20000
 
@@ -286,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_invalidate),
         cmocka_unit_test(test_eviction_at_capacity),
         cmocka_unit_test(test_source_error_propagates),
+        cmocka_unit_test(test_stale_while_source_down),
         cmocka_unit_test(test_threads_hammer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
