@@ -49,6 +49,7 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->retry_wake, NULL);
     pthread_cond_init(&fs->queue_wake, NULL);
+    pthread_cond_init(&fs->claim_done, NULL);
     fs->next_ino = PFS_ROOT_INO;
     /* The root's key is the prefix with one trailing '/', or "" for the bucket. */
     char root_key[PFS_KEY_MAX + 2] = "";
@@ -125,6 +126,8 @@ void pfs_fs_free(struct pfs_fs *fs)
     pfs_budget_free(fs->budget);
     pthread_cond_destroy(&fs->retry_wake);
     pthread_cond_destroy(&fs->queue_wake);
+    pthread_cond_destroy(&fs->claim_done);
+    free(fs->claims); /* recovery stopped: every claim ended */
     pthread_mutex_destroy(&fs->lock);
     free(fs->cache_dir);
     free(fs);
@@ -639,6 +642,8 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
      * however large the file). A staged one reads its local copy. */
     bool defer = open_elsewhere && remote && in->stage_fd < 0;
     struct pfs_status st;
+    if (!defer && remote)
+        pfs_wb_wait_unclaimed(fs, in->key); /* recovery's copy first, then the DELETE */
     if (!defer && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
         rc = pfs_sb_status_err(&st);
     if (rc == 0 && in->stage_fd >= 0) {
@@ -689,6 +694,11 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
 
 /* ---- files ---- */
 
+static bool handle_writes(const struct handle *h)
+{
+    return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
+}
+
 static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int flags)
 {
     struct handle *h = calloc(1, sizeof(*h));
@@ -698,6 +708,8 @@ static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int
     h->flags = flags;
     pthread_mutex_lock(&fs->lock);
     in->open_count++;
+    if (handle_writes(h))
+        in->writers++;
     pthread_mutex_unlock(&fs->lock);
     *fh_out = (uint64_t)(uintptr_t)h;
     return 0;
@@ -717,6 +729,18 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         else if (in && (flags & O_EXCL))
             rc = -EEXIST;
     }
+    char inherited[80] = "";
+    bool takes_over = false;
+    if (rc == 0 && !in && pfs_wb_delete_pending(fs, parent_ino, name)) {
+        /* The old object of this name waits for a deferred DELETE: the new
+         * file replaces it instead (see pfs_wb_take_over_delete). */
+        pthread_mutex_unlock(&fs->lock);
+        takes_over = pfs_wb_take_over_delete(fs, parent_ino, name, inherited);
+        pthread_mutex_lock(&fs->lock);
+        parent = pfs_sb_find_ino(fs, parent_ino);
+        rc = parent ? 0 : -ENOENT;
+        in = parent ? pfs_sb_find_child(fs, parent_ino, name) : NULL;
+    }
     if (rc == 0 && !in) {
         char *key = pfs_sb_child_key(parent->key, name, false);
         if (key) {
@@ -726,7 +750,11 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         if (!in)
             rc = -ENOMEM;
         else {
-            in->local_only = true;
+            /* Over an inherited object the key is in the store already: an
+             * unlink must DELETE it, recovery compares with its ETag. */
+            in->local_only = !takes_over;
+            snprintf(in->etag, sizeof(in->etag), "%s", inherited);
+            snprintf(in->base_etag, sizeof(in->base_etag), "%s", inherited);
             in->perm = mode & 07777 & ~fs->o.umask;
             in->size = 0;
         }
@@ -847,12 +875,13 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     }
     ssize_t n = rc;
     if (rc == 0) {
-        pfs_wb_journal_reopen(fs, in);
+        pfs_wb_before_change(fs, in);
         n = pwrite(in->stage_fd, buf, size, (off_t)off);
         if (n < 0)
             n = -errno;
     }
     if (n > 0) {
+        h->unflushed = true;
         pthread_mutex_lock(&fs->lock);
         uint64_t before = in->size;
         if (off + (uint64_t)n > in->size)
@@ -869,10 +898,6 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
 }
 
 /* Could this handle change the file? */
-static bool handle_writes(const struct handle *h)
-{
-    return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
-}
 
 int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
 {
@@ -884,6 +909,7 @@ int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
     if (skip)
         return 0;
     pfs_wb_io_lock(in);
+    h->unflushed = false; /* a failure is the journal's and the retries' now */
     int rc = pfs_wb_store_or_queue(fs, in);
     pthread_mutex_unlock(&in->io);
     return rc;
@@ -913,9 +939,15 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
         pthread_mutex_lock(&in->io);
     pthread_mutex_lock(&fs->lock);
     bool last = in->open_count == 1;
+    if (writer)
+        in->writers--;
     pthread_mutex_unlock(&fs->lock);
-    /* A reader stores only what a truncation left while it was open. */
-    int rc = writer || (last && !in->uploading) ? pfs_wb_store_or_queue(fs, in) : 0;
+    /* A writer stores what it wrote after its last flush (or the empty file
+     * an O_TRUNC left); what it flushed is stored or queued already, and the
+     * staged copy may now hold another writer's unfinished content. The
+     * last close stores what a truncation left while it was open. */
+    bool store = (writer && (h->unflushed || in->trunc_unwritten)) || (last && !in->uploading);
+    int rc = store ? pfs_wb_store_or_queue(fs, in) : 0;
     pthread_mutex_lock(&fs->lock);
     /* Not discarded: a failed upload's copy (retried later), or one in flight. */
     bool keep = (in->dirty && !in->unlinked) || in->uploading;
@@ -930,6 +962,7 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     if (delete_now) {
         /* The unlink deferred this DELETE so readers could go on reading. */
         struct pfs_status st;
+        pfs_wb_wait_unclaimed(fs, in->key);
         if (pfs_client_delete(fs->client, in->key, &st) != 0) {
             char what[600];
             pfs_status_describe(&st, what, sizeof(what));
@@ -979,7 +1012,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
             if (rc == 0)
                 rc = pfs_wb_stage_reserve(fs, in, v->size);
             if (rc == 0)
-                pfs_wb_journal_reopen(fs, in);
+                pfs_wb_before_change(fs, in);
             if (rc == 0 && ftruncate(in->stage_fd, (off_t)v->size) != 0)
                 rc = -errno;
             if (rc == 0) {
@@ -1132,6 +1165,43 @@ int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino)
     return 0;
 }
 
+/* Renames the stored version of a file that is open with unfinished changes:
+ * a server-side copy of what the store holds under old_key, then its DELETE;
+ * the staged copy stays dirty and its base becomes the copy's version. The
+ * caller holds src's io (no upload of src can start). Returns 0 or -errno. */
+static int move_stored_version(struct pfs_fs *fs, struct inode *src, const char *old_key,
+                               const char *new_key)
+{
+    struct pfs_object_info info;
+    struct pfs_status st;
+    if (pfs_client_head(fs->client, &info, old_key, &st) != 0) {
+        if (pfs_status_errno(&st) != ENOENT)
+            return pfs_sb_status_err(&st);
+        /* Deleted behind the mount: nothing stored to move. */
+        pthread_mutex_lock(&fs->lock);
+        src->local_only = true;
+        src->base_etag[0] = src->etag[0] = '\0';
+        pthread_mutex_unlock(&fs->lock);
+        return 0;
+    }
+    uint64_t size = info.size;
+    pfs_object_info_cleanup(&info);
+    if (pfs_client_copy_object(fs->client, new_key, old_key, size, fs->o.part_size, false, NULL, 0,
+                               &st) != 0)
+        return pfs_sb_status_err(&st);
+    /* The copy's version (a multipart copy gets an ETag of its own). */
+    if (pfs_client_head(fs->client, &info, new_key, &st) != 0)
+        return pfs_sb_status_err(&st);
+    pthread_mutex_lock(&fs->lock);
+    snprintf(src->etag, sizeof(src->etag), "%s", info.etag);
+    snprintf(src->base_etag, sizeof(src->base_etag), "%s", info.etag);
+    pthread_mutex_unlock(&fs->lock);
+    pfs_object_info_cleanup(&info);
+    if (pfs_client_delete(fs->client, old_key, &st) != 0)
+        return pfs_sb_status_err(&st);
+    return 0;
+}
+
 int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
                   const char *newname, unsigned flags)
 {
@@ -1173,6 +1243,15 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
     if (rc == 0 && (!old_key || !new_key))
         rc = -ENOMEM;
     pthread_mutex_unlock(&fs->lock);
+    char inherited[80] = "";
+    bool takes_over = false;
+    if (rc == 0 && !dst && !src->is_dir) {
+        pthread_mutex_lock(&fs->lock);
+        bool pending = pfs_wb_delete_pending(fs, newparent_ino, newname);
+        pthread_mutex_unlock(&fs->lock);
+        if (pending) /* the old object there is now src's to replace */
+            takes_over = pfs_wb_take_over_delete(fs, newparent_ino, newname, inherited);
+    }
     if (rc == 0 && dst == src) {
         /* rename onto itself: nothing to do */
     } else if (rc == 0 && dst && dst->is_dir) {
@@ -1198,10 +1277,25 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             pfs_wb_stream_stop(held[i]);
         pthread_mutex_lock(&fs->lock);
         bool local = src->local_only;
+        /* Open for writing with changes not closed yet (an overwrite under
+         * way, logrotate's rename of a live log): those must not go up as
+         * if complete. The stored version moves instead and the staged copy
+         * follows the file, still dirty, to be stored at its close. */
+        bool unfinished =
+            !local && !src->is_dir && src->writers > 0 && (src->dirty || src->trunc_unwritten);
+        /* The destination's stored object, which src now replaces. */
+        if (dst && !dst->is_dir && !dst->local_only) {
+            takes_over = true;
+            snprintf(inherited, sizeof(inherited), "%s", dst->etag);
+        }
         pthread_mutex_unlock(&fs->lock);
+        pfs_wb_wait_unclaimed(fs, old_key);
+        pfs_wb_wait_unclaimed(fs, new_key);
         struct pfs_status st;
         if (src->is_dir) {
             rc = pfs_rename_tree(fs, old_key, new_key);
+        } else if (unfinished) {
+            rc = move_stored_version(fs, src, old_key, new_key);
         } else if (!local) {
             /* Pending changes go up under the old name first, so the copy
              * carries them; then copy (with its metadata) and delete. */
@@ -1228,6 +1322,13 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
             }
             pfs_sb_rekey(fs, src, newparent_ino, newname, new_key);
             pfs_wb_cancel_deferred_deletes(fs, new_key, src);
+            if (local && takes_over) {
+                /* Not stored yet, over a stored object: recovery compares
+                 * with that object's version, an unlink must DELETE it. */
+                src->local_only = false;
+                snprintf(src->etag, sizeof(src->etag), "%s", inherited);
+                snprintf(src->base_etag, sizeof(src->base_etag), "%s", inherited);
+            }
             if (newparent)
                 pfs_listing_put(newparent->listing, newname, src->is_dir, src->size, src->mtime);
             pfs_sb_negative_forget(fs, newparent_ino, newname);

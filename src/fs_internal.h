@@ -44,6 +44,7 @@ struct inode {
     double attr_expires;
     uint64_t nlookup;
     int open_count;
+    int writers;            /* handles open for writing (or with O_TRUNC) */
     bool unlinked;          /* gone from the namespace (still open, perhaps) */
     bool local_only;        /* created here, not yet in the store */
     bool pending_upload;    /* dirty data whose upload failed: kept for retry */
@@ -81,6 +82,11 @@ struct inode {
     enum pfs_jstate jstate; /* what the record on disk says */
     int jfd;                /* the entry's locked data file when not staged (DELETE) */
     char base_etag[80];     /* the stored version the staged copy started from */
+    /* A copy of the last version close acknowledged, kept as an entry of its
+     * own while the file is changed again before that version was stored
+     * (writeback.c snapshot_take); snap_jid[0] == 0: none. */
+    char snap_jid[PFS_JOURNAL_ID_LEN];
+    int snap_fd;
     char *upload_id;        /* a multipart upload in flight, journalled */
     uint64_t upload_part_size;
     int attempts;
@@ -100,6 +106,10 @@ struct handle {
     struct inode *inode;
     int flags;
     struct pfs_prefetch *reader;
+    /* Written through this handle since its last flush (inode io held): a
+     * release that comes after the close's flush stores nothing of its own,
+     * so it cannot store another writer's half-written content. */
+    bool unflushed;
 };
 
 struct dir_handle {
@@ -132,6 +142,12 @@ struct pfs_fs {
     pthread_cond_t retry_wake;
     bool stopping;
     bool retry_started;
+    /* Keys recovery is settling (claimed from its HEAD to the end of its
+     * upload or DELETE): the mount stores and deletes nothing under them
+     * until claim_done says they are released. */
+    char **claims;
+    size_t n_claims, cap_claims;
+    pthread_cond_t claim_done;
     /* upload=async: closed files wait here for one of the uploader threads,
      * which drain it before an unmount completes. */
     struct inode *queue_head, *queue_tail;
@@ -257,6 +273,13 @@ void pfs_wb_journal_reopen(struct pfs_fs *fs, struct inode *in);
 
 void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in);
 
+/* Call before the staged content changes: an acknowledged version the store
+ * lacks is uploaded first, then the record says OPEN. io held. */
+void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in);
+
+/* Waits while recovery has key claimed (see struct pfs_fs). No lock held. */
+void pfs_wb_wait_unclaimed(struct pfs_fs *fs, const char *key);
+
 /* Accounts staged bytes against cache_size. */
 int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size);
 
@@ -272,6 +295,12 @@ bool pfs_wb_delete_pending(struct pfs_fs *fs, uint64_t parent, const char *name)
 /* Another file now owns key: a deferred DELETE of an unlinked inode with the
  * same key would remove the new object. fs->lock held. */
 void pfs_wb_cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const struct inode *except);
+
+/* A new file takes the name of an unlinked, still open file whose DELETE
+ * waits for its last close: that DELETE is cancelled and etag_out gets the
+ * stored version the new file replaces. True when there was one. No lock. */
+bool pfs_wb_take_over_delete(struct pfs_fs *fs, uint64_t parent, const char *name,
+                             char etag_out[80]);
 
 /* Uploads the staged content if it is dirty. Returns 0 or the failure's
  * errno (the staged data is kept; a transient failure is retried later, a

@@ -287,8 +287,30 @@ static enum outcome settle_upload(struct pfs_recovery *r, struct entry *e)
     return DONE;
 }
 
+/* A record names a key of this mount: below its prefix, not the prefix
+ * itself, within the store's length limit. Anything else was not written by
+ * a mount of this bucket and prefix (a damaged or planted record): no
+ * request is made for it. */
+static bool key_of_this_mount(const struct pfs_recovery *r, const char *key)
+{
+    size_t n = strlen(r->prefix);
+    return key && strncmp(key, r->prefix, n) == 0 && key[n] != '\0' &&
+           strlen(key) <= 1024; /* the S3 and TOS limit */
+}
+
 static enum outcome settle(struct pfs_recovery *r, struct entry *e)
 {
+    if (!key_of_this_mount(r, e->rec.key)) {
+        if (e->rec.state == PFS_J_DELETE) {
+            PFS_ERROR("recovery: a deferred delete names '%s', not a key of this mount: dropped, "
+                      "nothing deleted",
+                      e->rec.key ? e->rec.key : "");
+            drop_entry(r, e);
+        } else {
+            to_lost_found(r, e, "recorded under a key that is not one of this mount's");
+        }
+        return DONE;
+    }
     if (e->rec.upload_id) {
         /* Its parts are not reused (the data is uploaded again): abort it so
          * that it does not linger, billed, in the store. */
@@ -317,9 +339,21 @@ static enum outcome settle(struct pfs_recovery *r, struct entry *e)
         }
         pfs_journal_write(r->journal, &e->rec, -1, true);
     }
-    if (r->o.key_busy && r->o.key_busy(r->o.ctx, e->rec.key))
+    /* The key stays claimed from the HEAD to the end of the upload or
+     * DELETE: what the mount writes meanwhile is stored after it. (A copy
+     * of the key: settling may free the entry.) */
+    char *key = strdup(e->rec.key);
+    if (!key)
+        return RETRY;
+    if (r->o.claim && !r->o.claim(r->o.ctx, key)) {
+        free(key);
         return RETRY; /* a live file with this key is newer: wait for it */
-    return e->rec.state == PFS_J_DELETE ? settle_delete(r, e) : settle_upload(r, e);
+    }
+    enum outcome o = e->rec.state == PFS_J_DELETE ? settle_delete(r, e) : settle_upload(r, e);
+    if (r->o.claim && r->o.unclaim)
+        r->o.unclaim(r->o.ctx, key);
+    free(key);
+    return o;
 }
 
 /* ---- the scan ---- */

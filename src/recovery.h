@@ -30,9 +30,14 @@ struct pfs_recovery_opts {
     uint64_t part_size;
     uint64_t multipart_threshold;
     unsigned retry_interval_s;
-    /* Does the mount hold local changes for key? Recovery then waits: the
-     * live file is newer than anything in the journal. */
-    bool (*key_busy)(void *ctx, const char *key);
+    /* Claims key for the settling of one entry (HEAD, then upload or
+     * DELETE): false when the mount holds local changes for it (the live
+     * file is newer than anything in the journal: recovery waits). While a
+     * key is claimed the mount stores or deletes nothing under it, so a
+     * write or unlink made through the new mount lands after recovery's. */
+    bool (*claim)(void *ctx, const char *key);
+    /* Ends a claim that succeeded. */
+    void (*unclaim)(void *ctx, const char *key);
     /* key was stored or deleted: forget cached listings that show it. */
     void (*changed)(void *ctx, const char *key);
     /* Bytes recovery holds in the journal, counted against cache_size. */

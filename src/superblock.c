@@ -103,6 +103,8 @@ void pfs_sb_free_inode(struct inode *in)
         close(in->stage_fd);
     if (in->jfd >= 0)
         close(in->jfd);
+    if (in->snap_fd >= 0)
+        close(in->snap_fd);
     free(in->stage_path);
     pfs_stream_abandon(in->stream);
     free(in->upload_id);
@@ -149,6 +151,7 @@ struct inode *pfs_sb_new_inode(struct pfs_fs *fs, uint64_t parent, const char *n
     pthread_cond_init(&in->io_idle, NULL);
     in->stage_fd = -1;
     in->jfd = -1;
+    in->snap_fd = -1;
     in->ino = fs->next_ino++;
     in->parent = parent;
     in->is_dir = is_dir;

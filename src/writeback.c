@@ -23,17 +23,64 @@
 
 /* Recovery's questions (recovery.h). A key is busy while a file here holds
  * local changes for it: its upload, not the journal's older copy, wins. */
-static bool key_busy(void *ctx, const char *key)
+static bool key_busy_locked(struct pfs_fs *fs, const char *key)
+{
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino)
+            if (!i->unlinked && (i->dirty || i->pending_upload || i->local_only) &&
+                strcmp(i->key, key) == 0)
+                return true;
+    return false;
+}
+
+/* Recovery's claim on a key (struct pfs_recovery_opts). */
+static bool claim_key(void *ctx, const char *key)
 {
     struct pfs_fs *fs = ctx;
-    bool busy = false;
     pthread_mutex_lock(&fs->lock);
-    for (size_t b = 0; b < INO_BUCKETS && !busy; b++)
-        for (struct inode *i = fs->by_ino[b]; i && !busy; i = i->next_by_ino)
-            busy = !i->unlinked && (i->dirty || i->pending_upload || i->local_only) &&
-                   strcmp(i->key, key) == 0;
+    bool ok = !key_busy_locked(fs, key);
+    if (ok && fs->n_claims == fs->cap_claims) {
+        size_t cap = fs->cap_claims ? 2 * fs->cap_claims : 4;
+        char **v = realloc(fs->claims, cap * sizeof(*v));
+        if (v) {
+            fs->claims = v;
+            fs->cap_claims = cap;
+        }
+        ok = v != NULL;
+    }
+    char *k = ok ? strdup(key) : NULL;
+    if (k)
+        fs->claims[fs->n_claims++] = k;
     pthread_mutex_unlock(&fs->lock);
-    return busy;
+    return k != NULL;
+}
+
+static void unclaim_key(void *ctx, const char *key)
+{
+    struct pfs_fs *fs = ctx;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->n_claims; i++)
+        if (strcmp(fs->claims[i], key) == 0) {
+            free(fs->claims[i]);
+            fs->claims[i] = fs->claims[--fs->n_claims];
+            break;
+        }
+    pthread_cond_broadcast(&fs->claim_done);
+    pthread_mutex_unlock(&fs->lock);
+}
+
+void pfs_wb_wait_unclaimed(struct pfs_fs *fs, const char *key)
+{
+    pthread_mutex_lock(&fs->lock);
+    for (;;) {
+        bool claimed = false;
+        for (size_t i = 0; i < fs->n_claims && !claimed; i++)
+            claimed = strcmp(fs->claims[i], key) == 0;
+        if (!claimed)
+            break;
+        pthread_cond_wait(&fs->claim_done, &fs->lock);
+    }
+    pthread_mutex_unlock(&fs->lock);
 }
 
 /* Recovery stored or deleted key: cached listings of its directory and the
@@ -95,14 +142,13 @@ void pfs_wb_stream_stop(struct inode *in)
  * NULL). A record that is not OPEN is durable, and so is its data first when
  * durable is set: CLOSED is the promise that the bytes survive a crash.
  * Returns 0 or -errno (logged by the journal). */
-int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
-                       const char *error, bool durable)
+/* in's record under id (the data file fd), as journal_put describes. */
+static int write_record(struct pfs_fs *fs, struct inode *in, const char *id, int fd,
+                        enum pfs_jstate state, const char *error, bool durable, bool with_upload)
 {
-    if (!in->jid[0])
-        return 0;
     struct pfs_jrec r;
     memset(&r, 0, sizeof(r));
-    memcpy(r.id, in->jid, sizeof(r.id));
+    snprintf(r.id, sizeof(r.id), "%s", id);
     pthread_mutex_lock(&fs->lock);
     r.key = strdup(in->key);
     r.size = in->size;
@@ -118,23 +164,87 @@ int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate stat
     r.state = state;
     r.bucket = fs->bucket;
     r.prefix = fs->prefix;
-    r.upload_id = in->upload_id;
-    r.part_size = in->upload_part_size;
+    r.upload_id = with_upload ? in->upload_id : NULL;
+    r.part_size = with_upload ? in->upload_part_size : 0;
     r.error = (char *)error;
     r.attempts = in->attempts;
-    r.created = in->jcreated;
-    int fd = in->stage_fd >= 0 ? in->stage_fd : in->jfd;
+    r.created = with_upload ? in->jcreated : 0;
     int rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
-    in->jcreated = r.created;
+    if (with_upload)
+        in->jcreated = r.created;
+    free(r.key);
+    return rc;
+}
+
+/* Forgets the snapshot of an acknowledged version (see snapshot_take). */
+static void snapshot_drop(struct pfs_fs *fs, struct inode *in)
+{
+    if (!in->snap_jid[0])
+        return;
+    pfs_journal_remove(fs->journal, in->snap_jid);
+    in->snap_jid[0] = '\0';
+    if (in->snap_fd >= 0) {
+        close(in->snap_fd);
+        in->snap_fd = -1;
+    }
+}
+
+/* The acknowledged version in the staged copy could not be stored before a
+ * change to it: a copy of it becomes a journal entry of its own, CLOSED, so
+ * that a crash while the file is open again still leaves that version for
+ * recovery to upload (the changed copy goes to lost+found, S42). It lives
+ * until the file's record says CLOSED again or an upload stores newer
+ * content; the live daemon keeps its lock. io held. */
+static void snapshot_take(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->snap_jid[0])
+        return;
+    char id[PFS_JOURNAL_ID_LEN];
+    int fd;
+    if (pfs_journal_create(fs->journal, id, &fd) != 0)
+        return; /* logged by the journal */
+    pthread_mutex_lock(&fs->lock);
+    uint64_t size = in->size;
+    pthread_mutex_unlock(&fs->lock);
+    loff_t in_off = 0, out_off = 0;
+    int rc = 0;
+    while (rc == 0 && (uint64_t)in_off < size) {
+        ssize_t n = copy_file_range(in->stage_fd, &in_off, fd, &out_off, (size_t)(size - in_off), 0);
+        if (n <= 0)
+            rc = n < 0 ? -errno : -EIO;
+    }
+    if (rc == 0)
+        rc = write_record(fs, in, id, fd, PFS_J_CLOSED, NULL, true, false);
+    if (rc != 0) {
+        PFS_WARN("cannot keep a copy of the closed version of %s (%s): a crash before its next "
+                 "close sends it to lost+found",
+                 in->key, strerror(-rc));
+        pfs_journal_remove(fs->journal, id);
+        close(fd);
+        return;
+    }
+    memcpy(in->snap_jid, id, sizeof(in->snap_jid));
+    in->snap_fd = fd;
+}
+
+int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
+                       const char *error, bool durable)
+{
+    if (!in->jid[0])
+        return 0;
+    int fd = in->stage_fd >= 0 ? in->stage_fd : in->jfd;
+    int rc = write_record(fs, in, in->jid, fd, state, error, durable, true);
     if (rc == 0)
         in->jstate = state;
-    free(r.key);
+    if (rc == 0 && state != PFS_J_OPEN)
+        snapshot_drop(fs, in); /* a newer closed version supersedes it */
     return rc;
 }
 
 /* Forgets in's journal entry (its files go; an open data fd stays usable). */
 void pfs_wb_journal_drop(struct pfs_fs *fs, struct inode *in)
 {
+    snapshot_drop(fs, in);
     if (!in->jid[0])
         return;
     pfs_journal_remove(fs->journal, in->jid);
@@ -229,13 +339,28 @@ int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
     return 0;
 }
 
+/* The staged content is about to change. A version that close acknowledged
+ * but the store does not hold yet (record CLOSED: queued by upload=async, or
+ * its upload failed and waits for a retry) goes up first, so the change does
+ * not take the only copy of acknowledged bytes with it. When that upload
+ * fails as well, a snapshot of that version stays in the journal (recovered
+ * after a crash) while the record of the changing copy says OPEN again
+ * (doc/SEMANTICS.md S48). io held. */
+void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in)
+{
+    if (in->jid[0] && in->jstate == PFS_J_CLOSED && in->dirty && in->stage_fd >= 0 &&
+        pfs_wb_upload_locked(fs, in) != 0 && in->jstate == PFS_J_CLOSED)
+        snapshot_take(fs, in);
+    pfs_wb_journal_reopen(fs, in);
+}
+
 /* Makes the staging file hold the object's content (downloading it), so
  * random writes, appends and truncation work on a complete copy. */
 int pfs_wb_ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
 {
     if (in->stage_fd >= 0) {
         if (truncate) {
-            pfs_wb_journal_reopen(fs, in);
+            pfs_wb_before_change(fs, in);
             pfs_wb_stream_stop(in);
             if (ftruncate(in->stage_fd, 0) != 0)
                 return -errno;
@@ -287,6 +412,49 @@ bool pfs_wb_delete_pending(struct pfs_fs *fs, uint64_t parent, const char *name)
     return false;
 }
 
+/* A new file takes parent/name while the old file of that name, unlinked but
+ * still open, waits to DELETE its object at its last close. The new file
+ * inherits the old object instead: the deferred DELETE (and its journal
+ * record) is cancelled, and etag_out gets the stored version the new file
+ * replaces, so that a failed upload, a crash or an unlink of the new file
+ * settles the key as if the new file had been written over the old object
+ * (never bringing the unlinked content back, never deleting the new one).
+ * Takes the old inode's io, so no DELETE of it is in flight. No lock held. */
+bool pfs_wb_take_over_delete(struct pfs_fs *fs, uint64_t parent, const char *name,
+                             char etag_out[80])
+{
+    struct inode *old = NULL;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t b = 0; !old && fs->deferred_deletes && b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i && !old; i = i->next_by_ino)
+            if (i->delete_on_release && i->parent == parent && strcmp(i->name, name) == 0)
+                old = i;
+    if (old)
+        old->open_count++;
+    pthread_mutex_unlock(&fs->lock);
+    if (!old)
+        return false;
+    pthread_mutex_lock(&old->io);
+    pthread_mutex_lock(&fs->lock);
+    bool had = old->delete_on_release;
+    if (had) {
+        old->delete_on_release = false;
+        fs->deferred_deletes--;
+        snprintf(etag_out, 80, "%s", old->etag);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (had && old->jid[0] && old->jstate == PFS_J_DELETE) {
+        pfs_wb_journal_drop(fs, old);
+        old->jstate = PFS_J_OPEN;
+    }
+    pthread_mutex_unlock(&old->io);
+    pthread_mutex_lock(&fs->lock);
+    old->open_count--;
+    pfs_sb_maybe_drop(fs, old);
+    pthread_mutex_unlock(&fs->lock);
+    return had;
+}
+
 /* Another file now owns key: a deferred DELETE of an unlinked inode with the
  * same key would remove the new object. fs->lock held. */
 void pfs_wb_cancel_deferred_deletes(struct pfs_fs *fs, const char *key, const struct inode *except)
@@ -332,8 +500,6 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_objmeta m;
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
-    if (!skip && key)
-        pfs_wb_cancel_deferred_deletes(fs, key, in);
     pthread_mutex_unlock(&fs->lock);
     if (skip || !key) {
         free(key);
@@ -351,6 +517,7 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     in->stream = NULL;
     in->stream_ok = false;
     pthread_mutex_unlock(&in->io);
+    pfs_wb_wait_unclaimed(fs, key); /* recovery's older copy goes first */
     int rc = -1;
     if (stream) {
         rc = pfs_stream_finish(stream, size, report.etag, &st);
@@ -378,6 +545,7 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
         snprintf(in->etag, sizeof(in->etag), "%s", report.etag);
         snprintf(in->base_etag, sizeof(in->base_etag), "%s", report.etag);
         pthread_mutex_unlock(&fs->lock);
+        snapshot_drop(fs, in); /* newer content is stored */
         /* Stored: a crash from here on must not upload this copy again. */
         if (in->jstate != PFS_J_OPEN || had_mpu)
             pfs_wb_journal_put(fs, in, PFS_J_OPEN, NULL, false);
@@ -390,6 +558,10 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
         in->pending_upload = false;
         in->upload_permanent = false;
         in->trunc_unwritten = false;
+        /* Stored: an unlinked file's DELETE deferred for this key would now
+         * remove this content (only after success: until then the old
+         * object is what the key holds). */
+        pfs_wb_cancel_deferred_deletes(fs, in->key, in);
         in->attr_expires = pfs_sb_mono_now() + fs->o.attr_timeout;
         struct inode *parent = pfs_sb_find_ino(fs, in->parent);
         if (parent && !in->unlinked)
@@ -588,6 +760,7 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
     size_t n = pfs_meta_format(&mo, &m);
     struct pfs_status st;
     int rc;
+    pfs_wb_wait_unclaimed(fs, key);
     if (is_dir) {
         struct pfs_http_body empty = {.fd = -1};
         rc = pfs_client_put(fs->client, key, &empty, mo.kv, n, NULL, &st);
@@ -618,7 +791,8 @@ void pfs_wb_start(struct pfs_fs *fs)
         .part_size = fs->o.part_size,
         .multipart_threshold = fs->o.multipart_threshold,
         .retry_interval_s = fs->o.retry_interval_s,
-        .key_busy = key_busy,
+        .claim = claim_key,
+        .unclaim = unclaim_key,
         .changed = key_changed,
         .account = account_recovered,
         .ctx = fs,
@@ -651,6 +825,7 @@ void pfs_wb_stop(struct pfs_fs *fs)
  * deferred delete; what fails stays in the journal for the next mount. */
 void pfs_wb_settle(struct pfs_fs *fs, struct inode *in)
 {
+    pthread_mutex_lock(&in->io); /* pfs_wb_upload_locked lets go of it for the transfer */
     bool keep = false;
     if (in->dirty && !in->unlinked && in->stage_fd >= 0) {
         /* Last chance: unmounting waits for every pending upload. */
@@ -673,4 +848,5 @@ void pfs_wb_settle(struct pfs_fs *fs, struct inode *in)
     }
     if (!keep)
         pfs_wb_journal_drop(fs, in);
+    pthread_mutex_unlock(&in->io);
 }

@@ -32,6 +32,8 @@ struct fx {
     struct pfs_journal *j;
     int64_t accounted;
     unsigned changed;
+    int claims; /* claims taken and not given back */
+    int refuse; /* claims to refuse first (the live mount holds the key) */
 };
 
 static int setup(void **state)
@@ -67,6 +69,7 @@ static int teardown(void **state)
     pfs_client_free(f->c);
     pfs_urlcache_free(f->urls);
     pfs_url_source_free(f->src);
+    assert_int_equal(f->claims, 0); /* every claim ended, whatever the outcome */
     fake_http_free(f->fake);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -75,11 +78,23 @@ static int teardown(void **state)
     return 0;
 }
 
-static bool busy_never(void *ctx, const char *key)
+static bool claim_always(void *ctx, const char *key)
 {
-    (void)ctx;
     (void)key;
-    return false;
+    struct fx *f = ctx;
+    if (f->refuse > 0) {
+        f->refuse--;
+        assert_int_equal(fake_http_count(f->fake), 0); /* nothing asked before the claim */
+        return false;
+    }
+    f->claims++;
+    return true;
+}
+
+static void on_unclaim(void *ctx, const char *key)
+{
+    (void)key;
+    ((struct fx *)ctx)->claims--;
 }
 
 static void on_changed(void *ctx, const char *key)
@@ -127,7 +142,8 @@ static void recover(struct fx *f)
                                   .part_size = 8u << 20,
                                   .multipart_threshold = 8u << 20,
                                   .retry_interval_s = 1,
-                                  .key_busy = busy_never,
+                                  .claim = claim_always,
+                                  .unclaim = on_unclaim,
                                   .changed = on_changed,
                                   .account = on_account,
                                   .ctx = f};
@@ -294,6 +310,33 @@ static void test_other_mounts_entries_are_left_alone(void **state)
     assert_int_equal(count_files(f->dir, "journal"), 2); /* record and data */
 }
 
+static void test_waits_for_a_claim(void **state)
+{
+    struct fx *f = *state;
+    leave_entry(f, "bkt", "busy", PFS_J_CLOSED, "mine", "", NULL);
+    f->refuse = 1; /* the first try finds the key busy: retried, no request */
+    fake_http_push(f->fake, 404, "", NULL);
+    fake_http_push(f->fake, 200, "", (const char *[]){"ETag: \"e\"", NULL});
+    recover(f);
+    assert_int_equal(f->refuse, 0);
+    assert_int_equal(fake_http_count(f->fake), 2);
+    assert_string_equal(fake_http_request(f->fake, 1)->method, "PUT");
+}
+
+static void test_keys_outside_the_mount_are_never_sent(void **state)
+{
+    struct fx *f = *state;
+    char long_key[1100];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    leave_entry(f, "bkt", "", PFS_J_CLOSED, "planted", "", NULL);
+    leave_entry(f, "bkt", long_key, PFS_J_DELETE, "", "\"v1\"", NULL);
+    recover(f);
+    assert_int_equal(fake_http_count(f->fake), 0);
+    assert_int_equal(count_files(f->dir, "lost+found"), 1); /* the data is kept */
+    assert_int_equal(count_files(f->dir, "journal"), 0);
+}
+
 static void test_permanent_failure_is_kept_as_failed(void **state)
 {
     struct fx *f = *state;
@@ -330,6 +373,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deferred_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_object_is_not_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_mounts_entries_are_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waits_for_a_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_outside_the_mount_are_never_sent, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_permanent_failure_is_kept_as_failed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
