@@ -209,7 +209,8 @@ static void snapshot_take(struct pfs_fs *fs, struct inode *in)
     loff_t in_off = 0, out_off = 0;
     int rc = 0;
     while (rc == 0 && (uint64_t)in_off < size) {
-        ssize_t n = copy_file_range(in->stage_fd, &in_off, fd, &out_off, (size_t)(size - in_off), 0);
+        ssize_t n =
+            copy_file_range(in->stage_fd, &in_off, fd, &out_off, (size_t)(size - in_off), 0);
         if (n <= 0)
             rc = n < 0 ? -errno : -EIO;
     }
