@@ -42,7 +42,9 @@ struct pfs_list_page {
 
 void pfs_list_page_cleanup(struct pfs_list_page *p);
 
-/* Percent-decodes every key and prefix (responses to encoding-type=url).
+/* Form-decodes every key and prefix of a page whose response said
+ * EncodingType url ('+' is a space, %2B a '+'); a page without it holds raw
+ * names and is not decoded.
  * Returns 0, -EPROTO for a malformed escape or a NUL byte, or -ENOMEM. */
 int pfs_list_page_url_decode(struct pfs_list_page *p);
 
