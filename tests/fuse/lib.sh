@@ -21,6 +21,9 @@ else
     BASE_OPTS="dialect=s3,endpoint=$PFS_TEST_ENDPOINT,region=us-east-1,cache_dir=$WORK/cache"
 fi
 is_tos() { [ "$PFS_TEST_DIALECT" = tos ]; }
+PFS_TEST_REGION=${PFS_TEST_REGION:-us-east-1}
+# The variable that holds the secret key in this dialect.
+if is_tos; then PFS_SECRET_VAR=TOS_SECRET_KEY; else PFS_SECRET_VAR=AWS_SECRET_ACCESS_KEY; fi
 PASS=0
 FAIL=0
 DAEMON_PID=

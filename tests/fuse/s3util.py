@@ -78,6 +78,45 @@ class Tos:
             token = page["NextContinuationToken"]
 
 
+# For tests' inline snippets, in either dialect.
+def _tos():
+    return os.environ.get("PFS_TEST_DIALECT") == "tos"
+
+
+def exists(bucket, key):
+    if _tos():
+        return Tos(bucket).exists(key)
+    c = client()
+    try:
+        c.head_object(Bucket=bucket, Key=key)
+        return True
+    except c.exceptions.ClientError:
+        return False
+
+
+def get_or_none(bucket, key):
+    """The object's bytes, or None when it does not exist."""
+    if _tos():
+        try:
+            return Tos(bucket).get(key)
+        except urllib.error.HTTPError:
+            return None
+    c = client()
+    try:
+        return c.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except c.exceptions.ClientError:
+        return None
+
+
+def user_meta(bucket, key):
+    """The object's user metadata (names lower-case, without the prefix)."""
+    if _tos():
+        return {n[len("x-tos-meta-"):]: v for n, v in
+                ((n.lower(), v) for n, v in Tos(bucket).head(key).items())
+                if n.startswith("x-tos-meta-")}
+    return client().head_object(Bucket=bucket, Key=key)["Metadata"]
+
+
 def main_tos(bucket, cmd, args):
     t = Tos(bucket)
     if cmd == "put-many":

@@ -1035,6 +1035,8 @@ function onRequest(req, res) {
     faults.count--
     counts.injected_faults = (counts.injected_faults || 0) + 1
     req.resume()
+    req.tosRequestId = `injected-${counts.total}`
+    res.setHeader('x-tos-request-id', req.tosRequestId)
     sendError(req, res, faults.status, faults.code, 'injected by the test server')
     return
   }
