@@ -243,7 +243,7 @@ static void test_builders(void **state)
     (void)state;
     struct pfs_buf b;
     pfs_buf_init(&b);
-    struct pfs_part parts[] = {{1, "\"a\""}, {2, "\"b&c\""}};
+    struct pfs_part parts[] = {{.number = 1, .etag = "\"a\""}, {.number = 2, .etag = "\"b&c\""}};
     assert_int_equal(D->build_complete(&b, parts, 2), 0);
     assert_string_equal(b.data, "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"
                                 "&quot;a&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>"

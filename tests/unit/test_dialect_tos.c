@@ -232,7 +232,8 @@ static void test_builders(void **state)
     (void)state;
     struct pfs_buf b;
     pfs_buf_init(&b);
-    struct pfs_part parts[] = {{1, "\"a54357aff0632cce46d942af68356b38\""}, {2, "\"0c78\""}};
+    struct pfs_part parts[] = {{.number = 1, .etag = "\"a54357aff0632cce46d942af68356b38\""},
+                               {.number = 2, .etag = "\"0c78\""}};
     assert_int_equal(D->build_complete(&b, parts, 2), 0);
     assert_string_equal(b.data, "{\"Parts\":[{\"PartNumber\":1,\"ETag\":"
                                 "\"\\\"a54357aff0632cce46d942af68356b38\\\"\"},{\"PartNumber\":2,"
