@@ -4,6 +4,7 @@ need objects made without the mount or a look at the bucket behind it.
 
   s3util.py put-many PREFIX COUNT [SIZE]   objects PREFIX00000..., SIZE bytes each
   s3util.py put KEY [TEXT]                 one object (TEXT, or stdin)
+  s3util.py put-meta KEY TEXT NAME=VALUE... one object with user metadata
   s3util.py get KEY                        the object to stdout
   s3util.py exists KEY                     exit 0 if the key exists, 1 if not
   s3util.py keys [PREFIX]                  every key, one per line
@@ -40,16 +41,17 @@ class Tos:
         self.sign = tos_sign.presign
         self.bucket = bucket
 
-    def request(self, method, key, data=None, query=()):
+    def request(self, method, key, data=None, query=(), headers=()):
         url = self.sign(method, os.environ["PFS_TEST_ENDPOINT"], os.environ["PFS_TEST_REGION"],
                         self.bucket, key, os.environ["TOS_ACCESS_KEY"],
-                        os.environ["TOS_SECRET_KEY"], query=query)
-        req = urllib.request.Request(url, data=data, method=method)
+                        os.environ["TOS_SECRET_KEY"], query=query, headers=headers)
+        req = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, dict(r.headers), r.read()
 
-    def put(self, key, data):
-        self.request("PUT", key, data)
+    def put(self, key, data, meta=None):
+        self.request("PUT", key, data,
+                     headers=tuple(("x-tos-meta-" + n, v) for n, v in (meta or {}).items()))
 
     def get(self, key):
         return self.request("GET", key)[2]
@@ -126,6 +128,8 @@ def main_tos(bucket, cmd, args):
             list(pool.map(lambda i: t.put(f"{prefix}{i:05d}", body), range(n)))
     elif cmd == "put":
         t.put(args[0], args[1].encode() if len(args) > 1 else sys.stdin.buffer.read())
+    elif cmd == "put-meta":
+        t.put(args[0], args[1].encode(), dict(a.split("=", 1) for a in args[2:]))
     elif cmd == "get":
         sys.stdout.buffer.write(t.get(args[0]))
     elif cmd == "exists":
@@ -158,6 +162,9 @@ def main():
     elif cmd == "put":
         data = args[1].encode() if len(args) > 1 else sys.stdin.buffer.read()
         c.put_object(Bucket=bucket, Key=args[0], Body=data)
+    elif cmd == "put-meta":
+        c.put_object(Bucket=bucket, Key=args[0], Body=args[1].encode(),
+                     Metadata=dict(a.split("=", 1) for a in args[2:]))
     elif cmd == "get":
         sys.stdout.buffer.write(c.get_object(Bucket=bucket, Key=args[0])["Body"].read())
     elif cmd == "exists":

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Whole-object integrity and foreign metadata in the home dialect, through a
 # real mount against the TOS front (with-server.sh --tos; skipped, 77, against
-# another server). Issue 11, findings 2 and 3.
+# another server). Issue 11, findings 2 (whole-object CRC-64 of a multipart
+# upload) and 3 (octal mode metadata).
 . "$(dirname "$0")/lib.sh"
 if ! is_tos; then
     echo "needs the TOS front (with-server.sh --tos)"
@@ -28,4 +29,19 @@ misorder 0
 reset_counts
 ok "an in-order multipart upload succeeds at once" cp "$WORK/big" "$MNT/big2"
 eq "... with one complete" 1 "$(count mp_complete)"
+
+note "mode metadata in the octal form other tools write"
+s3 put-meta oct/plain "p" mode=0100644 uid=0 gid=0
+s3 put-meta oct/exec "x" mode=0100750
+s3 put-meta oct/suid "s" mode=0104755
+s3 put-meta oct/dir/ "" mode=040700
+s3 put-meta oct/s3fs "d" mode=33184
+pfs_unmount
+pfs_mount
+eq "x-tos-meta-mode 0100644 is -rw-r--r--" "-rw-r--r--" "$(stat -c %A "$MNT/oct/plain")"
+eq "0100750 is -rwxr-x---" "-rwxr-x---" "$(stat -c %A "$MNT/oct/exec")"
+eq "040700 on a marker is drwx------" "drwx------" "$(stat -c %A "$MNT/oct/dir")"
+eq "the decimal form (s3fs) still reads as before" "-rw-r-----" "$(stat -c %A "$MNT/oct/s3fs")"
+eq "setuid from a foreign tool's octal mode is not honoured" "-rwxr-xr-x" "$(stat -c %A "$MNT/oct/suid")"
+ok "... and the log says so" grep -q "mode metadata 0104755 written by another tool asks for setuid/setgid" "${LOGS[-1]}"
 pfs_finish
