@@ -350,6 +350,8 @@ out=$(env "$PFS_SECRET_VAR=wrong" "$PFS_BIN" -o "$BASE_OPTS" "$BUCKET" "$WORK/m2
 eq "[S29] a wrong secret fails the mount with status 1" "1" "$?"
 eq "[S29] ... in one line" 1 "$(printf '%s\n' "$out" | wc -l)"
 ok "[S29] ... naming the store's answer" grep -q "HTTP 403" <<<"$out"
+ok "[S29] ... what a 403 usually means, and presignfs check" \
+    grep -q "usually a wrong access key, secret key or region; \`presignfs check\` says more" <<<"$out"
 ok "[S29] ... and nothing is mounted" bash -c "! mountpoint -q $WORK/m2"
 "$PFS_BIN" -o "$BASE_OPTS" no-such-bucket "$WORK/m2" 2>"$WORK/err"
 eq "[S29] a missing bucket fails the mount with status 1" "1" "$?"
