@@ -3,6 +3,7 @@
 #ifndef PFS_CLI_H
 #define PFS_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit statuses shared by every verb. */
@@ -29,6 +30,15 @@ int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err);
  * signing service (doc/SIGNER.md). Runs until SIGTERM or SIGINT; SIGHUP
  * reloads the clients file. Returns an exit status. */
 int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err);
+
+struct pfs_status;
+
+/* The bucket check (HEAD on the bucket) of mount and `check` failed: makes st
+ * say what its status usually means. A 404 is NoSuchBucket; a 403, which a
+ * HEAD answers without a body (only the store's error code header), usually
+ * means a wrong access key, secret key or region; mount (suggest_check) then
+ * points to `presignfs check`. */
+void pfs_cli_explain_bucket_check(struct pfs_status *st, bool suggest_check);
 
 /* Prints the --help text. */
 void pfs_cli_usage(FILE *out);

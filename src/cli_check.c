@@ -1,12 +1,14 @@
 /* The check verb: diagnoses configuration, credentials, endpoint and bucket
  * with two cheap requests, so a wrong setting shows as one clear line. */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "status.h"
 #include "store.h"
 
 int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
@@ -83,8 +85,7 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
     char what[600];
     status = PFS_EXIT_FAILURE;
     if (pfs_client_head_bucket(store->client, &st) != 0) {
-        if (st.http_status == 404)
-            pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
+        pfs_cli_explain_bucket_check(&st, false);
         pfs_status_describe(&st, what, sizeof(what));
         fprintf(out, "bucket:        %s: FAILED: %s\n", bucket, what);
         fprintf(err, "presignfs: bucket %s at %s does not answer: %s\n", bucket, store->endpoint,
@@ -112,4 +113,23 @@ out:
     pfs_config_cleanup(&cfg);
     free(opts);
     return status;
+}
+
+void pfs_cli_explain_bucket_check(struct pfs_status *st, bool suggest_check)
+{
+    if (st->http_status == 404) {
+        pfs_status_set(st, "NoSuchBucket", "the bucket does not exist", NULL);
+    } else if (st->http_status == 403) {
+        /* The message of a body-less 403 is the store's error code header
+         * (x-tos-ec), if any: keep it, after what it usually means. */
+        char msg[sizeof(st->message)];
+        snprintf(msg, sizeof(msg),
+                 "the store refused the bucket check%s%.64s%s: usually a wrong access key, secret "
+                 "key or region%s",
+                 st->message[0] ? " (" : "", st->message, st->message[0] ? ")" : "",
+                 suggest_check ? "; `presignfs check` says more" : "");
+        char code[sizeof(st->service_code)];
+        snprintf(code, sizeof(code), "%s", st->service_code[0] ? st->service_code : "AccessDenied");
+        pfs_status_set(st, code, msg, NULL);
+    }
 }

@@ -436,6 +436,24 @@ static int add_meta(struct pfs_client *c, struct op *op, struct pfs_buf *names,
     return 0;
 }
 
+/* The decimal x-tos-hash-crc64ecma of a response: true with *out set, false
+ * when absent or not a decimal 64-bit number. */
+static bool response_crc64(const struct pfs_client *c, const struct pfs_http_response *resp,
+                           uint64_t *out)
+{
+    char hname[HEADER_NAME_MAX];
+    const char *v = pfs_http_response_header(resp, dialect_header(hname, c->d, "hash-crc64ecma"));
+    if (!v || !isdigit((unsigned char)*v))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = (uint64_t)x;
+    return true;
+}
+
 /* ---- HEAD ---- */
 
 void pfs_object_info_cleanup(struct pfs_object_info *info)
@@ -790,15 +808,22 @@ static void copy_source(struct pfs_buf *out, const struct pfs_client *c, const c
     pfs_uri_encode(out, src_key, strlen(src_key), c->d->id == PFS_DIALECT_S3);
 }
 
-/* Runs an operation whose 200 body is a result with an ETag or an error. */
+/* Runs an operation whose 200 body is a result with an ETag or an error.
+ * has_crc_out (may be NULL) tells whether the answer carried a CRC-64,
+ * then in *crc_out. */
 static int run_etag_result(struct pfs_client *c, struct op *op, char etag_out[80],
-                           struct pfs_status *st)
+                           bool *has_crc_out, uint64_t *crc_out, struct pfs_status *st)
 {
     struct pfs_buf body;
     pfs_buf_init(&body);
     op->sink =
         (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body, .max = RESULT_MAX_BODY};
-    int rc = run(c, op, st);
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    int rc = execute(c, op, &resp, st);
+    if (has_crc_out)
+        *has_crc_out = rc == 0 && response_crc64(c, &resp, crc_out);
+    pfs_http_response_cleanup(&resp);
     if (rc == 0) {
         char etag[80];
         int prc = c->d->parse_etag_result(body.data ? body.data : "", body.len,
@@ -837,7 +862,7 @@ int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_k
                    replace_meta ? "REPLACE" : "COPY");
         rc = replace_meta ? add_meta(c, &op, &names, meta, n_meta, st) : 0;
         if (rc == 0)
-            rc = run_etag_result(c, &op, NULL, st);
+            rc = run_etag_result(c, &op, NULL, NULL, NULL, st);
     }
     pfs_buf_cleanup(&src);
     pfs_buf_cleanup(&names);
@@ -899,10 +924,49 @@ int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, 
         } else {
             part_out->number = part_number;
             snprintf(part_out->etag, sizeof(part_out->etag), "%s", etag);
+            /* Equal to the CRC of what we sent (execute compared them). */
+            part_out->size = body->len;
+            part_out->has_crc64 =
+                c->d->id == PFS_DIALECT_TOS && response_crc64(c, &resp, &part_out->crc64);
         }
     }
     pfs_http_response_cleanup(&resp);
     return rc;
+}
+
+/* TOS reports the CRC-64 of the completed object (tos-api.md 3, 7.3). It must
+ * be the combination of the parts' CRCs in part order; anything else means
+ * the store assembled other bytes than we sent (parts out of order, one
+ * missing or stale). That is an I/O error, logged once; the caller keeps the
+ * data and uploads it again. Parts without a CRC (a store that sent none)
+ * leave nothing to compare. */
+static int check_whole_crc(const char *key, const char *upload_id, const struct pfs_part *parts,
+                           size_t n, uint64_t stored, struct pfs_status *st)
+{
+    uint64_t want = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!parts[i].has_crc64)
+            return 0;
+        want = i == 0 ? parts[i].crc64 : pfs_crc64_combine(want, parts[i].crc64, parts[i].size);
+    }
+    if (want == stored)
+        return 0;
+    char request_id[sizeof(st->request_id)];
+    snprintf(request_id, sizeof(request_id), "%s", st->request_id);
+    int attempts = st->attempts;
+    pfs_status_clear(st);
+    st->attempts = attempts;
+    st->error = -EIO;
+    st->http_status = 200;
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "the completed object's CRC-64 %" PRIu64 " is not that of its %zu parts (%" PRIu64
+             "): the store assembled other bytes",
+             stored, n, want);
+    pfs_status_set(st, "CRCMismatch", msg, request_id);
+    PFS_ERROR("multipart upload %s of %s: %s (request id %s)", upload_id, key, msg,
+              request_id[0] ? request_id : "-");
+    return -1;
 }
 
 int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *upload_id,
@@ -924,8 +988,12 @@ int pfs_client_mpu_complete(struct pfs_client *c, const char *key, const char *u
     struct op op = {.method = "POST", .key = key, .body = &body};
     add_query(&op, "uploadId", upload_id);
     add_plain(&op, "Content-Type", c->d->body_type);
-    int rc = run_etag_result(c, &op, etag_out, st);
+    bool has_crc = false;
+    uint64_t crc = 0;
+    int rc = run_etag_result(c, &op, etag_out, &has_crc, &crc, st);
     pfs_buf_cleanup(&xml);
+    if (rc == 0 && has_crc)
+        rc = check_whole_crc(key, upload_id, parts, n, crc, st);
     return rc;
 }
 
@@ -1158,9 +1226,15 @@ int pfs_client_mpu_copy_part(struct pfs_client *c, struct pfs_part *part_out, co
     } else {
         add_signed(&op, dialect_header(copy_name, c->d, "copy-source"), src.data);
         add_signed(&op, dialect_header(range_name, c->d, "copy-source-range"), range);
-        rc = run_etag_result(c, &op, part_out->etag, st);
-        if (rc == 0)
+        uint64_t crc = 0;
+        bool has_crc = false;
+        rc = run_etag_result(c, &op, part_out->etag, &has_crc, &crc, st);
+        if (rc == 0) {
             part_out->number = part_number;
+            part_out->size = last - first + 1;
+            part_out->has_crc64 = c->d->id == PFS_DIALECT_TOS && has_crc;
+            part_out->crc64 = crc;
+        }
     }
     pfs_buf_cleanup(&src);
     return rc;

@@ -40,3 +40,47 @@ uint64_t pfs_crc64_update(uint64_t crc, const void *data, size_t len)
         crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
+
+/* CRC combination in GF(2) (zlib's crc32_combine, for 64 bits): the CRC of A
+ * followed by B from crc(A), crc(B) and len(B), by applying len(B) zero bytes
+ * to crc(A) as repeated squaring of the one-zero-bit operator. */
+static uint64_t gf2_times(const uint64_t *mat, uint64_t vec)
+{
+    uint64_t sum = 0;
+    for (int i = 0; vec; vec >>= 1, i++)
+        if (vec & 1)
+            sum ^= mat[i];
+    return sum;
+}
+
+static void gf2_square(uint64_t *square, const uint64_t *mat)
+{
+    for (int n = 0; n < 64; n++)
+        square[n] = gf2_times(mat, mat[n]);
+}
+
+uint64_t pfs_crc64_combine(uint64_t crc1, uint64_t crc2, uint64_t len2)
+{
+    if (len2 == 0)
+        return crc1;
+    uint64_t even[64], odd[64];
+    odd[0] = POLY_REFLECTED; /* the operator for one zero bit */
+    uint64_t row = 1;
+    for (int n = 1; n < 64; n++, row <<= 1)
+        odd[n] = row;
+    gf2_square(even, odd); /* two zero bits */
+    gf2_square(odd, even); /* four zero bits */
+    do {
+        gf2_square(even, odd); /* first pass: one zero byte */
+        if (len2 & 1)
+            crc1 = gf2_times(even, crc1);
+        len2 >>= 1;
+        if (!len2)
+            break;
+        gf2_square(odd, even);
+        if (len2 & 1)
+            crc1 = gf2_times(odd, crc1);
+        len2 >>= 1;
+    } while (len2);
+    return crc1 ^ crc2;
+}

@@ -10,4 +10,8 @@
  * everything fed so far. */
 uint64_t pfs_crc64_update(uint64_t crc, const void *data, size_t len);
 
+/* The CRC of A followed by B, from crc1 = CRC(A), crc2 = CRC(B) and len2 =
+ * len(B): how a multipart upload's whole-object CRC follows from its parts'. */
+uint64_t pfs_crc64_combine(uint64_t crc1, uint64_t crc2, uint64_t len2);
+
 #endif

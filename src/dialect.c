@@ -39,13 +39,14 @@ const struct pfs_dialect_ops *pfs_dialect_ops_for(enum pfs_dialect d)
     return d == PFS_DIALECT_S3 ? &pfs_dialect_s3 : &pfs_dialect_tos;
 }
 
-/* With encoding-type=url the store percent-encodes keys and prefixes (so
- * control characters survive XML); decode them in place. */
+/* With encoding-type=url the store encodes keys and prefixes as a form does
+ * (so control characters survive XML and JSON): a space is '+', a literal '+'
+ * is %2B (AWS; botocore decodes with unquote_plus). Decode them in place. */
 static int decode_in_place(char **s)
 {
     struct pfs_buf b;
     pfs_buf_init(&b);
-    int rc = pfs_uri_decode(&b, *s, strlen(*s));
+    int rc = pfs_uri_decode_form(&b, *s, strlen(*s));
     if (rc == 0 && b.len && memchr(b.data, '\0', b.len))
         rc = -EPROTO; /* a NUL byte cannot be part of a name */
     if (rc) {

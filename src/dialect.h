@@ -42,7 +42,9 @@ struct pfs_list_page {
 
 void pfs_list_page_cleanup(struct pfs_list_page *p);
 
-/* Percent-decodes every key and prefix (responses to encoding-type=url).
+/* Form-decodes every key and prefix of a page whose response said
+ * EncodingType url ('+' is a space, %2B a '+'); a page without it holds raw
+ * names and is not decoded.
  * Returns 0, -EPROTO for a malformed escape or a NUL byte, or -ENOMEM. */
 int pfs_list_page_url_decode(struct pfs_list_page *p);
 
@@ -63,6 +65,12 @@ void pfs_delete_result_cleanup(struct pfs_delete_result *r);
 struct pfs_part {
     int number;
     char etag[80]; /* with its quotes, as the store returned it */
+    /* TOS: the part's CRC-64 as the store reported it (x-tos-hash-crc64ecma)
+     * and its length, so that the whole object's CRC can be checked at
+     * completion; has_crc64 is false when the store sent none. */
+    bool has_crc64;
+    uint64_t crc64;
+    uint64_t size;
 };
 
 struct pfs_dialect_ops {

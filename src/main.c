@@ -152,8 +152,7 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     snprintf(endpoint, sizeof(endpoint), "%s", store->endpoint);
     pfs_store_close(store);
     if (rc != 0) {
-        if (st.http_status == 404)
-            pfs_status_set(&st, "NoSuchBucket", "the bucket does not exist", NULL);
+        pfs_cli_explain_bucket_check(&st, true);
         char what[600];
         pfs_status_describe(&st, what, sizeof(what));
         fprintf(stderr, "presignfs: cannot mount bucket %s from %s: %s\n", bucket, endpoint, what);

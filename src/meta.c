@@ -5,10 +5,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+
+#include "log.h"
 
 static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
 {
@@ -53,17 +56,49 @@ int pfs_meta_parse_time(int64_t *sec, uint32_t *nsec, const char *s)
     return 0;
 }
 
+/* "0100644": octal with a leading zero, as the TOS spec's example and other
+ * tools write the mode (s3fs and we write decimal, "33188"). */
+static bool parse_octal(uint64_t *out, const char *s, uint64_t max)
+{
+    if (s[0] != '0' || s[1] == '\0')
+        return false;
+    uint64_t v = 0;
+    for (s++; *s; s++) {
+        if (*s < '0' || *s > '7' || v > (max >> 3))
+            return false;
+        v = v * 8 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return v <= max;
+}
+
+static atomic_int suid_logged;
+
 void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_t n)
 {
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < n; i++) {
         const char *name = kv[i].name, *value = kv[i].value;
         uint64_t v;
-        if (strcasecmp(name, "mode") == 0 && parse_u64(&v, value, 0xffffffffu)) {
+        bool octal;
+        /* A leading zero means octal; one that is not octal is malformed. */
+        octal = value[0] == '0' && value[1] != '\0';
+        if (strcasecmp(name, "mode") == 0 &&
+            (octal ? parse_octal(&v, value, 0xffffffffu) : parse_u64(&v, value, 0xffffffffu))) {
             mode_t type = (mode_t)v & S_IFMT;
             if (type == S_IFREG || type == S_IFDIR || type == S_IFLNK || type == 0) {
                 out->mode = (mode_t)v;
                 out->has_mode = true;
+            }
+            /* The octal form is another tool's (we write decimal): its
+             * setuid/setgid bits are not taken over, and the log says so. */
+            if (out->has_mode && octal && (out->mode & (S_ISUID | S_ISGID))) {
+                out->mode &= (mode_t) ~(S_ISUID | S_ISGID);
+                out->mode_suid_dropped = true;
+                if (atomic_fetch_add(&suid_logged, 1) < 5)
+                    PFS_WARN("mode metadata %s written by another tool asks for setuid/setgid; "
+                             "shown without those bits",
+                             value);
             }
         } else if (strcasecmp(name, "uid") == 0 && parse_u64(&v, value, 0xfffffffeu)) {
             out->uid = (uid_t)v;

@@ -1,7 +1,9 @@
 /* File attributes stored as object metadata, in the names and formats s3fs
  * uses (so buckets written by either read back right in the other): mode
- * (decimal st_mode with the file-type bits), uid, gid, and mtime/atime/ctime
- * ("seconds" or "seconds.nanoseconds" with nine digits). Pure. */
+ * (decimal st_mode with the file-type bits; octal "0100644" is read too), uid, gid, and
+ * mtime/atime/ctime
+ * ("seconds" or "seconds.nanoseconds" with nine digits). Pure but for one
+ * warning. */
 #ifndef PFS_META_H
 #define PFS_META_H
 
@@ -19,10 +21,13 @@ struct pfs_objmeta {
     gid_t gid;
     int64_t mtime;
     uint32_t mtime_ns;
+    bool mode_suid_dropped; /* a foreign mode asked for setuid/setgid: not taken */
 };
 
 /* Reads what it recognises from user metadata (names without prefix, any
- * case); malformed values are ignored, as s3fs does. */
+ * case); malformed values are ignored, as s3fs does. A mode is decimal (s3fs,
+ * ours) or octal with a leading zero ("0100644", other tools); an octal mode's
+ * setuid/setgid bits are dropped with a warning (the first few are logged). */
 void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_t n);
 
 #define PFS_META_MAX 6

@@ -42,9 +42,13 @@ int pfs_uri_hexval(char c)
     return -1;
 }
 
-int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len)
+static int decode(struct pfs_buf *out, const char *s, size_t len, bool plus_is_space)
 {
     for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+' && plus_is_space) {
+            pfs_buf_putc(out, ' ');
+            continue;
+        }
         if (s[i] != '%') {
             pfs_buf_putc(out, s[i]);
             continue;
@@ -58,6 +62,16 @@ int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len)
         i += 2;
     }
     return pfs_buf_status(out);
+}
+
+int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len)
+{
+    return decode(out, s, len, false);
+}
+
+int pfs_uri_decode_form(struct pfs_buf *out, const char *s, size_t len)
+{
+    return decode(out, s, len, true);
 }
 
 static bool valid_dns_host(const char *h, size_t n)

@@ -17,6 +17,11 @@ void pfs_uri_encode(struct pfs_buf *out, const char *s, size_t len, bool keep_sl
  * escape. The result may contain NUL bytes; out->len is authoritative. */
 int pfs_uri_decode(struct pfs_buf *out, const char *s, size_t len);
 
+/* Form decoding (application/x-www-form-urlencoded, Python's unquote_plus):
+ * as pfs_uri_decode, but '+' is a space. This is how S3 and TOS encode names
+ * in a listing answered with EncodingType url (a literal '+' comes as %2B). */
+int pfs_uri_decode_form(struct pfs_buf *out, const char *s, size_t len);
+
 /* The value of one hex digit (either case), or -1. */
 int pfs_uri_hexval(char c);
 

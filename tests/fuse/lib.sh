@@ -8,11 +8,22 @@ BUCKET=${BUCKET:-ftest}
 WORK=$(mktemp -d /tmp/pfs-fuse-XXXXXX)
 MNT=$WORK/mnt
 mkdir -p "$MNT"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 export HOME=$WORK/home
 mkdir -p "$HOME"
 unset XDG_CONFIG_HOME XDG_CACHE_HOME PRESIGNFS_CONFIG
-BASE_OPTS="dialect=s3,endpoint=$PFS_TEST_ENDPOINT,region=us-east-1,cache_dir=$WORK/cache"
+# The dialect of the server with-server.sh started: s3rver (S3) or the TOS
+# front (with-server.sh --tos, which exports the front's TOS credentials).
+PFS_TEST_DIALECT=${PFS_TEST_DIALECT:-s3}
+if [ "$PFS_TEST_DIALECT" = tos ]; then
+    BASE_OPTS="dialect=tos,endpoint=$PFS_TEST_ENDPOINT,region=$PFS_TEST_REGION,cache_dir=$WORK/cache"
+else
+    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+    BASE_OPTS="dialect=s3,endpoint=$PFS_TEST_ENDPOINT,region=us-east-1,cache_dir=$WORK/cache"
+fi
+is_tos() { [ "$PFS_TEST_DIALECT" = tos ]; }
+PFS_TEST_REGION=${PFS_TEST_REGION:-us-east-1}
+# The variable that holds the secret key in this dialect.
+if is_tos; then PFS_SECRET_VAR=TOS_SECRET_KEY; else PFS_SECRET_VAR=AWS_SECRET_ACCESS_KEY; fi
 PASS=0
 FAIL=0
 DAEMON_PID=
@@ -246,6 +257,8 @@ pfs_proxy_start() {
     fi
     PFS_PROXY_ENDPOINT=http://127.0.0.1:$(cat "$ready")
     PROXY_OPTS="endpoint=$PFS_PROXY_ENDPOINT"
+    # Injected errors in the server's dialect.
+    if is_tos; then pfs_proxy_set '{"dialect":"tos"}'; fi
 }
 pfs_proxy_set() {
     local out

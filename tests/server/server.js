@@ -150,6 +150,58 @@ FilesystemStore.prototype.putContent = async function putContent(objectPath, con
 
 const S3rver = require('@20minutes/s3rver')
 
+// Defect: s3rver ignores encoding-type=url. AWS then encodes every key and
+// prefix of the listing as a form does (a space as '+', '+' as %2B, '/'
+// kept) and says <EncodingType>url</EncodingType>; botocore decodes with
+// unquote_plus. The listing's XML is rewritten that way, so that the client's
+// decoding is tested against what AWS sends.
+function xmlUnescape(s) {
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (m, e) => {
+    if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1)))
+    return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[e]
+  })
+}
+function formEncode(s) {
+  let out = ''
+  for (const b of Buffer.from(s, 'utf8')) {
+    const ch = String.fromCharCode(b)
+    if (/[A-Za-z0-9\-_.~\/]/.test(ch)) out += ch
+    else if (b === 0x20) out += '+'
+    else out += '%' + b.toString(16).toUpperCase().padStart(2, '0')
+  }
+  return out
+}
+function encodeListing(xml) {
+  const enc = (tag) => (m, text) => `<${tag}>${formEncode(xmlUnescape(text))}</${tag}>`
+  return xml
+    .replace(/<Key>([^<]*)<\/Key>/g, enc('Key'))
+    .replace(/<Prefix>([^<]*)<\/Prefix>/g, enc('Prefix'))
+    .replace(/<StartAfter>([^<]*)<\/StartAfter>/g, enc('StartAfter'))
+    .replace(/<Delimiter>([^<]*)<\/Delimiter>/g, enc('Delimiter'))
+    .replace(/(<ListBucketResult[^>]*>)/, '$1<EncodingType>url</EncodingType>')
+}
+function encodeListingResponse(res) {
+  const chunks = []
+  const write = res.write.bind(res)
+  const end = res.end.bind(res)
+  res.write = (chunk, encoding, cb) => {
+    if (chunk) chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? encoding : undefined))
+    if (typeof encoding === 'function') encoding()
+    else if (cb) cb()
+    return true
+  }
+  res.end = (chunk, encoding, cb) => {
+    if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk, typeof encoding === 'string' ? encoding : undefined))
+    let body = Buffer.concat(chunks)
+    if (res.statusCode === 200 && /xml/.test(String(res.getHeader('content-type') || ''))) {
+      body = Buffer.from(encodeListing(body.toString('utf8')), 'utf8')
+    }
+    if (!res.headersSent) res.setHeader('Content-Length', body.length)
+    if (body.length) write(body)
+    return end(typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : cb)
+  }
+}
+
 function classify(req) {
   const u = new URL(req.url, 'http://x')
   const q = u.searchParams
@@ -296,6 +348,9 @@ async function main() {
     }
     const rawPath = req.url.split('?')[0]
     Object.defineProperty(req.headers, RAW_PATH, { value: rawPath, enumerable: false })
+    if (cls === 'list' && new URL(req.url, 'http://x').searchParams.get('encoding-type') === 'url') {
+      encodeListingResponse(res)
+    }
     const run = () => {
       if (cls === 'mp_abort') return abortUpload(req, res)
       for (const h of handlers) h.call(httpServer, req, res)

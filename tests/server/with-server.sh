@@ -5,17 +5,25 @@
 # The command sees PFS_TEST_ENDPOINT (http://127.0.0.1:PORT), PFS_TEST_CONTROL
 # (http://127.0.0.1:PORT of the counter/fault injector), PFS_TEST_BUCKETS and
 # PFS_TEST_DATA_DIR (the server's storage).
+# --tos starts the TOS-native front (tosfront.js, its own store) instead of
+# s3rver; the command then also sees PFS_TEST_DIALECT=tos, PFS_TEST_REGION and
+# TOS_ACCESS_KEY/TOS_SECRET_KEY (the front's credentials). --front-arg ARG
+# passes ARG on to tosfront.js (e.g. --misorder-parts).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 buckets=()
+tos=
+front_args=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case $1 in
     --bucket) buckets+=(--bucket "$2"); shift 2 ;;
+    --tos) tos=1; shift ;;
+    --front-arg) front_args+=("$2"); shift 2 ;;
     *) echo "with-server.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 shift
-if [ ! -d "$here/node_modules/@20minutes/s3rver" ]; then
+if [ -z "$tos" ] && [ ! -d "$here/node_modules/@20minutes/s3rver" ]; then
     echo "with-server.sh: test server not installed: run (cd $here && npm ci)" >&2
     exit 2
 fi
@@ -32,8 +40,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-node --openssl-legacy-provider "$here/server.js" --dir "$work/data" --ready "$work/ready" \
-    --parent $$ "${buckets[@]}" </dev/null >"$work/server.log" 2>&1 &
+if [ -n "$tos" ]; then
+    # A secret with '/', '+' and '=' (they must survive every encoding step).
+    export TOS_ACCESS_KEY=AKTPFRONTEXAMPLE TOS_SECRET_KEY='front/Secret+Key=0123'
+    export PFS_TEST_DIALECT=tos PFS_TEST_REGION=cn-beijing
+    node "$here/tosfront.js" --dir "$work/data" --ready "$work/ready" --parent $$ \
+        --region "$PFS_TEST_REGION" --cred "$TOS_ACCESS_KEY:$TOS_SECRET_KEY" \
+        "${buckets[@]}" "${front_args[@]}" </dev/null >"$work/server.log" 2>&1 &
+else
+    export PFS_TEST_DIALECT=s3 PFS_TEST_REGION=us-east-1
+    node --openssl-legacy-provider "$here/server.js" --dir "$work/data" --ready "$work/ready" \
+        --parent $$ "${buckets[@]}" </dev/null >"$work/server.log" 2>&1 &
+fi
 server_pid=$!
 for _ in $(seq 300); do
     [ -s "$work/ready" ] && break

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "status.h"
 
 static char out_text[8192], err_text[8192];
 
@@ -147,12 +148,47 @@ static void test_usage_errors(void **state)
     setup(NULL);
 }
 
+/* Issue 11, finding 4: a 403 on the bucket check (a HEAD: no body, only
+ * x-tos-ec) says what it usually means instead of a bare error code. */
+static void test_explain_bucket_check(void **state)
+{
+    (void)state;
+    struct pfs_status st;
+    pfs_status_clear(&st);
+    st.http_status = 403;
+    st.attempts = 2;
+    pfs_status_set(&st, "AccessDenied", "0002-00000001", "RID");
+    pfs_cli_explain_bucket_check(&st, true);
+    char what[600];
+    pfs_status_describe(&st, what, sizeof(what));
+    assert_string_equal(what, "HTTP 403 AccessDenied: the store refused the bucket check "
+                              "(0002-00000001): usually a wrong access key, secret key or region; "
+                              "`presignfs check` says more (request id RID, 2 attempts)");
+    pfs_status_clear(&st);
+    st.http_status = 403;
+    st.attempts = 1;
+    pfs_status_set(&st, "", "", NULL);
+    pfs_cli_explain_bucket_check(&st, false);
+    pfs_status_describe(&st, what, sizeof(what));
+    assert_string_equal(what, "HTTP 403 AccessDenied: the store refused the bucket check: usually "
+                              "a wrong access key, secret key or region (1 attempt)");
+    pfs_status_clear(&st);
+    st.http_status = 404;
+    st.attempts = 1;
+    pfs_cli_explain_bucket_check(&st, true);
+    assert_string_equal(st.service_code, "NoSuchBucket");
+    pfs_status_clear(&st);
+    st.http_status = 503;
+    pfs_status_set(&st, "SlowDown", "busy", NULL);
+    pfs_cli_explain_bucket_check(&st, true);
+    assert_string_equal(st.message, "busy");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_known_answer),
-        cmocka_unit_test(test_method_query_header),
+        cmocka_unit_test(test_parse_time),   cmocka_unit_test(test_explain_bucket_check),
+        cmocka_unit_test(test_known_answer), cmocka_unit_test(test_method_query_header),
         cmocka_unit_test(test_usage_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -453,6 +453,54 @@ static void test_tos_requests(void **state)
 
 /* ---- GET edge cases ---- */
 
+/* Issue 11, finding 2: the CRC-64 TOS reports for a completed multipart
+ * upload must combine its parts' CRCs in order; a store that assembled the
+ * parts otherwise fails the upload with EIO (CRCMismatch). */
+static void test_tos_complete_checks_whole_crc(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_TOS, 2);
+    struct pfs_status st;
+    static const char *const data[3] = {"first part bytes", "second part", "3"};
+    struct pfs_part parts[3];
+    char hdr[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(hdr[i], sizeof(hdr[i]), "x-tos-hash-crc64ecma: %" PRIu64,
+                 pfs_crc64_update(0, data[i], strlen(data[i])));
+        fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"p\"", hdr[i], NULL});
+        struct pfs_http_body b = {.data = data[i], .fd = -1, .len = strlen(data[i])};
+        assert_int_equal(pfs_client_mpu_upload_part(f->c, &parts[i], "big", "U", i + 1, &b, &st),
+                         0);
+        assert_true(parts[i].has_crc64);
+        assert_int_equal(parts[i].size, strlen(data[i]));
+    }
+    char whole[128], swapped[128], h_ok[64], h_bad[64];
+    snprintf(whole, sizeof(whole), "%s%s%s", data[0], data[1], data[2]);
+    snprintf(swapped, sizeof(swapped), "%s%s%s", data[1], data[0], data[2]);
+    snprintf(h_ok, sizeof(h_ok), "x-tos-hash-crc64ecma: %" PRIu64,
+             pfs_crc64_update(0, whole, strlen(whole)));
+    snprintf(h_bad, sizeof(h_bad), "x-tos-hash-crc64ecma: %" PRIu64,
+             pfs_crc64_update(0, swapped, strlen(swapped)));
+    const char *result = "{\"ETag\":\"\\\"f-3\\\"\"}";
+    fake_http_push(f->fake, 200, result, (const char *[]){h_ok, NULL});
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U", parts, 3, NULL, &st), 0);
+    /* Assembled in another order: EIO, and not retried by the client (the
+     * object exists; the caller uploads again). */
+    fake_http_push(f->fake, 200, result, (const char *[]){h_bad, "x-tos-request-id: RID7", NULL});
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U", parts, 3, NULL, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_string_equal(st.service_code, "CRCMismatch");
+    assert_string_equal(st.request_id, "RID7");
+    assert_false(pfs_status_permanent(&st)); /* the data is kept and retried */
+    /* No CRC in the answer, or a part without one: nothing to compare. */
+    fake_http_push(f->fake, 200, result, NULL);
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U", parts, 3, NULL, &st), 0);
+    parts[1].has_crc64 = false;
+    fake_http_push(f->fake, 200, result, (const char *[]){h_bad, NULL});
+    assert_int_equal(pfs_client_mpu_complete(f->c, "big", "U", parts, 3, NULL, &st), 0);
+    destroy(f);
+}
+
 static void test_get_edges(void **state)
 {
     (void)state;
@@ -609,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_resign_then_retry_combined),
         cmocka_unit_test(test_put_resends_whole_body),
         cmocka_unit_test(test_tos_put_crc),
+        cmocka_unit_test(test_tos_complete_checks_whole_crc),
         cmocka_unit_test(test_tos_requests),
         cmocka_unit_test(test_get_edges),
         cmocka_unit_test(test_upload_fd_multipart_and_abort),

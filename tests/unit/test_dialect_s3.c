@@ -33,6 +33,33 @@ static const char LIST[] =
     "<NextContinuationToken>cGhvdG9zLzIwMjQvYi5qcGc=</NextContinuationToken>"
     "</ListBucketResult>";
 
+/* AWS encodes listing names as a form does with encoding-type=url (a space
+ * as '+', '+' as %2B, says <EncodingType>url</EncodingType>); without it, a
+ * '+' is a '+' (issue 11). */
+static void test_list_form_encoding(void **state)
+{
+    (void)state;
+    struct pfs_list_page p;
+    const char enc[] = "<ListBucketResult><EncodingType>url</EncodingType>"
+                       "<Contents><Key>a+b.txt</Key><Size>1</Size></Contents>"
+                       "<Contents><Key>a%2Bb.txt</Key><Size>2</Size></Contents>"
+                       "<Contents><Key>%25+%F0%9F%98%80%7F</Key><Size>3</Size></Contents>"
+                       "<CommonPrefixes><Prefix>sp+ace/</Prefix></CommonPrefixes>"
+                       "</ListBucketResult>";
+    assert_int_equal(D->parse_list(enc, strlen(enc), &p), 0);
+    assert_int_equal(p.n_entries, 3);
+    assert_string_equal(p.entries[0].key, "a b.txt");
+    assert_string_equal(p.entries[1].key, "a+b.txt");
+    assert_string_equal(p.entries[2].key, "% \xf0\x9f\x98\x80\x7f");
+    assert_string_equal(p.prefixes[0], "sp ace/");
+    pfs_list_page_cleanup(&p);
+    const char raw[] = "<ListBucketResult><Contents><Key>a+b.txt</Key><Size>1</Size></Contents>"
+                       "</ListBucketResult>";
+    assert_int_equal(D->parse_list(raw, strlen(raw), &p), 0);
+    assert_string_equal(p.entries[0].key, "a+b.txt");
+    pfs_list_page_cleanup(&p);
+}
+
 static void test_list(void **state)
 {
     (void)state;
@@ -216,7 +243,7 @@ static void test_builders(void **state)
     (void)state;
     struct pfs_buf b;
     pfs_buf_init(&b);
-    struct pfs_part parts[] = {{1, "\"a\""}, {2, "\"b&c\""}};
+    struct pfs_part parts[] = {{.number = 1, .etag = "\"a\""}, {.number = 2, .etag = "\"b&c\""}};
     assert_int_equal(D->build_complete(&b, parts, 2), 0);
     assert_string_equal(b.data, "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"
                                 "&quot;a&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>"
@@ -236,9 +263,10 @@ static void test_builders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),    cmocka_unit_test(test_list_malformed),
-        cmocka_unit_test(test_hostile), cmocka_unit_test(test_error),
-        cmocka_unit_test(test_results), cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_list),           cmocka_unit_test(test_list_form_encoding),
+        cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_error),          cmocka_unit_test(test_results),
+        cmocka_unit_test(test_builders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

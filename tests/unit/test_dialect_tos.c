@@ -76,6 +76,30 @@ static void test_list(void **state)
     pfs_list_page_cleanup(&p);
 }
 
+/* encoding-type=url names come form-encoded (a space as '+', '+' as %2B);
+ * without EncodingType a '+' is a '+' (issue 11, finding 1). */
+static void test_list_form_encoding(void **state)
+{
+    (void)state;
+    struct pfs_list_page p;
+    const char enc[] =
+        "{\"EncodingType\":\"url\",\"Contents\":["
+        "{\"Key\":\"my+file.txt\",\"Size\":1},{\"Key\":\"my%2Bfile.txt\",\"Size\":2},"
+        "{\"Key\":\"100%25+%E4%B8%AD%01\",\"Size\":3}],"
+        "\"CommonPrefixes\":[{\"Prefix\":\"a+b%2Bc/\"}]}";
+    assert_int_equal(D->parse_list(enc, strlen(enc), &p), 0);
+    assert_int_equal(p.n_entries, 3);
+    assert_string_equal(p.entries[0].key, "my file.txt");
+    assert_string_equal(p.entries[1].key, "my+file.txt");
+    assert_string_equal(p.entries[2].key, "100% \xe4\xb8\xad\x01");
+    assert_string_equal(p.prefixes[0], "a b+c/");
+    pfs_list_page_cleanup(&p);
+    const char raw[] = "{\"Contents\":[{\"Key\":\"my+file.txt\",\"Size\":1}]}";
+    assert_int_equal(D->parse_list(raw, strlen(raw), &p), 0);
+    assert_string_equal(p.entries[0].key, "my+file.txt");
+    pfs_list_page_cleanup(&p);
+}
+
 static void expect_bad_list(const char *body, size_t len)
 {
     struct pfs_list_page p;
@@ -208,7 +232,8 @@ static void test_builders(void **state)
     (void)state;
     struct pfs_buf b;
     pfs_buf_init(&b);
-    struct pfs_part parts[] = {{1, "\"a54357aff0632cce46d942af68356b38\""}, {2, "\"0c78\""}};
+    struct pfs_part parts[] = {{.number = 1, .etag = "\"a54357aff0632cce46d942af68356b38\""},
+                               {.number = 2, .etag = "\"0c78\""}};
     assert_int_equal(D->build_complete(&b, parts, 2), 0);
     assert_string_equal(b.data, "{\"Parts\":[{\"PartNumber\":1,\"ETag\":"
                                 "\"\\\"a54357aff0632cce46d942af68356b38\\\"\"},{\"PartNumber\":2,"
@@ -227,9 +252,10 @@ static void test_builders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),    cmocka_unit_test(test_list_malformed),
-        cmocka_unit_test(test_hostile), cmocka_unit_test(test_error),
-        cmocka_unit_test(test_results), cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_list),           cmocka_unit_test(test_list_form_encoding),
+        cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_error),          cmocka_unit_test(test_results),
+        cmocka_unit_test(test_builders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,12 +90,56 @@ static void test_format_round_trip(void **state)
     assert_string_equal(out.kv[3].value, "1355314332"); /* whole seconds as s3fs writes them */
 }
 
+/* Issue 11, finding 3: the octal form other tools write ("0100644", the TOS
+ * spec's example) is octal, not decimal; its setuid/setgid bits are not
+ * taken over. Decimal (s3fs, ours) is unchanged. */
+static void test_parse_octal_mode(void **state)
+{
+    (void)state;
+    struct pfs_objmeta m;
+    struct pfs_meta_kv reg[] = {{"mode", "0100644"}};
+    pfs_meta_parse(&m, reg, 1);
+    assert_true(m.has_mode);
+    assert_int_equal(m.mode, S_IFREG | 0644);
+    assert_false(m.mode_suid_dropped);
+    struct pfs_meta_kv dir[] = {{"Mode", "040755"}};
+    pfs_meta_parse(&m, dir, 1);
+    assert_int_equal(m.mode, S_IFDIR | 0755);
+    struct pfs_meta_kv suid[] = {{"mode", "0106755"}};
+    pfs_meta_parse(&m, suid, 1);
+    assert_int_equal(m.mode, S_IFREG | 0755);
+    assert_true(m.mode_suid_dropped);
+    struct pfs_meta_kv sticky[] = {{"mode", "041777"}};
+    pfs_meta_parse(&m, sticky, 1);
+    assert_int_equal(m.mode, S_IFDIR | 01777);
+    struct pfs_meta_kv dec[] = {{"mode", "35309"}}; /* decimal 0104755: ours, kept */
+    pfs_meta_parse(&m, dec, 1);
+    assert_int_equal(m.mode, S_IFREG | S_ISUID | 0755);
+    assert_false(m.mode_suid_dropped);
+    struct pfs_meta_kv zero[] = {{"mode", "0"}};
+    pfs_meta_parse(&m, zero, 1);
+    assert_true(m.has_mode);
+    assert_int_equal(m.mode, 0);
+    static const char *const bad[] = {"0100648", "0x81a4", "00", "01000000000000", "0 644"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct pfs_meta_kv kv[] = {{"mode", (char *)bad[i]}};
+        pfs_meta_parse(&m, kv, 1);
+        if (strcmp(bad[i], "00") == 0) {
+            assert_true(m.has_mode); /* octal zero */
+            assert_int_equal(m.mode, 0);
+        } else {
+            assert_false(m.has_mode);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_s3fs_values),
         cmocka_unit_test(test_malformed_ignored),
         cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_parse_octal_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,11 @@ static void test_decode(void **state)
     assert_int_equal(pfs_uri_decode(&b, "bad%zz", 6), -EINVAL);
     pfs_buf_reset(&b);
     assert_int_equal(pfs_uri_decode(&b, "%", 1), -EINVAL);
+    pfs_buf_reset(&b);
+    assert_int_equal(pfs_uri_decode_form(&b, "a%20b+c%2B%2f", 13), 0);
+    assert_string_equal(b.data, "a b c+/");
+    pfs_buf_reset(&b);
+    assert_int_equal(pfs_uri_decode_form(&b, "x+%2", 4), -EINVAL);
     pfs_buf_cleanup(&b);
 }
 
