@@ -8,6 +8,8 @@ PACKAGES=(
     build-essential cmake pkg-config clang-format
     libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
     libcmocka-dev python3 python3-boto3 curl bc rsync restic s3fs
+    # scripts/package.sh and tests/package: the .deb, its lint, the .rpm
+    debhelper lintian rpm
 )
 # This machine image may ship its own Node.js (with npm bundled); only fall
 # back to Debian's packages when there is none.
