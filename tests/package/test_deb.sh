@@ -53,6 +53,10 @@ for f in /usr/bin/presignfs /sbin/mount.presignfs /etc/presignfs/presignfs.conf;
 done
 ok "the configuration is a conffile" \
     sh -c "dpkg-query -W -f='\${Conffiles}' presignfs | grep -q ' /etc/presignfs/presignfs.conf '"
+for page in man1/presignfs.1 man8/mount.presignfs.8 man5/presignfs.conf.5; do
+    ok "man page $page installed" test -e "/usr/share/man/$page.gz"
+done
+ok "man presignfs renders" sh -c 'MANWIDTH=80 man presignfs 2>/dev/null | grep -q "^EXIT STATUS"'
 ok "presignfs --version" sh -c '/usr/bin/presignfs --version | grep -q "^presignfs [0-9]"'
 
 # An fstab line's options: mount(8) runs /sbin/mount.presignfs, which drops

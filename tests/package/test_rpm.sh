@@ -17,6 +17,7 @@ rpm -qlp "$rpmfile" >"$work/files" 2>/dev/null
 for f in /usr/bin/presignfs /usr/sbin/mount.presignfs /etc/presignfs/presignfs.conf; do
     ok "$f in the rpm" grep -qxF "$f" "$work/files"
 done
+ok "man pages in the rpm" test "$(grep -c "^/usr/share/man/man[158]/.*presignfs" "$work/files")" -eq 3
 ok "the configuration is %config(noreplace)" \
     sh -c "rpm -qcp '$rpmfile' 2>/dev/null | grep -qxF /etc/presignfs/presignfs.conf"
 ok "it requires fuse3" sh -c "rpm -qRp '$rpmfile' 2>/dev/null | grep -qx fuse3"
