@@ -15,6 +15,12 @@ int pfs_log_parse_level(enum pfs_log_level *out, const char *text);
 
 /* Sends log lines to a file (appended, time-stamped). Returns 0 or -errno. */
 int pfs_log_open_file(const char *path);
+/* Opens the log file's name again (after logrotate moved it away: SIGHUP),
+ * so later lines go to a new file of that name. No-op without a log file.
+ * Returns 0, or -errno with the old file still in use. */
+int pfs_log_reopen(void);
+/* Closes the log file; lines go to stderr again. */
+void pfs_log_close_file(void);
 /* Sends log lines to syslog unless a log file is open (for the daemon). */
 void pfs_log_use_syslog(void);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "fuse_ops.h"
 #include "log.h"
 #include "runtime.h"
+#include "service.h"
 #include "store.h"
 
 #ifndef PFS_VERSION
@@ -172,6 +174,7 @@ static int run_mount(int argc, char **argv)
     struct pfs_store *store = NULL;
     struct pfs_fs *fs = NULL;
     struct pfs_cred *cred = NULL;
+    struct pfs_service *svc = NULL;
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -229,6 +232,10 @@ static int run_mount(int argc, char **argv)
     /* Threads do not survive the fork in fuse_daemonize: build everything
      * that has threads (workers, retries) after it. */
     fuse_daemonize(m.foreground);
+    /* Before any thread exists, so that every thread blocks SIGHUP/SIGUSR1. */
+    int src = pfs_service_start(&svc, NULL, NULL);
+    if (src != 0)
+        PFS_WARN("cannot start the signal thread: %s", strerror(-src));
     struct pfs_fs_opts fo = {
         .uid = (uid_t)cfg.uid,
         .gid = (gid_t)cfg.gid,
@@ -267,8 +274,14 @@ static int run_mount(int argc, char **argv)
     ctx.fs = fs;
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
+    pfs_service_notify_ready(svc, mountpoint);
+    if (svc)
+        pfs_service_allow_exit_signals();
     rc = fuse_session_loop_mt(se, &loop);
-    status = rc == 0 ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+    /* libfuse returns the signal that ended the loop: SIGTERM (systemctl
+     * stop) and SIGINT are an orderly stop, not a failure to restart on. */
+    status = rc == 0 || rc == SIGTERM || rc == SIGINT ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+    pfs_service_notify_stopping(svc);
 out:
     if (mounted) {
         fuse_remove_signal_handlers(se);
@@ -278,6 +291,7 @@ out:
         fuse_session_destroy(se);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    pfs_service_free(svc);
     if (registered)
         pfs_runtime_unregister(mountpoint);
     pfs_store_close(store);

@@ -48,7 +48,8 @@ cleanup() {
 trap cleanup EXIT
 
 ok "dpkg -i" dpkg -i "$deb" >"$WORK/dpkg.log" 2>&1 || cat "$WORK/dpkg.log"
-for f in /usr/bin/presignfs /sbin/mount.presignfs /etc/presignfs/presignfs.conf; do
+for f in /usr/bin/presignfs /sbin/mount.presignfs /etc/presignfs/presignfs.conf \
+    /lib/systemd/system/presignfs@.service; do
     ok "$f installed" test -e "$f"
 done
 ok "the configuration is a conffile" \

@@ -14,7 +14,8 @@ ok() {
 work=$(mktemp -d /tmp/pfs-rpm-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rpm -qlp "$rpmfile" >"$work/files" 2>/dev/null
-for f in /usr/bin/presignfs /usr/sbin/mount.presignfs /etc/presignfs/presignfs.conf; do
+for f in /usr/bin/presignfs /usr/sbin/mount.presignfs /etc/presignfs/presignfs.conf \
+    /usr/lib/systemd/system/presignfs@.service; do
     ok "$f in the rpm" grep -qxF "$f" "$work/files"
 done
 ok "man pages in the rpm" test "$(grep -c "^/usr/share/man/man[158]/.*presignfs" "$work/files")" -eq 3
