@@ -104,18 +104,34 @@ int pfs_log_parse_level(enum pfs_log_level *out, const char *text)
     return -EINVAL;
 }
 
+static void vlog(enum pfs_log_level level, const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 void pfs_log(enum pfs_log_level level, const char *fmt, ...)
 {
     if ((int)level > atomic_load(&current_level))
         return;
     static const char *const tags[] = {"error", "warning", "info", "debug"};
-    char line[2048];
-    int n = snprintf(line, sizeof(line), "presignfs: %s: ", tags[level]);
     va_list ap;
     va_start(ap, fmt);
+    vlog(level, tags[level], fmt, ap);
+    va_end(ap);
+}
+
+void pfs_log_stats(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(PFS_LOG_INFO, "stats", fmt, ap);
+    va_end(ap);
+}
+
+static void vlog(enum pfs_log_level level, const char *tag, const char *fmt, va_list ap)
+{
+    char line[2048];
+    int n = snprintf(line, sizeof(line), "presignfs: %s: ", tag);
     if (n > 0 && (size_t)n < sizeof(line))
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&sink_lock);
     if (use_syslog) {
         static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};

@@ -26,6 +26,9 @@ void pfs_log_use_syslog(void);
 
 void pfs_log(enum pfs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A "presignfs: stats: ..." line whatever the level (SIGUSR1 asked for it). */
+void pfs_log_stats(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #define PFS_ERROR(...) pfs_log(PFS_LOG_ERROR, __VA_ARGS__)
 #define PFS_WARN(...) pfs_log(PFS_LOG_WARN, __VA_ARGS__)
 #define PFS_INFO(...) pfs_log(PFS_LOG_INFO, __VA_ARGS__)

@@ -16,6 +16,8 @@
 #include "log.h"
 #include "runtime.h"
 #include "service.h"
+#include "stats.h"
+#include "urlcache.h"
 #include "store.h"
 
 #ifndef PFS_VERSION
@@ -162,6 +164,22 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     return PFS_EXIT_OK;
 }
 
+/* SIGUSR1: one stats line in the log (from the signal thread). */
+static void log_stats(void *arg)
+{
+    struct pfs_store **store = arg;
+    struct pfs_stats_snapshot s;
+    pfs_stats_snapshot(&s);
+    char line[1536];
+    pfs_stats_format_line(line, sizeof(line), &s);
+    struct pfs_urlcache_stats u = {0};
+    if (*store)
+        pfs_urlcache_stats((*store)->urls, &u);
+    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu", line,
+                  (unsigned long long)u.hits, (unsigned long long)u.misses,
+                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions);
+}
+
 static int run_mount(int argc, char **argv)
 {
     struct mount_args m = {0};
@@ -233,7 +251,7 @@ static int run_mount(int argc, char **argv)
      * that has threads (workers, retries) after it. */
     fuse_daemonize(m.foreground);
     /* Before any thread exists, so that every thread blocks SIGHUP/SIGUSR1. */
-    int src = pfs_service_start(&svc, NULL, NULL);
+    int src = pfs_service_start(&svc, log_stats, &store);
     if (src != 0)
         PFS_WARN("cannot start the signal thread: %s", strerror(-src));
     struct pfs_fs_opts fo = {

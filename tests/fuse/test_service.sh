@@ -52,6 +52,36 @@ ok "the daemon lives on" kill -0 "$DAEMON_PID"
 ok "the mount still serves" sh -c "echo hup >'$MNT/after-hup' && test \"\$(cat '$MNT/after-hup')\" = hup"
 ok "the old file has no later line" sh -c "! grep -q reopened '$WORK/pfs.log.1'"
 
+note "SIGUSR1 writes a stats line: cp of 10 files is 10 PUTs and 10 creates"
+# stat_of FIELD: FIELD's count in the newest stats line (0 when absent).
+stats_line() { # asks for one more line, prints it
+    local before
+    before=$(grep -c 'presignfs: stats: ' "$WORK/pfs.log")
+    kill -USR1 "$DAEMON_PID"
+    for _ in $(seq 100); do
+        [ "$(grep -c 'presignfs: stats: ' "$WORK/pfs.log")" -gt "$before" ] && break
+        sleep 0.05
+    done
+    grep 'presignfs: stats: ' "$WORK/pfs.log" | tail -1
+}
+field() { # field LINE SECTION NAME
+    local part=${1#*" $2"}
+    part=${part%%" fuse"*}
+    [ "$2" = fuse ] && part=${1#*" fuse"} && part=${part%%" urlcache"*}
+    printf '%s\n' $part | sed -n "s/^$3=//p" | grep . || echo 0
+}
+l0=$(stats_line)
+mkdir -p "$WORK/ten"
+for i in $(seq 1 10); do echo "file $i" >"$WORK/ten/s$i"; done
+cp "$WORK/ten/"s* "$MNT/"
+sync "$MNT"/s* # fsync: waits for the async uploads
+l1=$(stats_line)
+ok "the stats line names the URL cache" grep -q "urlcache hits=[0-9]* misses=[0-9]* refreshes=" <<<"$l1"
+eq "10 PUTs more" 10 $(($(field "$l1" requests PUT) - $(field "$l0" requests PUT))) || printf "%s\n%s\n" "$l0" "$l1"
+eq "10 FUSE creates more" 10 $(($(field "$l1" fuse create) - $(field "$l0" fuse create)))
+eq "no request failed" "$(field "$l0" requests failed)" "$(field "$l1" requests failed)"
+ok "the daemon lives on after SIGUSR1" kill -0 "$DAEMON_PID"
+
 note "SIGTERM: STOPPING=1, then the pending upload, then the exit"
 h=$(hold PUT "/$BUCKET/pending" put)
 head -c 100000 /dev/urandom >"$WORK/pending"
