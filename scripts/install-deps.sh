@@ -7,7 +7,9 @@ SUDO=
 PACKAGES=(
     build-essential cmake pkg-config clang-format
     libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
-    libcmocka-dev python3 python3-boto3 curl bc rsync restic s3fs
+    libcmocka-dev libsystemd-dev man-db python3 python3-boto3 curl bc rsync restic s3fs
+    # scripts/package.sh and tests/package: the .deb, its lint, the .rpm
+    debhelper lintian rpm
 )
 # presignfs signer (the signing service) serves HTTP with libmicrohttpd.
 PACKAGES+=(libmicrohttpd-dev)

@@ -29,4 +29,19 @@ for variant in normal sanitize; do
     echo "== $variant tests"
     (cd "$dir" && ctest --output-on-failure -j 2) || status=1
 done
+
+# The packages as a user installs them (once, not per build variant): the
+# .deb is installed, mounts a bucket, is purged and linted; the .rpm is built
+# and inspected.
+echo "== packages"
+if scripts/package.sh --deb --rpm; then
+    arch=$(dpkg --print-architecture)
+    rc=0
+    tests/server/with-server.sh --bucket dtest -- tests/package/test_deb.sh \
+        "$PWD"/dist/presignfs_*_"$arch".deb "$PWD"/dist/presignfs_*_"$arch".changes || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 77 ] || status=1
+    tests/package/test_rpm.sh "$PWD"/dist/presignfs-*.rpm || status=1
+else
+    status=1
+fi
 exit $status

@@ -17,6 +17,7 @@
 #include "crc64.h"
 #include "crypto.h"
 #include "log.h"
+#include "stats.h"
 #include "timefmt.h"
 #include "uri.h"
 
@@ -244,8 +245,8 @@ static void log_failure(const struct op *op, const char *key, const struct pfs_s
 
 /* ---- the request loop ---- */
 
-static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response *resp,
-                   struct pfs_status *st)
+static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http_response *resp,
+                            struct pfs_status *st)
 {
     pfs_status_clear(st);
     const char *key = op->key ? op->key : "";
@@ -365,6 +366,7 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
         }
         if (resign_may_help(st) && !resigned) {
             resigned = true;
+            pfs_stats_resign();
             pfs_urlcache_invalidate(c->urls, &sreq, url);
             free(url);
             PFS_DEBUG("%s %s: HTTP %ld %s: re-signing once", op->method, key, resp->status,
@@ -382,6 +384,24 @@ static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response
             log_failure(op, op->key, st);
         return -1;
     }
+}
+
+static uint64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Every request, with all its attempts, counted once (stats.h). */
+static int execute(struct pfs_client *c, struct op *op, struct pfs_http_response *resp,
+                   struct pfs_status *st)
+{
+    uint64_t t0 = monotonic_us();
+    int rc = execute_attempts(c, op, resp, st);
+    pfs_stats_request(pfs_stats_req_kind(op->method, op->key && *op->key), rc == 0,
+                      (unsigned)st->attempts, monotonic_us() - t0);
+    return rc;
 }
 
 static int run(struct pfs_client *c, struct op *op, struct pfs_status *st)

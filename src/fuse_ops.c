@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
+
 static struct pfs_fuse_ctx *ctx_of(fuse_req_t req)
 {
     return fuse_req_userdata(req);
@@ -78,6 +80,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    pfs_stats_fuse_op(PFS_FOP_LOOKUP);
     struct pfs_fuse_ctx *c = ctx_of(req);
     struct pfs_attr a;
     int rc = pfs_fs_lookup(c->fs, &a, parent, name);
@@ -119,6 +122,7 @@ static void reply_attr(fuse_req_t req, int rc, const struct pfs_attr *a)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_GETATTR);
     (void)fi;
     struct pfs_attr a;
     reply_attr(req, pfs_fs_getattr(ctx_of(req)->fs, &a, ino), &a);
@@ -127,6 +131,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_SETATTR);
     struct pfs_setattr v = {0};
     int which = 0;
     struct timespec now;
@@ -163,23 +168,27 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+    pfs_stats_fuse_op(PFS_FOP_MKDIR);
     struct pfs_attr a;
     reply_new_entry(req, pfs_fs_mkdir(ctx_of(req)->fs, &a, parent, name, mode), &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    pfs_stats_fuse_op(PFS_FOP_UNLINK);
     fuse_reply_err(req, -pfs_fs_unlink(ctx_of(req)->fs, parent, name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    pfs_stats_fuse_op(PFS_FOP_RMDIR);
     fuse_reply_err(req, -pfs_fs_rmdir(ctx_of(req)->fs, parent, name));
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_CREATE);
     struct pfs_fuse_ctx *c = ctx_of(req);
     struct pfs_attr a;
     uint64_t fh;
@@ -199,6 +208,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_OPEN);
     struct pfs_fuse_ctx *c = ctx_of(req);
     uint64_t fh;
     int rc = pfs_fs_open(c->fs, &fh, ino, fi->flags);
@@ -216,6 +226,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_READ);
     (void)ino;
     char *buf = malloc(size ? size : 1);
     if (!buf) {
@@ -233,6 +244,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_WRITE);
     (void)ino;
     ssize_t n = pfs_fs_write(ctx_of(req)->fs, fi->fh, buf, size, (uint64_t)off);
     if (n < 0)
@@ -243,12 +255,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_FLUSH);
     (void)ino;
     fuse_reply_err(req, -pfs_fs_flush(ctx_of(req)->fs, fi->fh));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_FSYNC);
     (void)ino;
     (void)datasync;
     fuse_reply_err(req, -pfs_fs_fsync(ctx_of(req)->fs, fi->fh));
@@ -256,12 +270,14 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_RELEASE);
     (void)ino;
     fuse_reply_err(req, -pfs_fs_release(ctx_of(req)->fs, fi->fh));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_OPENDIR);
     uint64_t dh;
     int rc = pfs_fs_opendir(ctx_of(req)->fs, &dh, ino);
     if (rc) {
@@ -318,6 +334,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_READDIR);
     (void)ino;
     do_readdir(req, size, off, fi, false);
 }
@@ -325,12 +342,14 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_READDIRPLUS);
     (void)ino;
     do_readdir(req, size, off, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    pfs_stats_fuse_op(PFS_FOP_RELEASEDIR);
     (void)ino;
     pfs_fs_releasedir(ctx_of(req)->fs, fi->fh);
     fuse_reply_err(req, 0);
@@ -338,12 +357,14 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+    pfs_stats_fuse_op(PFS_FOP_SYMLINK);
     struct pfs_attr a;
     reply_new_entry(req, pfs_fs_symlink(ctx_of(req)->fs, &a, parent, name, link), &a);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+    pfs_stats_fuse_op(PFS_FOP_READLINK);
     char target[4096];
     int rc = pfs_fs_readlink(ctx_of(req)->fs, target, sizeof(target), ino);
     if (rc)
@@ -355,6 +376,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
+    pfs_stats_fuse_op(PFS_FOP_RENAME);
     unsigned f = 0;
     if (flags & RENAME_NOREPLACE)
         f |= PFS_RENAME_NOREPLACE;
@@ -369,6 +391,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+    pfs_stats_fuse_op(PFS_FOP_STATFS);
     (void)ino;
     struct statvfs st;
     pfs_fs_statfs(ctx_of(req)->fs, &st);

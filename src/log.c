@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
@@ -15,21 +16,61 @@
 static _Atomic int current_level = PFS_LOG_WARN;
 static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_file; /* NULL: stderr */
+static char *log_path; /* log_file's name, for pfs_log_reopen */
 static bool use_syslog;
 
 int pfs_log_open_file(const char *path)
 {
+    char *copy = strdup(path);
+    if (!copy)
+        return -ENOMEM;
     FILE *f = fopen(path, "a");
-    if (!f)
-        return -errno;
+    if (!f) {
+        int e = errno;
+        free(copy);
+        return -e;
+    }
     setvbuf(f, NULL, _IOLBF, 0);
     pthread_mutex_lock(&sink_lock);
     if (log_file)
         fclose(log_file);
+    free(log_path);
     log_file = f;
+    log_path = copy;
     use_syslog = false;
     pthread_mutex_unlock(&sink_lock);
     return 0;
+}
+
+int pfs_log_reopen(void)
+{
+    pthread_mutex_lock(&sink_lock);
+    int rc = 0;
+    if (log_path) {
+        /* Opened under the lock so no line goes to the old file after the
+         * new one exists (logrotate's create-then-HUP order). */
+        FILE *f = fopen(log_path, "a");
+        if (!f) {
+            rc = -errno;
+        } else {
+            setvbuf(f, NULL, _IOLBF, 0);
+            fclose(log_file);
+            log_file = f;
+        }
+    }
+    pthread_mutex_unlock(&sink_lock);
+    return rc;
+}
+
+void pfs_log_close_file(void)
+{
+    pthread_mutex_lock(&sink_lock);
+    if (log_file)
+        fclose(log_file);
+    free(log_path);
+    log_file = NULL;
+    log_path = NULL;
+    pthread_mutex_unlock(&sink_lock);
 }
 
 void pfs_log_use_syslog(void)
@@ -63,18 +104,34 @@ int pfs_log_parse_level(enum pfs_log_level *out, const char *text)
     return -EINVAL;
 }
 
+static void vlog(enum pfs_log_level level, const char *tag, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 void pfs_log(enum pfs_log_level level, const char *fmt, ...)
 {
     if ((int)level > atomic_load(&current_level))
         return;
     static const char *const tags[] = {"error", "warning", "info", "debug"};
-    char line[2048];
-    int n = snprintf(line, sizeof(line), "presignfs: %s: ", tags[level]);
     va_list ap;
     va_start(ap, fmt);
+    vlog(level, tags[level], fmt, ap);
+    va_end(ap);
+}
+
+void pfs_log_stats(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(PFS_LOG_INFO, "stats", fmt, ap);
+    va_end(ap);
+}
+
+static void vlog(enum pfs_log_level level, const char *tag, const char *fmt, va_list ap)
+{
+    char line[2048];
+    int n = snprintf(line, sizeof(line), "presignfs: %s: ", tag);
     if (n > 0 && (size_t)n < sizeof(line))
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
     pthread_mutex_lock(&sink_lock);
     if (use_syslog) {
         static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 #include "fuse_ops.h"
 #include "log.h"
 #include "runtime.h"
+#include "service.h"
+#include "stats.h"
+#include "urlcache.h"
 #include "store.h"
 
 #ifndef PFS_VERSION
@@ -161,6 +165,22 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     return PFS_EXIT_OK;
 }
 
+/* SIGUSR1: one stats line in the log (from the signal thread). */
+static void log_stats(void *arg)
+{
+    struct pfs_store **store = arg;
+    struct pfs_stats_snapshot s;
+    pfs_stats_snapshot(&s);
+    char line[1536];
+    pfs_stats_format_line(line, sizeof(line), &s);
+    struct pfs_urlcache_stats u = {0};
+    if (*store)
+        pfs_urlcache_stats((*store)->urls, &u);
+    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu", line,
+                  (unsigned long long)u.hits, (unsigned long long)u.misses,
+                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions);
+}
+
 static int run_mount(int argc, char **argv)
 {
     struct mount_args m = {0};
@@ -173,6 +193,7 @@ static int run_mount(int argc, char **argv)
     struct pfs_store *store = NULL;
     struct pfs_fs *fs = NULL;
     struct pfs_cred *cred = NULL;
+    struct pfs_service *svc = NULL;
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -230,6 +251,10 @@ static int run_mount(int argc, char **argv)
     /* Threads do not survive the fork in fuse_daemonize: build everything
      * that has threads (workers, retries) after it. */
     fuse_daemonize(m.foreground);
+    /* Before any thread exists, so that every thread blocks SIGHUP/SIGUSR1. */
+    int src = pfs_service_start(&svc, log_stats, &store);
+    if (src != 0)
+        PFS_WARN("cannot start the signal thread: %s", strerror(-src));
     struct pfs_fs_opts fo = {
         .uid = (uid_t)cfg.uid,
         .gid = (gid_t)cfg.gid,
@@ -269,8 +294,14 @@ static int run_mount(int argc, char **argv)
     ctx.fs = fs;
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
+    pfs_service_notify_ready(svc, mountpoint);
+    if (svc)
+        pfs_service_allow_exit_signals();
     rc = fuse_session_loop_mt(se, &loop);
-    status = rc == 0 ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+    /* libfuse returns the signal that ended the loop: SIGTERM (systemctl
+     * stop) and SIGINT are an orderly stop, not a failure to restart on. */
+    status = rc == 0 || rc == SIGTERM || rc == SIGINT ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
+    pfs_service_notify_stopping(svc);
 out:
     if (mounted) {
         fuse_remove_signal_handlers(se);
@@ -280,6 +311,7 @@ out:
         fuse_session_destroy(se);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    pfs_service_free(svc);
     if (registered)
         pfs_runtime_unregister(mountpoint);
     pfs_store_close(store);

@@ -340,18 +340,26 @@ int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
     return 0;
 }
 
-/* The staged content is about to change. A version that close acknowledged
- * but the store does not hold yet (record CLOSED: queued by upload=async, or
- * its upload failed and waits for a retry) goes up first, so the change does
- * not take the only copy of acknowledged bytes with it. When that upload
- * fails as well, a snapshot of that version stays in the journal (recovered
- * after a crash) while the record of the changing copy says OPEN again
- * (doc/SEMANTICS.md S48). io held. */
+/* The staged content is about to change while the version close
+ * acknowledged is not stored yet (record CLOSED: queued by upload=async, or
+ * its upload failed and waits for a retry): the change must not take the
+ * only copy of acknowledged bytes with it. A small version is kept as a
+ * journal snapshot (a local copy; a shell's `echo x > new` closes the empty
+ * file once before it writes, and must not wait for the store); a large one
+ * is uploaded first, and kept as a snapshot only when that fails. The
+ * changing copy's record says OPEN again (doc/SEMANTICS.md S48). io held. */
+#define SNAPSHOT_MAX (8u << 20)
 void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in)
 {
-    if (in->jid[0] && in->jstate == PFS_J_CLOSED && in->dirty && in->stage_fd >= 0 &&
-        pfs_wb_upload_locked(fs, in) != 0 && in->jstate == PFS_J_CLOSED)
-        snapshot_take(fs, in);
+    if (in->jid[0] && in->jstate == PFS_J_CLOSED && in->dirty && in->stage_fd >= 0) {
+        pthread_mutex_lock(&fs->lock);
+        bool large = in->size > SNAPSHOT_MAX;
+        pthread_mutex_unlock(&fs->lock);
+        if (large)
+            pfs_wb_upload_locked(fs, in);
+        if (in->jstate == PFS_J_CLOSED && in->dirty)
+            snapshot_take(fs, in);
+    }
     pfs_wb_journal_reopen(fs, in);
 }
 

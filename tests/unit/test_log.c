@@ -3,7 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -41,11 +45,61 @@ static void test_levels(void **state)
     assert_int_equal(pfs_log_get_level(), PFS_LOG_ERROR);
 }
 
+static char *slurp(const char *path)
+{
+    static char buf[4096];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* logrotate moves the file away and sends SIGHUP: later lines go to a new
+ * file of the old name, none to the moved one. */
+static void test_reopen(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pfs-test-log-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], moved[128];
+    snprintf(path, sizeof(path), "%s/presignfs.log", dir);
+    snprintf(moved, sizeof(moved), "%s/presignfs.log.1", dir);
+    assert_int_equal(pfs_log_reopen(), 0); /* no file yet: nothing to do */
+    pfs_log_set_level(PFS_LOG_INFO);
+    assert_int_equal(pfs_log_open_file(path), 0);
+    PFS_INFO("before rotation");
+    assert_int_equal(rename(path, moved), 0);
+    PFS_INFO("still the old file");
+    assert_int_equal(pfs_log_reopen(), 0);
+    PFS_INFO("after rotation");
+    char *old = slurp(moved);
+    assert_non_null(old);
+    assert_non_null(strstr(old, "before rotation"));
+    assert_non_null(strstr(old, "still the old file"));
+    assert_null(strstr(old, "after rotation"));
+    char *cur = slurp(path);
+    assert_non_null(cur);
+    assert_non_null(strstr(cur, "presignfs: info: after rotation"));
+    assert_null(strstr(cur, "before"));
+    /* The directory gone: the old file stays in use, the error is returned. */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(unlink(moved), 0);
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(pfs_log_reopen(), -ENOENT);
+    PFS_INFO("into the unlinked file");
+    pfs_log_close_file();
+    pfs_log_set_level(PFS_LOG_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_reopen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
