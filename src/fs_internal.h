@@ -87,7 +87,7 @@ struct inode {
      * (writeback.c snapshot_take); snap_jid[0] == 0: none. */
     char snap_jid[PFS_JOURNAL_ID_LEN];
     int snap_fd;
-    char *upload_id;        /* a multipart upload in flight, journalled */
+    char *upload_id; /* a multipart upload in flight, journalled */
     uint64_t upload_part_size;
     int attempts;
     int64_t jcreated;
