@@ -1030,6 +1030,29 @@ int pfs_client_mpu_abort(struct pfs_client *c, const char *key, const char *uplo
     return rc;
 }
 
+int pfs_client_list_uploads(struct pfs_client *c, struct pfs_upload_list *out, const char *prefix,
+                            struct pfs_status *st)
+{
+    memset(out, 0, sizeof(*out));
+    struct op op = {.method = "GET"};
+    add_query(&op, "uploads", NULL);
+    if (prefix && *prefix)
+        add_query(&op, "prefix", prefix);
+    struct pfs_buf body;
+    pfs_buf_init(&body);
+    op.sink =
+        (struct pfs_http_sink){.kind = PFS_SINK_BUFFER, .buf = &body, .max = c->opts.list_max_body};
+    int rc = run(c, &op, st);
+    if (rc == 0) {
+        int prc = c->d->parse_uploads(body.data ? body.data : "", body.len, out);
+        if (prc)
+            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
+                            "unreadable list of multipart uploads from the store");
+    }
+    pfs_buf_cleanup(&body);
+    return rc;
+}
+
 /* ---- bulk delete ---- */
 
 int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t n,
@@ -1207,13 +1230,18 @@ static int upload_part_from_fd(struct pfs_client *c, struct pfs_part *out, const
     return pfs_client_mpu_upload_part(c, out, key, upload_id, number, &body, st);
 }
 
+bool pfs_client_upload_is_multipart(uint64_t len, uint64_t threshold)
+{
+    return len >= threshold && len > PFS_MULTIPART_MIN_PART;
+}
+
 int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t offset, uint64_t len,
                          const struct pfs_kv *meta, size_t n_meta, uint64_t part_size,
                          uint64_t threshold, struct pfs_upload_report *rep, struct pfs_status *st)
 {
     if (rep)
         rep->etag[0] = '\0';
-    if (len < threshold || len <= PFS_MULTIPART_MIN_PART) {
+    if (!pfs_client_upload_is_multipart(len, threshold)) {
         struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
         return pfs_client_put(c, key, &body, meta, n_meta, rep ? rep->etag : NULL, st);
     }

@@ -125,6 +125,11 @@ int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char
                            uint64_t size, uint64_t part_size, bool replace_meta,
                            const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);
 
+/* ListMultipartUploads: the uploads in progress whose keys start with prefix
+ * (one page, up to 1000). out is cleaned with pfs_upload_list_cleanup. */
+int pfs_client_list_uploads(struct pfs_client *c, struct pfs_upload_list *out, const char *prefix,
+                            struct pfs_status *st);
+
 int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st);
 int pfs_client_mpu_upload_part(struct pfs_client *c, struct pfs_part *part_out, const char *key,
@@ -150,6 +155,9 @@ struct pfs_upload_report {
     void *ctx;
     char etag[80]; /* out: the stored object's ETag ("" when the store sent none) */
 };
+
+/* Does pfs_client_upload_fd send len bytes as a multipart upload? */
+bool pfs_client_upload_is_multipart(uint64_t len, uint64_t threshold);
 
 /* Uploads len bytes of fd from offset as key: one PUT below threshold, else a
  * multipart upload whose parts (part_size, raised when needed to stay within

@@ -34,6 +34,16 @@ void pfs_delete_result_cleanup(struct pfs_delete_result *r)
     memset(r, 0, sizeof(*r));
 }
 
+void pfs_upload_list_cleanup(struct pfs_upload_list *l)
+{
+    for (size_t i = 0; l->v && i < l->n; i++) {
+        free(l->v[i].key);
+        free(l->v[i].upload_id);
+    }
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
 const struct pfs_dialect_ops *pfs_dialect_ops_for(enum pfs_dialect d)
 {
     return d == PFS_DIALECT_S3 ? &pfs_dialect_s3 : &pfs_dialect_tos;

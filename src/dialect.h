@@ -73,6 +73,21 @@ struct pfs_part {
     uint64_t size;
 };
 
+/* One multipart upload in progress (ListMultipartUploads). */
+struct pfs_upload_info {
+    char *key;
+    char *upload_id;
+    int64_t initiated; /* unix seconds; 0 when the store sent none */
+};
+
+struct pfs_upload_list {
+    struct pfs_upload_info *v;
+    size_t n;
+    bool truncated; /* more than this page */
+};
+
+void pfs_upload_list_cleanup(struct pfs_upload_list *l);
+
 struct pfs_dialect_ops {
     enum pfs_dialect id;
     const char *header_prefix; /* "x-amz-" or "x-tos-" */
@@ -90,6 +105,8 @@ struct pfs_dialect_ops {
     int (*parse_etag_result)(const char *body, size_t len, char etag_out[80],
                              struct pfs_status *st);
     int (*parse_delete_result)(const char *body, size_t len, struct pfs_delete_result *out);
+    /* ListMultipartUploads (at most PFS_LIST_MAX_ITEMS uploads). */
+    int (*parse_uploads)(const char *body, size_t len, struct pfs_upload_list *out);
     int (*build_complete)(struct pfs_buf *out, const struct pfs_part *parts, size_t n);
     int (*build_delete)(struct pfs_buf *out, const char *const *keys, size_t n);
 };

@@ -301,6 +301,84 @@ static int s3_parse_list(const char *body, size_t len, struct pfs_list_page *out
     return rc;
 }
 
+/* ---- ListMultipartUploadsResult ---- */
+
+struct uploads_state {
+    struct pfs_upload_list *l;
+    size_t cap;
+    bool root_ok, in_upload;
+};
+
+static void uploads_start(struct xml_walk *w, const char *path)
+{
+    struct uploads_state *u = w->user;
+    if (w->depth == 1) {
+        u->root_ok = path_is(path, "/ListMultipartUploadsResult");
+        if (!u->root_ok)
+            walk_fail(w, -EPROTO);
+        return;
+    }
+    if (!path_is(path, "/ListMultipartUploadsResult/Upload"))
+        return;
+    if (u->l->n >= PFS_LIST_MAX_ITEMS) {
+        walk_fail(w, -EPROTO);
+        return;
+    }
+    if (u->l->n == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 16;
+        void *n = realloc(u->l->v, cap * sizeof(*u->l->v));
+        if (!n) {
+            walk_fail(w, -ENOMEM);
+            return;
+        }
+        u->l->v = n;
+        u->cap = cap;
+    }
+    memset(&u->l->v[u->l->n++], 0, sizeof(*u->l->v));
+    u->in_upload = true;
+}
+
+static void uploads_end(struct xml_walk *w, const char *path, const char *text)
+{
+    struct uploads_state *u = w->user;
+    struct pfs_upload_info *e = u->l->n ? &u->l->v[u->l->n - 1] : NULL;
+    int rc = 0;
+    if (u->in_upload && strncmp(path, "/ListMultipartUploadsResult/Upload/", 35) == 0) {
+        const char *field = path + 35;
+        char **dst = strcmp(field, "Key") == 0        ? &e->key
+                     : strcmp(field, "UploadId") == 0 ? &e->upload_id
+                                                      : NULL;
+        if (dst) {
+            free(*dst);
+            *dst = strdup(text);
+            rc = *dst ? 0 : -ENOMEM;
+        } else if (strcmp(field, "Initiated") == 0) {
+            rc = pfs_time_parse_iso8601(&e->initiated, text) ? -EPROTO : 0;
+        }
+    } else if (path_is(path, "/ListMultipartUploadsResult/Upload")) {
+        u->in_upload = false;
+        if (!e->key || !*e->key || !e->upload_id || !*e->upload_id)
+            rc = -EPROTO;
+    } else if (path_is(path, "/ListMultipartUploadsResult/IsTruncated")) {
+        u->l->truncated = strcmp(text, "true") == 0;
+    }
+    if (rc)
+        walk_fail(w, rc);
+}
+
+static int s3_parse_uploads(const char *body, size_t len, struct pfs_upload_list *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct uploads_state u = {.l = out};
+    struct xml_walk w = {.on_start = uploads_start, .on_end = uploads_end, .user = &u};
+    int rc = walk_xml(&w, body, len);
+    if (!rc && !u.root_ok)
+        rc = -EPROTO;
+    if (rc)
+        pfs_upload_list_cleanup(out);
+    return rc;
+}
+
 /* ---- InitiateMultipartUploadResult ---- */
 
 static void upload_id_end(struct xml_walk *w, const char *path, const char *text)
@@ -520,6 +598,7 @@ const struct pfs_dialect_ops pfs_dialect_s3 = {
     .parse_upload_id = s3_parse_upload_id,
     .parse_etag_result = s3_parse_etag_result,
     .parse_delete_result = s3_parse_delete_result,
+    .parse_uploads = s3_parse_uploads,
     .build_complete = s3_build_complete,
     .build_delete = s3_build_delete,
 };

@@ -207,6 +207,47 @@ static int tos_parse_list(const char *body, size_t len, struct pfs_list_page *ou
     return rc;
 }
 
+/* {"Uploads": [{"Key", "UploadId", "Initiated"}], "IsTruncated"} */
+static int tos_parse_uploads(const char *body, size_t len, struct pfs_upload_list *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *root = load(body, len);
+    if (!root)
+        return -EPROTO;
+    json_t *ups = json_object_get(root, "Uploads");
+    int rc = 0;
+    if (ups && !json_is_array(ups))
+        rc = -EPROTO;
+    size_t n = ups ? json_array_size(ups) : 0;
+    if (rc == 0 && n > PFS_LIST_MAX_ITEMS)
+        rc = -EPROTO;
+    if (rc == 0 && n && !(out->v = calloc(n, sizeof(*out->v))))
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *u = json_array_get(ups, i);
+        const char *key = json_is_object(u) ? str_field(u, "Key") : NULL;
+        const char *id = json_is_object(u) ? str_field(u, "UploadId") : NULL;
+        const char *when = json_is_object(u) ? str_field(u, "Initiated") : NULL;
+        if (!key || !*key || !id || !*id) {
+            rc = -EPROTO;
+            break;
+        }
+        struct pfs_upload_info *e = &out->v[out->n++];
+        e->key = strdup(key);
+        e->upload_id = strdup(id);
+        if (!e->key || !e->upload_id)
+            rc = -ENOMEM;
+        else if (when && *when && pfs_time_parse_iso8601(&e->initiated, when) != 0)
+            rc = -EPROTO;
+    }
+    json_t *tr = json_object_get(root, "IsTruncated");
+    out->truncated = tr && json_is_true(tr);
+    json_decref(root);
+    if (rc)
+        pfs_upload_list_cleanup(out);
+    return rc;
+}
+
 static int tos_parse_upload_id(const char *body, size_t len, char **upload_id_out)
 {
     *upload_id_out = NULL;
@@ -334,6 +375,7 @@ const struct pfs_dialect_ops pfs_dialect_tos = {
     .parse_error = tos_parse_error,
     .parse_list = tos_parse_list,
     .parse_upload_id = tos_parse_upload_id,
+    .parse_uploads = tos_parse_uploads,
     .parse_etag_result = tos_parse_etag_result,
     .parse_delete_result = tos_parse_delete_result,
     .build_complete = tos_build_complete,

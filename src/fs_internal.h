@@ -91,6 +91,7 @@ struct inode {
     uint64_t upload_part_size;
     int attempts;
     int64_t jcreated;
+    int64_t mpu_started; /* a CreateMultipartUpload was sent at (journalled) */
     /* Written sequentially from an empty local copy so far: its parts may go
      * up while it is written (stream, started once a part is full). */
     bool stream_ok;

@@ -158,7 +158,8 @@ static int encode(char **out, const struct pfs_jrec *r)
         (rc = put_bytes(o, "upload_id", r->upload_id)) ||
         (rc = put_u64(o, "part_size", r->part_size)) || (rc = put_bytes(o, "error", r->error)) ||
         (rc = put_int(o, "attempts", r->attempts)) || (rc = put_int(o, "created", r->created)) ||
-        (rc = put_int(o, "updated", r->updated)))
+        (rc = put_int(o, "updated", r->updated)) ||
+        (rc = put_int(o, "mpu_started", r->mpu_started)))
         goto out;
     for (size_t i = 0; i < r->n_parts; i++) {
         json_t *p = json_object();
@@ -321,6 +322,9 @@ static int decode(struct pfs_jrec *r, const char *text, size_t len)
     if ((rc = get_int(&v, o, "updated", LLONG_MIN, LLONG_MAX, false)))
         goto out;
     r->updated = v;
+    if ((rc = get_int(&v, o, "mpu_started", 0, LLONG_MAX, false)))
+        goto out;
+    r->mpu_started = v;
     json_t *parts = json_object_get(o, "parts");
     rc = -EBADMSG;
     if (parts && !json_is_array(parts))

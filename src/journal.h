@@ -51,6 +51,11 @@ struct pfs_jrec {
     uint32_t mtime_ns;
     char base_etag[80]; /* ETag of the object the staged copy started from; "" when new */
     char *upload_id;    /* a multipart upload in progress, or NULL */
+    /* Unix seconds when a CreateMultipartUpload was about to be sent for this
+     * entry, 0 when none was: a crash inside that round trip leaves an upload
+     * whose id the record never got, which recovery finds by listing the
+     * key's uploads started since then. */
+    int64_t mpu_started;
     uint64_t part_size;
     struct pfs_jpart *parts; /* parts already stored for upload_id */
     size_t n_parts;

@@ -276,6 +276,10 @@ static enum outcome settle_upload(struct pfs_recovery *r, struct entry *e)
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
     struct pfs_upload_report rep = {0};
+    if (pfs_client_upload_is_multipart(e->rec.size, r->o.multipart_threshold)) {
+        e->rec.mpu_started = (int64_t)time(NULL); /* a crash here: S43 */
+        pfs_journal_write(r->journal, &e->rec, -1, true);
+    }
     if (pfs_client_upload_fd(r->client, e->rec.key, e->fd, 0, e->rec.size, mo.kv, n_meta,
                              r->o.part_size, r->o.multipart_threshold, &rep, &st) != 0)
         return transient(r, e, "the upload of", &st);
@@ -298,6 +302,48 @@ static bool key_of_this_mount(const struct pfs_recovery *r, const char *key)
            strlen(key) <= 1024; /* the S3 and TOS limit */
 }
 
+/* The record says a CreateMultipartUpload went out at mpu_started: uploads
+ * of this key begun since then (a minute of slack for the store's clock)
+ * that the record does not name are what a crash inside that round trip
+ * left, and are aborted. Returns RETRY when the store cannot say now. */
+static enum outcome abort_unnamed_uploads(struct pfs_recovery *r, struct entry *e)
+{
+    struct pfs_upload_list l;
+    struct pfs_status st;
+    if (pfs_client_list_uploads(r->client, &l, e->rec.key, &st) != 0) {
+        if (!pfs_status_permanent(&st)) {
+            e->rec.attempts++;
+            return RETRY;
+        }
+        char what[600];
+        pfs_status_describe(&st, what, sizeof(what));
+        PFS_WARN("recovery: cannot list the multipart uploads of %s (%s); one begun just before "
+                 "the crash may linger until the bucket's lifecycle rule removes it",
+                 e->rec.key, what);
+    } else {
+        for (size_t i = 0; i < l.n; i++) {
+            const struct pfs_upload_info *u = &l.v[i];
+            bool named = e->rec.upload_id && strcmp(u->upload_id, e->rec.upload_id) == 0;
+            if (named || strcmp(u->key, e->rec.key) != 0 ||
+                (u->initiated && u->initiated < e->rec.mpu_started - 60))
+                continue;
+            if (pfs_client_mpu_abort(r->client, u->key, u->upload_id, &st) == 0) {
+                PFS_WARN("recovery: aborted multipart upload %s of %s (begun as the last daemon "
+                         "stopped)",
+                         u->upload_id, u->key);
+            } else if (!pfs_status_permanent(&st)) {
+                pfs_upload_list_cleanup(&l);
+                e->rec.attempts++;
+                return RETRY;
+            }
+        }
+        pfs_upload_list_cleanup(&l);
+    }
+    e->rec.mpu_started = 0;
+    pfs_journal_write(r->journal, &e->rec, -1, true);
+    return DONE;
+}
+
 static enum outcome settle(struct pfs_recovery *r, struct entry *e)
 {
     if (!key_of_this_mount(r, e->rec.key)) {
@@ -311,6 +357,8 @@ static enum outcome settle(struct pfs_recovery *r, struct entry *e)
         }
         return DONE;
     }
+    if (e->rec.mpu_started && abort_unnamed_uploads(r, e) == RETRY)
+        return RETRY;
     if (e->rec.upload_id) {
         /* Its parts are not reused (the data is uploaded again): abort it so
          * that it does not linger, billed, in the store. */
@@ -338,6 +386,10 @@ static enum outcome settle(struct pfs_recovery *r, struct entry *e)
             return DONE;
         }
         pfs_journal_write(r->journal, &e->rec, -1, true);
+    }
+    if (e->rec.state == PFS_J_OPEN) { /* its multipart uploads are settled by now */
+        to_lost_found(r, e, "still being written when the last daemon stopped");
+        return DONE;
     }
     /* The key stays claimed from the HEAD to the end of the upload or
      * DELETE: what the mount writes meanwhile is stored after it. (A copy
@@ -481,7 +533,7 @@ int pfs_recovery_start(struct pfs_recovery **out, struct pfs_client *client,
         struct entry *e = &r->v[i];
         if (r->o.account && e->rec.state != PFS_J_DELETE)
             r->o.account(r->o.ctx, (int64_t)e->rec.size);
-        if (e->rec.state == PFS_J_OPEN && !e->rec.upload_id) {
+        if (e->rec.state == PFS_J_OPEN && !e->rec.upload_id && !e->rec.mpu_started) {
             to_lost_found(r, e, "still being written when the last daemon stopped");
             e->done = true;
             lost++;

@@ -169,6 +169,7 @@ static int write_record(struct pfs_fs *fs, struct inode *in, const char *id, int
     r.error = (char *)error;
     r.attempts = in->attempts;
     r.created = with_upload ? in->jcreated : 0;
+    r.mpu_started = with_upload ? in->mpu_started : 0;
     int rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
     if (with_upload)
         in->jcreated = r.created;
@@ -226,6 +227,17 @@ static void snapshot_take(struct pfs_fs *fs, struct inode *in)
     }
     memcpy(in->snap_jid, id, sizeof(in->snap_jid));
     in->snap_fd = fd;
+}
+
+/* A CreateMultipartUpload is about to go out for in: the record says so,
+ * durably, first (recovery lists and aborts what a crash inside that round
+ * trip leaves, S43). The data is not fsynced for it. io held. */
+static void note_mpu_intent(struct pfs_fs *fs, struct inode *in)
+{
+    if (!in->jid[0])
+        return;
+    in->mpu_started = pfs_sb_wall_now();
+    write_record(fs, in, in->jid, -1, in->jstate, NULL, true, true);
 }
 
 int pfs_wb_journal_put(struct pfs_fs *fs, struct inode *in, enum pfs_jstate state,
@@ -536,11 +548,14 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("streamed upload of %s failed (%s); uploading it whole", key, what);
         }
     }
+    if (rc != 0 && pfs_client_upload_is_multipart(size, fs->o.multipart_threshold))
+        note_mpu_intent(fs, in);
     if (rc != 0)
         rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
                                   fs->o.multipart_threshold, &report, &st);
     pthread_mutex_lock(&in->io);
     in->uploading = false;
+    in->mpu_started = 0; /* completed or aborted (the client aborts what fails) */
     pthread_cond_broadcast(&in->io_idle);
     free(key);
     /* The multipart upload (if any) is completed or aborted by now. */
@@ -735,6 +750,8 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
         struct pfs_status st;
+        if (key)
+            note_mpu_intent(fs, in);
         int rc = key ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
                                         in->stage_fd, fs->o.part_size, fs->o.max_inflight, &st)
                      : -1;

@@ -20,8 +20,10 @@
 //        many S3 requests are being served (held ones included).
 // s3rver lacks AbortMultipartUpload (DELETE ?uploadId answers 405); this
 // wrapper implements it on s3rver's own upload folders, so that tests can
-// check that nothing is left over. Its signature is not verified (s3rver's
-// verifier runs inside its router): the signing vectors cover that request.
+// check that nothing is left over; and ListMultipartUploads (GET ?uploads,
+// NotImplemented in s3rver) from the same folders, Initiated being the
+// folder's birth time. Their signatures are not verified (s3rver's
+// verifier runs inside its router): the signing vectors cover those requests.
 'use strict'
 const fs = require('node:fs')
 const http = require('node:http')
@@ -211,7 +213,7 @@ function classify(req) {
     case 'HEAD':
       return bucketLevel ? 'head_bucket' : 'head'
     case 'GET':
-      if (bucketLevel) return 'list'
+      if (bucketLevel) return q.has('uploads') ? 'list_uploads' : 'list'
       if (q.has('uploadId')) return 'list_parts'
       return req.headers.range ? 'get_range' : 'get'
     case 'PUT':
@@ -254,6 +256,32 @@ function abortUpload(req, res) {
   fs.rmSync(target, { recursive: true, force: true })
   res.writeHead(204)
   res.end()
+}
+
+function xmlText(s) {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
+function listUploads(req, res) {
+  const u = new URL(req.url, 'http://x')
+  const bucket = decodeURIComponent(u.pathname.split('/')[1] || '')
+  const prefix = u.searchParams.get('prefix') || ''
+  req.resume()
+  const ups = openUploads().filter((x) => x.bucket === bucket && x.key !== null && x.key.startsWith(prefix))
+  ups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  let body = '<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult>'
+  body += `<Bucket>${xmlText(bucket)}</Bucket><Prefix>${xmlText(prefix)}</Prefix><IsTruncated>false</IsTruncated>`
+  for (const x of ups) {
+    let when = new Date(0)
+    try {
+      when = fs.statSync(path.join(uploadsDir(bucket), x.id)).birthtime
+    } catch {}
+    body += `<Upload><Key>${xmlText(x.key)}</Key><UploadId>${xmlText(x.id)}</UploadId>`
+    body += `<Initiated>${when.toISOString()}</Initiated></Upload>`
+  }
+  body += '</ListMultipartUploadsResult>'
+  res.writeHead(200, { 'Content-Type': 'application/xml' })
+  res.end(body)
 }
 
 function openUploads() {
@@ -353,6 +381,7 @@ async function main() {
     }
     const run = () => {
       if (cls === 'mp_abort') return abortUpload(req, res)
+      if (cls === 'list_uploads') return listUploads(req, res)
       for (const h of handlers) h.call(httpServer, req, res)
     }
     const hold = holdFor(req, cls)

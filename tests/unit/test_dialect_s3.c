@@ -260,13 +260,44 @@ static void test_builders(void **state)
     pfs_buf_cleanup(&b);
 }
 
+static void test_uploads(void **state)
+{
+    (void)state;
+    const char body[] =
+        "<ListMultipartUploadsResult><Bucket>b</Bucket><IsTruncated>false</IsTruncated>"
+        "<Upload><Key>big</Key><UploadId>U1</UploadId>"
+        "<Initiated>2026-12-03T10:00:00.000Z</Initiated></Upload>"
+        "<Upload><Key>big2</Key><UploadId>U2</UploadId></Upload>"
+        "</ListMultipartUploadsResult>";
+    struct pfs_upload_list l;
+    assert_int_equal(D->parse_uploads(body, strlen(body), &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_false(l.truncated);
+    assert_string_equal(l.v[0].key, "big");
+    assert_string_equal(l.v[0].upload_id, "U1");
+    assert_int_equal(l.v[0].initiated, 1796292000);
+    assert_int_equal(l.v[1].initiated, 0);
+    pfs_upload_list_cleanup(&l);
+    const char none[] =
+        "<ListMultipartUploadsResult><Bucket>b</Bucket></ListMultipartUploadsResult>";
+    assert_int_equal(D->parse_uploads(none, strlen(none), &l), 0);
+    assert_int_equal(l.n, 0);
+    pfs_upload_list_cleanup(&l);
+    const char no_id[] = "<ListMultipartUploadsResult><Upload><Key>k</Key></Upload>"
+                         "</ListMultipartUploadsResult>";
+    assert_int_equal(D->parse_uploads(no_id, strlen(no_id), &l), -EPROTO);
+    assert_null(l.v);
+    const char wrong[] = "<ListBucketResult></ListBucketResult>";
+    assert_int_equal(D->parse_uploads(wrong, strlen(wrong), &l), -EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list),           cmocka_unit_test(test_list_form_encoding),
         cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_error),          cmocka_unit_test(test_results),
-        cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_builders),       cmocka_unit_test(test_uploads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

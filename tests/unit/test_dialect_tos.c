@@ -249,13 +249,35 @@ static void test_builders(void **state)
     pfs_buf_cleanup(&b);
 }
 
+static void test_uploads(void **state)
+{
+    (void)state;
+    const char body[] = "{\"Bucket\":\"b\",\"IsTruncated\":false,\"Uploads\":["
+                        "{\"Key\":\"big\",\"UploadId\":\"U1\",\"Initiated\":"
+                        "\"2026-12-03T10:00:00.000Z\"},{\"Key\":\"b2\",\"UploadId\":\"U2\"}]}";
+    struct pfs_upload_list l;
+    assert_int_equal(D->parse_uploads(body, strlen(body), &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0].key, "big");
+    assert_string_equal(l.v[1].upload_id, "U2");
+    assert_int_equal(l.v[0].initiated, 1796292000);
+    pfs_upload_list_cleanup(&l);
+    assert_int_equal(D->parse_uploads("{}", 2, &l), 0);
+    assert_int_equal(l.n, 0);
+    pfs_upload_list_cleanup(&l);
+    const char bad[] = "{\"Uploads\":[{\"Key\":\"k\"}]}";
+    assert_int_equal(D->parse_uploads(bad, strlen(bad), &l), -EPROTO);
+    assert_null(l.v);
+    assert_int_equal(D->parse_uploads("{\"Uploads\":7}", 13, &l), -EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list),           cmocka_unit_test(test_list_form_encoding),
         cmocka_unit_test(test_list_malformed), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_error),          cmocka_unit_test(test_results),
-        cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_builders),       cmocka_unit_test(test_uploads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,6 +108,9 @@ static void on_account(void *ctx, int64_t delta)
     ((struct fx *)ctx)->accounted += delta;
 }
 
+/* mpu_started of the next leave_entry (then reset). */
+static int64_t next_mpu_started;
+
 /* A journal entry as a dead daemon left it: data written, record in state. */
 static void leave_entry(struct fx *f, const char *bucket, const char *key, enum pfs_jstate state,
                         const char *data, const char *base_etag, const char *upload_id)
@@ -130,6 +133,8 @@ static void leave_entry(struct fx *f, const char *bucket, const char *key, enum 
     r.mtime = 1700000000;
     snprintf(r.base_etag, sizeof(r.base_etag), "%s", base_etag);
     r.upload_id = (char *)upload_id;
+    r.mpu_started = next_mpu_started;
+    next_mpu_started = 0;
     assert_int_equal(pfs_journal_write(f->j, &r, fd, true), 0);
     close(fd); /* the daemon died: its lock is gone */
 }
@@ -310,6 +315,35 @@ static void test_other_mounts_entries_are_left_alone(void **state)
     assert_int_equal(count_files(f->dir, "journal"), 2); /* record and data */
 }
 
+static void test_crash_inside_create_multipart(void **state)
+{
+    struct fx *f = *state;
+    /* The daemon died after sending CreateMultipartUpload, before the answer
+     * (2026-12-03T10:00:00Z): the record has the time, not the id. */
+    next_mpu_started = 1796292000;
+    leave_entry(f, "bkt", "big", PFS_J_OPEN, "partial", "", NULL);
+    const char *list =
+        "<ListMultipartUploadsResult><Upload><Key>big</Key><UploadId>OURS</UploadId>"
+        "<Initiated>2026-12-03T10:00:01.000Z</Initiated></Upload>"
+        "<Upload><Key>big</Key><UploadId>OLDER</UploadId>"
+        "<Initiated>2026-12-02T10:00:00.000Z</Initiated></Upload>"
+        "<Upload><Key>bigger</Key><UploadId>OTHERKEY</UploadId>"
+        "<Initiated>2026-12-03T10:00:02.000Z</Initiated></Upload></ListMultipartUploadsResult>";
+    fake_http_push(f->fake, 200, list, NULL);
+    fake_http_push(f->fake, 204, "", NULL);
+    recover(f);
+    assert_int_equal(fake_http_count(f->fake), 2);
+    const struct fake_request *q = fake_http_request(f->fake, 0);
+    assert_string_equal(q->method, "GET");
+    assert_non_null(strstr(q->url, "uploads"));
+    assert_non_null(strstr(q->url, "prefix=big"));
+    q = fake_http_request(f->fake, 1);
+    assert_string_equal(q->method, "DELETE");
+    assert_non_null(strstr(q->url, "/bkt/big?"));
+    assert_non_null(strstr(q->url, "uploadId=OURS"));
+    assert_int_equal(count_files(f->dir, "lost+found"), 1); /* still open: kept, not uploaded */
+}
+
 static void test_waits_for_a_claim(void **state)
 {
     struct fx *f = *state;
@@ -374,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replaced_object_is_not_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_mounts_entries_are_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_a_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_inside_create_multipart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_outside_the_mount_are_never_sent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_permanent_failure_is_kept_as_failed, setup, teardown),
