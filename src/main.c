@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,20 +166,37 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     return PFS_EXIT_OK;
 }
 
+/* What the stats line and the stats servers read: set once each exists,
+ * before the FUSE loop; cleared (under the lock) before either is freed. */
+struct live {
+    pthread_mutex_t lock;
+    struct pfs_store *store;
+    struct pfs_fs *fs;
+};
+
 /* SIGUSR1: one stats line in the log (from the signal thread). */
 static void log_stats(void *arg)
 {
-    struct pfs_store **store = arg;
+    struct live *live = arg;
     struct pfs_stats_snapshot s;
     pfs_stats_snapshot(&s);
     char line[1536];
     pfs_stats_format_line(line, sizeof(line), &s);
     struct pfs_urlcache_stats u = {0};
-    if (*store)
-        pfs_urlcache_stats((*store)->urls, &u);
-    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu", line,
-                  (unsigned long long)u.hits, (unsigned long long)u.misses,
-                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions);
+    struct pfs_upload_stats up = {0};
+    pthread_mutex_lock(&live->lock);
+    if (live->store)
+        pfs_urlcache_stats(live->store->urls, &u);
+    if (live->fs)
+        pfs_fs_upload_stats(live->fs, &up);
+    pthread_mutex_unlock(&live->lock);
+    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu uploads "
+                  "queued=%llu in_flight=%llu failed=%llu pending=%llu staged_bytes=%llu",
+                  line, (unsigned long long)u.hits, (unsigned long long)u.misses,
+                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions,
+                  (unsigned long long)up.queued, (unsigned long long)up.in_flight,
+                  (unsigned long long)up.failed, (unsigned long long)up.pending,
+                  (unsigned long long)up.staged_bytes);
 }
 
 static int run_mount(int argc, char **argv)
@@ -194,6 +212,7 @@ static int run_mount(int argc, char **argv)
     struct pfs_fs *fs = NULL;
     struct pfs_cred *cred = NULL;
     struct pfs_service *svc = NULL;
+    struct live live = {.lock = PTHREAD_MUTEX_INITIALIZER};
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -252,7 +271,7 @@ static int run_mount(int argc, char **argv)
      * that has threads (workers, retries) after it. */
     fuse_daemonize(m.foreground);
     /* Before any thread exists, so that every thread blocks SIGHUP/SIGUSR1. */
-    int src = pfs_service_start(&svc, log_stats, &store);
+    int src = pfs_service_start(&svc, log_stats, &live);
     if (src != 0)
         PFS_WARN("cannot start the signal thread: %s", strerror(-src));
     struct pfs_fs_opts fo = {
@@ -292,6 +311,10 @@ static int run_mount(int argc, char **argv)
         goto out;
     }
     ctx.fs = fs;
+    pthread_mutex_lock(&live.lock);
+    live.store = store;
+    live.fs = fs;
+    pthread_mutex_unlock(&live.lock);
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
     pfs_service_notify_ready(svc, mountpoint);
@@ -309,6 +332,10 @@ out:
     }
     if (se)
         fuse_session_destroy(se);
+    pthread_mutex_lock(&live.lock);
+    live.store = NULL;
+    live.fs = NULL;
+    pthread_mutex_unlock(&live.lock);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
     pfs_service_free(svc);
