@@ -13,6 +13,8 @@
 
 #include "cli.h"
 #include "config.h"
+#include "control.h"
+#include "metrics.h"
 #include "fuse_ops.h"
 #include "log.h"
 #include "runtime.h"
@@ -174,22 +176,30 @@ struct live {
     struct pfs_fs *fs;
 };
 
+/* One snapshot for the stats line, the control socket and -o metrics. */
+static void collect(void *arg, struct pfs_metrics *out)
+{
+    struct live *live = arg;
+    memset(out, 0, sizeof(*out));
+    pfs_stats_snapshot(&out->s);
+    pthread_mutex_lock(&live->lock);
+    if (live->store)
+        pfs_urlcache_stats(live->store->urls, &out->urls);
+    if (live->fs)
+        pfs_fs_upload_stats(live->fs, &out->uploads);
+    out->have_fs = live->fs != NULL;
+    pthread_mutex_unlock(&live->lock);
+}
+
 /* SIGUSR1: one stats line in the log (from the signal thread). */
 static void log_stats(void *arg)
 {
-    struct live *live = arg;
-    struct pfs_stats_snapshot s;
-    pfs_stats_snapshot(&s);
+    struct pfs_metrics m;
+    collect(arg, &m);
     char line[1536];
-    pfs_stats_format_line(line, sizeof(line), &s);
-    struct pfs_urlcache_stats u = {0};
-    struct pfs_upload_stats up = {0};
-    pthread_mutex_lock(&live->lock);
-    if (live->store)
-        pfs_urlcache_stats(live->store->urls, &u);
-    if (live->fs)
-        pfs_fs_upload_stats(live->fs, &up);
-    pthread_mutex_unlock(&live->lock);
+    pfs_stats_format_line(line, sizeof(line), &m.s);
+    const struct pfs_urlcache_stats u = m.urls;
+    const struct pfs_upload_stats up = m.uploads;
     pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu uploads "
                   "queued=%llu in_flight=%llu failed=%llu pending=%llu staged_bytes=%llu",
                   line, (unsigned long long)u.hits, (unsigned long long)u.misses,
@@ -213,6 +223,9 @@ static int run_mount(int argc, char **argv)
     struct pfs_cred *cred = NULL;
     struct pfs_service *svc = NULL;
     struct live live = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct pfs_control *control = NULL;
+    int control_fd = -1;
+    char control_path[PATH_MAX] = "";
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -259,6 +272,14 @@ static int run_mount(int argc, char **argv)
     if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST)
         PFS_WARN("cache directory %s: %s", cache_dir, strerror(errno));
     registered = pfs_runtime_register(mountpoint, cache_dir) == 0;
+    /* The control socket of `presignfs stats`: its path comes from the
+     * mount point, resolved now for the same reason. */
+    int crc = pfs_runtime_socket_path(mountpoint, control_path, sizeof(control_path));
+    if (crc == 0 && (control_fd = pfs_control_listen(control_path)) < 0)
+        crc = control_fd;
+    if (crc != 0)
+        PFS_WARN("no control socket%s%s: %s; presignfs stats cannot read this mount",
+                 *control_path ? " " : "", control_path, strerror(-crc));
     if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
         fprintf(stderr, "presignfs: cannot mount on %s (is /dev/fuse usable?)\n", mountpoint);
         status = PFS_EXIT_FAILURE;
@@ -315,6 +336,13 @@ static int run_mount(int argc, char **argv)
     live.store = store;
     live.fs = fs;
     pthread_mutex_unlock(&live.lock);
+    if (control_fd >= 0) {
+        int fd = control_fd;
+        control_fd = -1;
+        if ((rc = pfs_control_start(&control, fd, control_path, collect, &live)) != 0)
+            PFS_WARN("control socket %s: %s; presignfs stats cannot read this mount", control_path,
+                     strerror(-rc));
+    }
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
     pfs_service_notify_ready(svc, mountpoint);
@@ -332,12 +360,20 @@ out:
     }
     if (se)
         fuse_session_destroy(se);
+    /* The store outlives every reader of live (closed after the control
+     * socket and the signal thread are gone); the filesystem does not. */
     pthread_mutex_lock(&live.lock);
-    live.store = NULL;
     live.fs = NULL;
     pthread_mutex_unlock(&live.lock);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    /* Answered until here (without the write path's gauges while the last
+     * uploads run): the request counters show an unmount's progress. */
+    pfs_control_free(control);
+    if (control_fd >= 0) {
+        close(control_fd);
+        unlink(control_path);
+    }
     pfs_service_free(svc);
     if (registered)
         pfs_runtime_unregister(mountpoint);
@@ -358,6 +394,8 @@ int main(int argc, char **argv)
         return pfs_cli_check(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "signer") == 0)
         return pfs_cli_signer(argc - 1, argv + 1, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "stats") == 0)
+        return pfs_cli_stats(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "status") == 0)
         return pfs_cli_status(argc - 1, argv + 1, stdout, stderr);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
