@@ -15,6 +15,7 @@
 #include "config.h"
 #include "control.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "fuse_ops.h"
 #include "log.h"
 #include "runtime.h"
@@ -226,6 +227,8 @@ static int run_mount(int argc, char **argv)
     struct pfs_control *control = NULL;
     int control_fd = -1;
     char control_path[PATH_MAX] = "";
+    struct pfs_metrics_http *metrics = NULL;
+    int metrics_fd = -1;
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -264,6 +267,22 @@ static int run_mount(int argc, char **argv)
         fprintf(stderr, "presignfs: cannot start a FUSE session\n");
         status = PFS_EXIT_FAILURE;
         goto out;
+    }
+    /* -o metrics: bound now, so a taken port fails the mount, not later
+     * in a daemon nobody watches. */
+    if (cfg.metrics) {
+        bool loopback = true;
+        char why[400];
+        metrics_fd = pfs_metrics_http_listen(cfg.metrics, &loopback, why, sizeof(why));
+        if (metrics_fd < 0) {
+            fprintf(stderr, "presignfs: %s\n", why);
+            status = metrics_fd == -EINVAL ? PFS_EXIT_USAGE : PFS_EXIT_FAILURE;
+            goto out;
+        }
+        if (!loopback)
+            PFS_WARN("metrics=%s is not a loopback address: anyone who reaches it reads the "
+                     "mount's metrics (no authentication)",
+                     cfg.metrics);
     }
     /* `presignfs status MOUNTPOINT` finds the journal through this entry.
      * Registered before the mount is live: resolving the mount point later
@@ -343,6 +362,14 @@ static int run_mount(int argc, char **argv)
             PFS_WARN("control socket %s: %s; presignfs stats cannot read this mount", control_path,
                      strerror(-rc));
     }
+    if (metrics_fd >= 0) {
+        int fd = metrics_fd, port = pfs_metrics_http_port(fd);
+        metrics_fd = -1;
+        if ((rc = pfs_metrics_http_start(&metrics, fd, collect, &live)) != 0)
+            PFS_ERROR("metrics=%s: cannot serve: %s", cfg.metrics, strerror(-rc));
+        else
+            PFS_INFO("metrics: serving port %d at /metrics", port);
+    }
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
     pfs_service_notify_ready(svc, mountpoint);
@@ -370,6 +397,9 @@ out:
     /* Answered until here (without the write path's gauges while the last
      * uploads run): the request counters show an unmount's progress. */
     pfs_control_free(control);
+    pfs_metrics_http_free(metrics);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
     if (control_fd >= 0) {
         close(control_fd);
         unlink(control_path);
