@@ -26,6 +26,13 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err);
  * line or an argument that is neither, 1 when the journal cannot be read. */
 int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err);
 
+/* `presignfs stats [--json] MOUNTPOINT`: argv[0] is "stats". Asks the
+ * mount's daemon for its live counters through the control socket
+ * (control.h) and prints a table, or the JSON object with --json. Returns 2
+ * when MOUNTPOINT is not a presignfs mount, 1 when its daemon does not
+ * answer. */
+int pfs_cli_stats(int argc, char **argv, FILE *out, FILE *err);
+
 /* `presignfs signer [-o opt,...] --listen ADDR:PORT --clients FILE`: the
  * signing service (doc/SIGNER.md). Runs until SIGTERM or SIGINT; SIGHUP
  * reloads the clients file. Returns an exit status. */

@@ -30,6 +30,7 @@ void pfs_cli_usage(FILE *out)
             "                                            serve presigned URLs to token holders\n"
             "  presignfs status [--json] CACHE_DIR|MOUNTPOINT\n"
             "                                            list uploads pending in the journal\n"
+            "  presignfs stats [--json] MOUNTPOINT      live counters of a mount's daemon\n"
             "  presignfs --version | --help\n"
             "\n"
             "presign prints one URL that lets anyone holding it send METHOD (default GET) to\n"

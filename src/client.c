@@ -309,6 +309,8 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
                 op->sink.buf->data[sink_start] = '\0';
         }
         rc = pfs_http_perform(c->http, &req, resp);
+        pfs_stats_bytes(resp->body_bytes + resp->error_body.len,
+                        rc == 0 && req.body ? req.body->len : 0);
         if (rc) {
             st->http_status = 0;
             pfs_status_set(st, "", resp->transport_message, NULL);

@@ -108,6 +108,9 @@ static const struct opt_def options[] = {
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,
      "files at least this large upload in parallel parts; default 8M"},
+    {"metrics", OPT_STRING, OFF(metrics), 0, 0,
+     "ADDR:PORT (e.g. 127.0.0.1:9464): serve Prometheus metrics at http://ADDR:PORT/metrics "
+     "(no authentication: a non-loopback address is warned about); default: none"},
     {"signer", OPT_STRING, OFF(signer), 0, 0,
      "http[s]://host:port of a presignfs signer: URLs come from it and no credentials are "
      "read (doc/SIGNER.md)"},

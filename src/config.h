@@ -45,6 +45,7 @@ struct pfs_config {
     bool upload_async;  /* upload = sync | async */
     int64_t copy_threshold;
     /* keyless mounts (doc/SIGNER.md) */
+    char *metrics;      /* ADDR:PORT of the Prometheus endpoint, or NULL */
     char *signer;       /* URL of a presignfs signer: URLs come from it, no credentials */
     char *signer_token; /* file holding the bearer token alone (mode 0600) */
     char *signer_ca;    /* CA certificates (PEM) to verify the signer's TLS certificate */

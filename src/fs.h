@@ -119,6 +119,20 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh);
 
 void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out);
 
+/* Gauges of the write path, as of one moment (fs->lock held while they are
+ * read): uploads waiting in the upload=async queue, uploads in flight,
+ * files whose last upload failed (kept staged, retried), files with local
+ * content the store lacks (dirty or pending an upload), and the bytes staged
+ * in cache_dir. */
+struct pfs_upload_stats {
+    uint64_t queued;
+    uint64_t in_flight;
+    uint64_t failed;
+    uint64_t pending;
+    uint64_t staged_bytes;
+};
+void pfs_fs_upload_stats(struct pfs_fs *fs, struct pfs_upload_stats *out);
+
 /* A symbolic link stored as s3fs stores it (the target is the object body,
  * mode S_IFLNK|0777 in metadata). Takes a lookup reference. */
 int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name,

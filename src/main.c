@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 
 #include "cli.h"
 #include "config.h"
+#include "control.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "fuse_ops.h"
 #include "log.h"
 #include "runtime.h"
@@ -165,20 +169,45 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     return PFS_EXIT_OK;
 }
 
+/* What the stats line and the stats servers read: set once each exists,
+ * before the FUSE loop; cleared (under the lock) before either is freed. */
+struct live {
+    pthread_mutex_t lock;
+    struct pfs_store *store;
+    struct pfs_fs *fs;
+};
+
+/* One snapshot for the stats line, the control socket and -o metrics. */
+static void collect(void *arg, struct pfs_metrics *out)
+{
+    struct live *live = arg;
+    memset(out, 0, sizeof(*out));
+    pfs_stats_snapshot(&out->s);
+    pthread_mutex_lock(&live->lock);
+    if (live->store)
+        pfs_urlcache_stats(live->store->urls, &out->urls);
+    if (live->fs)
+        pfs_fs_upload_stats(live->fs, &out->uploads);
+    out->have_fs = live->fs != NULL;
+    pthread_mutex_unlock(&live->lock);
+}
+
 /* SIGUSR1: one stats line in the log (from the signal thread). */
 static void log_stats(void *arg)
 {
-    struct pfs_store **store = arg;
-    struct pfs_stats_snapshot s;
-    pfs_stats_snapshot(&s);
+    struct pfs_metrics m;
+    collect(arg, &m);
     char line[1536];
-    pfs_stats_format_line(line, sizeof(line), &s);
-    struct pfs_urlcache_stats u = {0};
-    if (*store)
-        pfs_urlcache_stats((*store)->urls, &u);
-    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu", line,
-                  (unsigned long long)u.hits, (unsigned long long)u.misses,
-                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions);
+    pfs_stats_format_line(line, sizeof(line), &m.s);
+    const struct pfs_urlcache_stats u = m.urls;
+    const struct pfs_upload_stats up = m.uploads;
+    pfs_log_stats("%s urlcache hits=%llu misses=%llu refreshes=%llu evictions=%llu uploads "
+                  "queued=%llu in_flight=%llu failed=%llu pending=%llu staged_bytes=%llu",
+                  line, (unsigned long long)u.hits, (unsigned long long)u.misses,
+                  (unsigned long long)u.refreshes, (unsigned long long)u.evictions,
+                  (unsigned long long)up.queued, (unsigned long long)up.in_flight,
+                  (unsigned long long)up.failed, (unsigned long long)up.pending,
+                  (unsigned long long)up.staged_bytes);
 }
 
 static int run_mount(int argc, char **argv)
@@ -194,6 +223,12 @@ static int run_mount(int argc, char **argv)
     struct pfs_fs *fs = NULL;
     struct pfs_cred *cred = NULL;
     struct pfs_service *svc = NULL;
+    struct live live = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct pfs_control *control = NULL;
+    int control_fd = -1;
+    char control_path[PATH_MAX] = "";
+    struct pfs_metrics_http *metrics = NULL;
+    int metrics_fd = -1;
     bool mounted = false, registered = false;
     if (status != PFS_EXIT_OK)
         goto out;
@@ -233,6 +268,22 @@ static int run_mount(int argc, char **argv)
         status = PFS_EXIT_FAILURE;
         goto out;
     }
+    /* -o metrics: bound now, so a taken port fails the mount, not later
+     * in a daemon nobody watches. */
+    if (cfg.metrics) {
+        bool loopback = true;
+        char why[400];
+        metrics_fd = pfs_metrics_http_listen(cfg.metrics, &loopback, why, sizeof(why));
+        if (metrics_fd < 0) {
+            fprintf(stderr, "presignfs: %s\n", why);
+            status = metrics_fd == -EINVAL ? PFS_EXIT_USAGE : PFS_EXIT_FAILURE;
+            goto out;
+        }
+        if (!loopback)
+            PFS_WARN("metrics=%s is not a loopback address: anyone who reaches it reads the "
+                     "mount's metrics (no authentication)",
+                     cfg.metrics);
+    }
     /* `presignfs status MOUNTPOINT` finds the journal through this entry.
      * Registered before the mount is live: resolving the mount point later
      * would call into this very daemon. */
@@ -240,6 +291,14 @@ static int run_mount(int argc, char **argv)
     if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST)
         PFS_WARN("cache directory %s: %s", cache_dir, strerror(errno));
     registered = pfs_runtime_register(mountpoint, cache_dir) == 0;
+    /* The control socket of `presignfs stats`: its path comes from the
+     * mount point, resolved now for the same reason. */
+    int crc = pfs_runtime_socket_path(mountpoint, control_path, sizeof(control_path));
+    if (crc == 0 && (control_fd = pfs_control_listen(control_path)) < 0)
+        crc = control_fd;
+    if (crc != 0)
+        PFS_WARN("no control socket%s%s: %s; presignfs stats cannot read this mount",
+                 *control_path ? " " : "", control_path, strerror(-crc));
     if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
         fprintf(stderr, "presignfs: cannot mount on %s (is /dev/fuse usable?)\n", mountpoint);
         status = PFS_EXIT_FAILURE;
@@ -252,7 +311,7 @@ static int run_mount(int argc, char **argv)
      * that has threads (workers, retries) after it. */
     fuse_daemonize(m.foreground);
     /* Before any thread exists, so that every thread blocks SIGHUP/SIGUSR1. */
-    int src = pfs_service_start(&svc, log_stats, &store);
+    int src = pfs_service_start(&svc, log_stats, &live);
     if (src != 0)
         PFS_WARN("cannot start the signal thread: %s", strerror(-src));
     struct pfs_fs_opts fo = {
@@ -292,6 +351,25 @@ static int run_mount(int argc, char **argv)
         goto out;
     }
     ctx.fs = fs;
+    pthread_mutex_lock(&live.lock);
+    live.store = store;
+    live.fs = fs;
+    pthread_mutex_unlock(&live.lock);
+    if (control_fd >= 0) {
+        int fd = control_fd;
+        control_fd = -1;
+        if ((rc = pfs_control_start(&control, fd, control_path, collect, &live)) != 0)
+            PFS_WARN("control socket %s: %s; presignfs stats cannot read this mount", control_path,
+                     strerror(-rc));
+    }
+    if (metrics_fd >= 0) {
+        int fd = metrics_fd, port = pfs_metrics_http_port(fd);
+        metrics_fd = -1;
+        if ((rc = pfs_metrics_http_start(&metrics, fd, collect, &live)) != 0)
+            PFS_ERROR("metrics=%s: cannot serve: %s", cfg.metrics, strerror(-rc));
+        else
+            PFS_INFO("metrics: serving port %d at /metrics", port);
+    }
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
     pfs_service_notify_ready(svc, mountpoint);
@@ -309,8 +387,23 @@ out:
     }
     if (se)
         fuse_session_destroy(se);
+    /* The store outlives every reader of live (closed after the control
+     * socket and the signal thread are gone); the filesystem does not. */
+    pthread_mutex_lock(&live.lock);
+    live.fs = NULL;
+    pthread_mutex_unlock(&live.lock);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    /* Answered until here (without the write path's gauges while the last
+     * uploads run): the request counters show an unmount's progress. */
+    pfs_control_free(control);
+    pfs_metrics_http_free(metrics);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
+    if (control_fd >= 0) {
+        close(control_fd);
+        unlink(control_path);
+    }
     pfs_service_free(svc);
     if (registered)
         pfs_runtime_unregister(mountpoint);
@@ -331,6 +424,8 @@ int main(int argc, char **argv)
         return pfs_cli_check(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "signer") == 0)
         return pfs_cli_signer(argc - 1, argv + 1, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "stats") == 0)
+        return pfs_cli_stats(argc - 1, argv + 1, stdout, stderr);
     if (argc >= 2 && strcmp(argv[1], "status") == 0)
         return pfs_cli_status(argc - 1, argv + 1, stdout, stderr);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {

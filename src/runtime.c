@@ -101,6 +101,21 @@ static int entry_path(char out[PATH_MAX], const char *mountpoint)
     return join(out, PATH_MAX, dir, "/", name);
 }
 
+int pfs_runtime_socket_path(const char *mountpoint, char *out, size_t len)
+{
+    char entry[PATH_MAX];
+    int rc = entry_path(entry, mountpoint);
+    if (rc)
+        return rc;
+    /* RUNTIME_DIR/<first 32 hex digits>.sock: a unix socket's path is
+     * limited to 107 bytes, and 128 bits of the hash tell mounts apart. */
+    char *slash = strrchr(entry, '/');
+    slash[1 + 32] = '\0';
+    if (strlen(entry) + 6 > len || strlen(entry) + 6 > 108)
+        return -ENAMETOOLONG;
+    return join(out, len, entry, ".sock", "");
+}
+
 int pfs_runtime_register(const char *mountpoint, const char *cache_dir)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 32];

@@ -22,6 +22,12 @@ int pfs_runtime_dir(char *out, size_t len);
  * resolving a live mount point from its own daemon would call into it.
  * Written atomically. Returns 0 or -errno (logged). */
 int pfs_runtime_register(const char *mountpoint, const char *cache_dir);
+/* The path of mountpoint's control socket (control.h) in the runtime
+ * directory, resolved as pfs_runtime_register resolves it (so the daemon
+ * computes it before the mount is live, a client afterwards). Returns 0,
+ * -ENAMETOOLONG (longer than a unix socket path may be), or -errno. */
+int pfs_runtime_socket_path(const char *mountpoint, char *out, size_t len);
+
 /* Forgets mountpoint's entry. Missing entries are not an error. */
 void pfs_runtime_unregister(const char *mountpoint);
 

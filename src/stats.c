@@ -15,7 +15,7 @@ struct req_counters {
 };
 
 static struct req_counters reqs[PFS_REQ_N];
-static _Atomic uint64_t retries, resigns;
+static _Atomic uint64_t retries, resigns, bytes_in, bytes_out;
 static _Atomic uint64_t fuse_ops[PFS_FOP_N];
 
 static const char *const req_names[PFS_REQ_N] = {"GET",  "PUT",  "HEAD", "DELETE",
@@ -70,6 +70,14 @@ void pfs_stats_resign(void)
     ADD(resigns, 1);
 }
 
+void pfs_stats_bytes(uint64_t in, uint64_t out)
+{
+    if (in)
+        ADD(bytes_in, in);
+    if (out)
+        ADD(bytes_out, out);
+}
+
 void pfs_stats_fuse_op(enum pfs_fuse_kind k)
 {
     if ((unsigned)k < PFS_FOP_N)
@@ -88,6 +96,8 @@ void pfs_stats_snapshot(struct pfs_stats_snapshot *out)
     }
     out->retries = GET(retries);
     out->resigns = GET(resigns);
+    out->bytes_in = GET(bytes_in);
+    out->bytes_out = GET(bytes_out);
     for (int k = 0; k < PFS_FOP_N; k++)
         out->fuse[k] = GET(fuse_ops[k]);
 }
@@ -103,6 +113,8 @@ void pfs_stats_reset(void)
     }
     ZERO(retries);
     ZERO(resigns);
+    ZERO(bytes_in);
+    ZERO(bytes_out);
     for (int k = 0; k < PFS_FOP_N; k++)
         ZERO(fuse_ops[k]);
 }
@@ -129,8 +141,9 @@ int pfs_stats_format_line(char *out, size_t len, const struct pfs_stats_snapshot
         if (n)
             PUT(" %s=%llu", req_names[k], (unsigned long long)n);
     }
-    PUT(" failed=%llu retries=%llu resigns=%llu fuse", (unsigned long long)failed,
-        (unsigned long long)s->retries, (unsigned long long)s->resigns);
+    PUT(" failed=%llu retries=%llu resigns=%llu bytes_in=%llu bytes_out=%llu fuse",
+        (unsigned long long)failed, (unsigned long long)s->retries, (unsigned long long)s->resigns,
+        (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
     for (int k = 0; k < PFS_FOP_N; k++)
         if (s->fuse[k])
             PUT(" %s=%llu", fuse_names[k], (unsigned long long)s->fuse[k]);

@@ -1,5 +1,6 @@
 /* Live counters of the daemon: requests by kind and outcome with latency
- * histograms, retries, re-signs, FUSE operations by kind. Process-wide
+ * histograms, retries, re-signs, body bytes in and out, FUSE operations by
+ * kind. Process-wide
  * atomics (relaxed): counting costs no lock, and any thread may read a
  * snapshot while others count. The URL cache keeps its own counters
  * (pfs_urlcache_stats). */
@@ -59,8 +60,10 @@ struct pfs_stats_req {
 
 struct pfs_stats_snapshot {
     struct pfs_stats_req req[PFS_REQ_N];
-    uint64_t retries; /* attempts beyond the first, re-signs included */
-    uint64_t resigns; /* URLs the store rejected, signed again */
+    uint64_t retries;   /* attempts beyond the first, re-signs included */
+    uint64_t resigns;   /* URLs the store rejected, signed again */
+    uint64_t bytes_in;  /* response bodies received, every attempt's (error bodies too) */
+    uint64_t bytes_out; /* request bodies of attempts the store answered */
     uint64_t fuse[PFS_FOP_N];
 };
 
@@ -73,6 +76,8 @@ const char *pfs_stats_fuse_name(enum pfs_fuse_kind k);
  * attempts it took, how long they took together. */
 void pfs_stats_request(enum pfs_req_kind k, bool ok, unsigned attempts, uint64_t latency_us);
 void pfs_stats_resign(void);
+/* Body bytes of one attempt: received from and sent to the store. */
+void pfs_stats_bytes(uint64_t in, uint64_t out);
 void pfs_stats_fuse_op(enum pfs_fuse_kind k);
 
 void pfs_stats_snapshot(struct pfs_stats_snapshot *out);
@@ -80,7 +85,8 @@ void pfs_stats_snapshot(struct pfs_stats_snapshot *out);
 void pfs_stats_reset(void);
 
 /* One line for the log: "requests GET=3 PUT=10 ... failed=N retries=N
- * resigns=N fuse create=10 write=30 ...", kinds with a zero count left out.
+ * resigns=N bytes_in=N bytes_out=N fuse create=10 write=30 ...", kinds with
+ * a zero count left out.
  * Returns what snprintf would (the line is cut to fit len). */
 int pfs_stats_format_line(char *out, size_t len, const struct pfs_stats_snapshot *s);
 

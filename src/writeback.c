@@ -876,3 +876,25 @@ void pfs_wb_settle(struct pfs_fs *fs, struct inode *in)
         pfs_wb_journal_drop(fs, in);
     pthread_mutex_unlock(&in->io);
 }
+
+void pfs_fs_upload_stats(struct pfs_fs *fs, struct pfs_upload_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&fs->lock);
+    for (struct inode *i = fs->queue_head; i; i = i->next_queued)
+        out->queued++;
+    for (size_t b = 0; b < INO_BUCKETS; b++)
+        for (struct inode *i = fs->by_ino[b]; i; i = i->next_by_ino) {
+            /* `uploading` is the uploading thread's (under in->io, which
+             * this must not take: io comes before fs->lock); a gauge can
+             * read it a moment late. */
+            if (__atomic_load_n(&i->uploading, __ATOMIC_RELAXED))
+                out->in_flight++;
+            if (i->pending_upload && i->upload_err != 0)
+                out->failed++;
+            if (!i->unlinked && (i->dirty || i->pending_upload))
+                out->pending++;
+        }
+    out->staged_bytes = fs->staged_total;
+    pthread_mutex_unlock(&fs->lock);
+}

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "client.h"
+#include "stats.h"
 #include "crc64.h"
 #include "crypto.h"
 #include "fake_http.h"
@@ -501,6 +502,32 @@ static void test_tos_complete_checks_whole_crc(void **state)
     destroy(f);
 }
 
+/* Body bytes counted per attempt: an error body is bytes in, a request body
+ * counts as sent only when the store answered the attempt. */
+static void test_bytes_counted(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    struct pfs_stats_snapshot s0, s1;
+    pfs_stats_snapshot(&s0);
+    fake_http_push_error(f->fake, -ECONNRESET); /* no answer: nothing counted */
+    fake_http_push(f->fake, 503, S3_503, NULL); /* answered: 10 out, body in */
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"e1\"", NULL}); /* 10 out */
+    struct pfs_http_body body = {.data = "0123456789", .len = 10};
+    struct pfs_status st;
+    char etag[80];
+    assert_int_equal(pfs_client_put(f->c, "obj", &body, NULL, 0, etag, &st), 0);
+    char buf[16];
+    size_t got;
+    fake_http_push(f->fake, 206, "hello", (const char *[]){"Content-Range: bytes 0-4/5", NULL});
+    assert_int_equal(pfs_client_get_range(f->c, buf, 5, 0, &got, "k", &st), 0);
+    assert_int_equal(got, 5);
+    pfs_stats_snapshot(&s1);
+    assert_int_equal(s1.bytes_out - s0.bytes_out, 20);
+    assert_int_equal(s1.bytes_in - s0.bytes_in, strlen(S3_503) + 5);
+    destroy(f);
+}
+
 static void test_get_edges(void **state)
 {
     (void)state;
@@ -656,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_resign_once_after_403),
         cmocka_unit_test(test_resign_then_retry_combined),
         cmocka_unit_test(test_put_resends_whole_body),
+        cmocka_unit_test(test_bytes_counted),
         cmocka_unit_test(test_tos_put_crc),
         cmocka_unit_test(test_tos_complete_checks_whole_crc),
         cmocka_unit_test(test_tos_requests),

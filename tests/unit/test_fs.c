@@ -238,10 +238,48 @@ static void test_file_and_directory_shows_directory(void **state)
     destroy(f);
 }
 
+/* The write path's gauges: a failed upload keeps its bytes staged and counts
+ * as failed and pending until an upload succeeds. */
+static void test_upload_stats(void **state)
+{
+    (void)state;
+    struct fx *f = make(60);
+    struct pfs_upload_stats u;
+    pfs_fs_upload_stats(f->fs, &u);
+    assert_int_equal(u.queued + u.in_flight + u.failed + u.pending + u.staged_bytes, 0);
+    /* create asks the store nothing (the kernel looked the name up first). */
+    struct pfs_attr a;
+    uint64_t fh;
+    assert_int_equal(pfs_fs_create(f->fs, &a, &fh, PFS_ROOT_INO, "new", 0644, O_WRONLY), 0);
+    char data[100];
+    memset(data, 'x', sizeof(data));
+    assert_int_equal(pfs_fs_write(f->fs, fh, data, sizeof(data), 0), (ssize_t)sizeof(data));
+    pfs_fs_upload_stats(f->fs, &u);
+    assert_int_equal(u.staged_bytes, 100);
+    assert_int_equal(u.pending, 1);
+    assert_int_equal(u.failed, 0);
+    fake_http_push(f->fake, 500, "<Error><Code>InternalError</Code></Error>", NULL);
+    assert_int_not_equal(pfs_fs_flush(f->fs, fh), 0);
+    pfs_fs_upload_stats(f->fs, &u);
+    assert_int_equal(u.failed, 1);
+    assert_int_equal(u.pending, 1);
+    assert_int_equal(u.staged_bytes, 100);
+    assert_int_equal(u.in_flight, 0);
+    assert_int_equal(u.queued, 0);
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"e\"", NULL});
+    assert_int_equal(pfs_fs_flush(f->fs, fh), 0);
+    pfs_fs_upload_stats(f->fs, &u);
+    assert_int_equal(u.failed, 0);
+    assert_int_equal(u.pending, 0);
+    assert_int_equal(pfs_fs_release(f->fs, fh), 0);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unshowable_keys_are_hidden_and_logged_once),
+        cmocka_unit_test(test_upload_stats),
         cmocka_unit_test(test_lookup_is_one_list),
         cmocka_unit_test(test_file_and_directory_shows_directory),
         cmocka_unit_test(test_a_walk_through_a_directory_lists_it_once),

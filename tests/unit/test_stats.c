@@ -67,11 +67,17 @@ static void test_line(void **state)
         pfs_stats_request(PFS_REQ_PUT, true, 1, 10);
     pfs_stats_request(PFS_REQ_LIST, false, 3, 10);
     pfs_stats_fuse_op(PFS_FOP_CREATE);
+    pfs_stats_bytes(5, 0);
+    pfs_stats_bytes(7, 100);
     struct pfs_stats_snapshot s;
     pfs_stats_snapshot(&s);
+    assert_int_equal(s.bytes_in, 12);
+    assert_int_equal(s.bytes_out, 100);
     char line[512];
     int n = pfs_stats_format_line(line, sizeof(line), &s);
-    assert_string_equal(line, "requests PUT=10 LIST=1 failed=1 retries=2 resigns=0 fuse create=1");
+    assert_string_equal(
+        line, "requests PUT=10 LIST=1 failed=1 retries=2 resigns=0 bytes_in=12 bytes_out=100 "
+              "fuse create=1");
     assert_int_equal(n, (int)strlen(line));
     char small[12];
     assert_int_equal(pfs_stats_format_line(small, sizeof(small), &s), n);

@@ -1,0 +1,179 @@
+/* The snapshot's renderings (see metrics.h). Both walk the same tables, so
+ * the JSON of `presignfs stats` and the Prometheus page cannot disagree on
+ * names or kinds. */
+#include "metrics.h"
+
+#include <stdio.h>
+
+/* A histogram bound (microseconds) in seconds, as both renderings write it:
+ * "0.001", "0.0025", ..., "10". */
+static void bound_text(char *out, size_t len, uint64_t us)
+{
+    snprintf(out, len, "%g", (double)us / 1e6);
+}
+
+static double seconds(uint64_t us)
+{
+    return (double)us / 1e6;
+}
+
+static int set_u64(json_t *o, const char *name, uint64_t v)
+{
+    return json_object_set_new(o, name, json_integer((json_int_t)v));
+}
+
+json_t *pfs_metrics_json(const struct pfs_metrics *m)
+{
+    json_t *o = json_object(), *req = json_object(), *failed = json_object(), *lat = json_object(),
+           *fuse = json_object(), *urls = json_object(), *up = json_object();
+    int bad = !o || !req || !failed || !lat || !fuse || !urls || !up;
+    bad |= set_u64(o, "version", 1);
+    for (int k = 0; k < PFS_REQ_N; k++) {
+        const struct pfs_stats_req *r = &m->s.req[k];
+        const char *name = pfs_stats_req_name(k);
+        bad |= set_u64(req, name, r->ok + r->failed);
+        bad |= set_u64(failed, name, r->failed);
+        json_t *h = json_object(), *b = json_object();
+        bad |= !h || !b;
+        uint64_t cum = 0;
+        for (int i = 0; i <= PFS_STATS_N_BUCKETS; i++) {
+            char le[32];
+            if (i < PFS_STATS_N_BUCKETS)
+                bound_text(le, sizeof(le), pfs_stats_bucket_us[i]);
+            else
+                snprintf(le, sizeof(le), "+Inf");
+            cum += r->buckets[i];
+            bad |= set_u64(b, le, cum);
+        }
+        bad |= set_u64(h, "count", r->ok + r->failed);
+        bad |= json_object_set_new(h, "sum", json_real(seconds(r->latency_sum_us)));
+        bad |= json_object_set_new(h, "buckets", b);
+        bad |= json_object_set_new(lat, name, h);
+    }
+    for (int k = 0; k < PFS_FOP_N; k++)
+        bad |= set_u64(fuse, pfs_stats_fuse_name(k), m->s.fuse[k]);
+    bad |= set_u64(urls, "hits", m->urls.hits);
+    bad |= set_u64(urls, "misses", m->urls.misses);
+    bad |= set_u64(urls, "refreshes", m->urls.refreshes);
+    bad |= set_u64(urls, "evictions", m->urls.evictions);
+    bad |= set_u64(urls, "invalidations", m->urls.invalidations);
+    bad |= set_u64(up, "queued", m->uploads.queued);
+    bad |= set_u64(up, "in_flight", m->uploads.in_flight);
+    bad |= set_u64(up, "failed", m->uploads.failed);
+    bad |= set_u64(up, "pending", m->uploads.pending);
+    bad |= set_u64(up, "staged_bytes", m->uploads.staged_bytes);
+    bad |= json_object_set_new(o, "requests", req);
+    bad |= json_object_set_new(o, "requests_failed", failed);
+    bad |= json_object_set_new(o, "latency_seconds", lat);
+    bad |= set_u64(o, "retries", m->s.retries);
+    bad |= set_u64(o, "resigns", m->s.resigns);
+    bad |= set_u64(o, "bytes_in", m->s.bytes_in);
+    bad |= set_u64(o, "bytes_out", m->s.bytes_out);
+    bad |= json_object_set_new(o, "fuse", fuse);
+    bad |= json_object_set_new(o, "urlcache", urls);
+    if (m->have_fs) {
+        bad |= json_object_set_new(o, "uploads", up);
+    } else {
+        json_decref(up);
+        bad |= json_object_set_new(o, "uploads", json_null());
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* # HELP and # TYPE of one metric family. */
+static void family(struct pfs_buf *out, const char *name, const char *type, const char *help)
+{
+    pfs_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(struct pfs_buf *out, const char *name, uint64_t v)
+{
+    pfs_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+void pfs_metrics_prometheus(struct pfs_buf *out, const struct pfs_metrics *m)
+{
+    family(out, "presignfs_requests_total", "counter",
+           "Requests to the object store by kind and outcome, each counted once after all "
+           "its attempts.");
+    for (int k = 0; k < PFS_REQ_N; k++) {
+        const struct pfs_stats_req *r = &m->s.req[k];
+        pfs_buf_printf(out, "presignfs_requests_total{kind=\"%s\",outcome=\"ok\"} %llu\n",
+                       pfs_stats_req_name(k), (unsigned long long)r->ok);
+        pfs_buf_printf(out, "presignfs_requests_total{kind=\"%s\",outcome=\"failed\"} %llu\n",
+                       pfs_stats_req_name(k), (unsigned long long)r->failed);
+    }
+    family(out, "presignfs_request_duration_seconds", "histogram",
+           "Time from a request's first attempt to its outcome, retries and back-off "
+           "included.");
+    for (int k = 0; k < PFS_REQ_N; k++) {
+        const struct pfs_stats_req *r = &m->s.req[k];
+        const char *name = pfs_stats_req_name(k);
+        uint64_t cum = 0;
+        for (int i = 0; i <= PFS_STATS_N_BUCKETS; i++) {
+            char le[32];
+            if (i < PFS_STATS_N_BUCKETS)
+                bound_text(le, sizeof(le), pfs_stats_bucket_us[i]);
+            else
+                snprintf(le, sizeof(le), "+Inf");
+            cum += r->buckets[i];
+            pfs_buf_printf(out,
+                           "presignfs_request_duration_seconds_bucket{kind=\"%s\",le=\"%s\"} "
+                           "%llu\n",
+                           name, le, (unsigned long long)cum);
+        }
+        pfs_buf_printf(out, "presignfs_request_duration_seconds_sum{kind=\"%s\"} %.6f\n", name,
+                       seconds(r->latency_sum_us));
+        pfs_buf_printf(out, "presignfs_request_duration_seconds_count{kind=\"%s\"} %llu\n", name,
+                       (unsigned long long)(r->ok + r->failed));
+    }
+    family(out, "presignfs_request_retries_total", "counter",
+           "Attempts beyond the first of a request, re-signs included.");
+    sample(out, "presignfs_request_retries_total", m->s.retries);
+    family(out, "presignfs_request_resigns_total", "counter",
+           "Presigned URLs the store rejected as expired or badly signed, signed again.");
+    sample(out, "presignfs_request_resigns_total", m->s.resigns);
+    family(out, "presignfs_received_bytes_total", "counter",
+           "Response body bytes received from the store.");
+    sample(out, "presignfs_received_bytes_total", m->s.bytes_in);
+    family(out, "presignfs_sent_bytes_total", "counter",
+           "Request body bytes sent in attempts the store answered.");
+    sample(out, "presignfs_sent_bytes_total", m->s.bytes_out);
+    family(out, "presignfs_fuse_operations_total", "counter", "FUSE operations by kind.");
+    for (int k = 0; k < PFS_FOP_N; k++)
+        pfs_buf_printf(out, "presignfs_fuse_operations_total{op=\"%s\"} %llu\n",
+                       pfs_stats_fuse_name(k), (unsigned long long)m->s.fuse[k]);
+    family(out, "presignfs_url_cache_events_total", "counter",
+           "Presigned URL cache lookups by result (hit, miss, refresh) and entries dropped "
+           "(eviction, invalidation).");
+    const struct {
+        const char *event;
+        uint64_t v;
+    } ev[] = {{"hit", m->urls.hits},
+              {"miss", m->urls.misses},
+              {"refresh", m->urls.refreshes},
+              {"eviction", m->urls.evictions},
+              {"invalidation", m->urls.invalidations}};
+    for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+        pfs_buf_printf(out, "presignfs_url_cache_events_total{event=\"%s\"} %llu\n", ev[i].event,
+                       (unsigned long long)ev[i].v);
+    if (!m->have_fs)
+        return;
+    family(out, "presignfs_uploads_queued", "gauge",
+           "Closed files waiting in the upload=async queue.");
+    sample(out, "presignfs_uploads_queued", m->uploads.queued);
+    family(out, "presignfs_uploads_in_flight", "gauge", "Uploads being transferred now.");
+    sample(out, "presignfs_uploads_in_flight", m->uploads.in_flight);
+    family(out, "presignfs_uploads_failed", "gauge",
+           "Files whose last upload failed; their data is kept staged and retried.");
+    sample(out, "presignfs_uploads_failed", m->uploads.failed);
+    family(out, "presignfs_uploads_pending", "gauge",
+           "Files with local content the store does not have yet.");
+    sample(out, "presignfs_uploads_pending", m->uploads.pending);
+    family(out, "presignfs_staged_bytes", "gauge", "Bytes of written files staged in cache_dir.");
+    sample(out, "presignfs_staged_bytes", m->uploads.staged_bytes);
+}
