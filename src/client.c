@@ -157,6 +157,18 @@ static bool resign_may_help(const struct pfs_status *st)
     return st->http_status == 400 && (code_is(st, "ExpiredToken") || code_is(st, "InvalidToken"));
 }
 
+/* The store said, in its body, that the URL itself was at fault (expired, or
+ * a signature it does not accept): each fresh URL deserves a try, as the
+ * fault may be the store's (a clock step, a proxy that re-writes), bounded
+ * by the retries. A bare 403 (a HEAD) or AccessDenied for a permission is
+ * re-signed once only. */
+static bool url_at_fault(const struct pfs_status *st)
+{
+    return code_is(st, "SignatureDoesNotMatch") || code_is(st, "ExpiredToken") ||
+           code_is(st, "InvalidToken") ||
+           (code_is(st, "AccessDenied") && strstr(st->message, "expired") != NULL);
+}
+
 static int errno_for_status(const struct pfs_status *st)
 {
     if (code_is(st, "QuotaExceeded") || code_is(st, "ExceedQuota") ||
@@ -275,7 +287,7 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
         .want_crc64 = op->want_crc64 || op->check_crc64,
     };
     size_t sink_start = op->sink.kind == PFS_SINK_BUFFER ? op->sink.buf->len : 0;
-    bool resigned = false;
+    int resigns = 0;
     int failures = 0;
 
     for (;;) {
@@ -366,13 +378,16 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
             pfs_status_set(st, status_text(resp->status),
                            ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
         }
-        if (resign_may_help(st) && !resigned) {
-            resigned = true;
+        if (resign_may_help(st) &&
+            (resigns == 0 || (url_at_fault(st) && resigns <= c->opts.retries))) {
+            if (resigns > 0) /* the fresh URL failed too: not at once again */
+                c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, resigns));
+            resigns++;
             pfs_stats_resign();
             pfs_urlcache_invalidate(c->urls, &sreq, url);
             free(url);
-            PFS_DEBUG("%s %s: HTTP %ld %s: re-signing once", op->method, key, resp->status,
-                      st->service_code);
+            PFS_DEBUG("%s %s: HTTP %ld %s: re-signing (%d)", op->method, key, resp->status,
+                      st->service_code, resigns);
             continue;
         }
         free(url);
