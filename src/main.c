@@ -20,6 +20,11 @@
 #define PFS_VERSION "0.0.0"
 #endif
 
+/* FUSE workers: the most that run at once (each blocked transfer holds one)
+ * and how many stay when idle. */
+#define PFS_FUSE_MAX_THREADS 256
+#define PFS_FUSE_IDLE_THREADS 16
+
 /* Is path already a mount point? (Listed in /proc/self/mountinfo.) */
 static bool is_mounted(const char *path)
 {
@@ -269,8 +274,22 @@ static int run_mount(int argc, char **argv)
     }
     ctx.fs = fs;
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
-    struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
-    rc = fuse_session_loop_mt(se, &loop);
+    /* Every blocking transfer (an upload at close, a first write's download, a
+     * rename's copies) holds the FUSE worker that asked for it; libfuse's
+     * default of 10 workers then lets ten slow closes freeze statfs and every
+     * cached lookup. Workers are started only when all others are busy and
+     * trimmed back to the idle count, so a high cap costs nothing at rest. */
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (!loop) {
+        PFS_ERROR("cannot start the filesystem: %s", strerror(ENOMEM));
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    fuse_loop_cfg_set_clone_fd(loop, 0);
+    fuse_loop_cfg_set_idle_threads(loop, PFS_FUSE_IDLE_THREADS);
+    fuse_loop_cfg_set_max_threads(loop, PFS_FUSE_MAX_THREADS);
+    rc = fuse_session_loop_mt(se, loop);
+    fuse_loop_cfg_destroy(loop);
     status = rc == 0 ? PFS_EXIT_OK : PFS_EXIT_FAILURE;
 out:
     if (mounted) {
