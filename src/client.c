@@ -157,16 +157,14 @@ static bool resign_may_help(const struct pfs_status *st)
     return st->http_status == 400 && (code_is(st, "ExpiredToken") || code_is(st, "InvalidToken"));
 }
 
-/* The store said, in its body, that the URL itself was at fault (expired, or
- * a signature it does not accept): each fresh URL deserves a try, as the
- * fault may be the store's (a clock step, a proxy that re-writes), bounded
- * by the retries. A bare 403 (a HEAD) or AccessDenied for a permission is
- * re-signed once only. */
-static bool url_at_fault(const struct pfs_status *st)
+/* The store said the URL had expired: a fresh URL may meet a fault of the
+ * store's or of a proxy in between, so it gets a few tries (with back-off
+ * after the first). A signature the store does not accept is re-signed once
+ * only: a wrong secret signs the same way every time. */
+#define EXPIRED_RESIGNS 3
+static bool url_expired(const struct pfs_status *st)
 {
-    return code_is(st, "SignatureDoesNotMatch") || code_is(st, "ExpiredToken") ||
-           code_is(st, "InvalidToken") ||
-           (code_is(st, "AccessDenied") && strstr(st->message, "expired") != NULL);
+    return code_is(st, "AccessDenied") && strstr(st->message, "expired") != NULL;
 }
 
 static int errno_for_status(const struct pfs_status *st)
@@ -379,7 +377,7 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
                            ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
         }
         if (resign_may_help(st) &&
-            (resigns == 0 || (url_at_fault(st) && resigns <= c->opts.retries))) {
+            (resigns == 0 || (url_expired(st) && resigns < EXPIRED_RESIGNS))) {
             if (resigns > 0) /* the fresh URL failed too: not at once again */
                 c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, resigns));
             resigns++;

@@ -2,7 +2,7 @@
 #ifndef PFS_FUSE_OPS_H
 #define PFS_FUSE_OPS_H
 
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include "fs.h"

@@ -189,7 +189,7 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
         j->fs = fs;
         j->d = &l->e[i];
         j->key = pfs_sb_child_key(dir_key, l->e[i].name, l->e[i].is_dir);
-        if (!j->key || pfs_pool_submit(fs->pool, &g, head_task, j) != 0)
+        if (!j->key || pfs_pool_submit_class(fs->pool, &g, PFS_TASK_BACKGROUND, head_task, j) != 0)
             j->rc = -1;
     }
     pfs_task_group_wait(&g);

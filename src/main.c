@@ -28,6 +28,11 @@
 #define PFS_VERSION "0.0.0"
 #endif
 
+/* FUSE workers: the most that run at once (each blocked transfer holds one)
+ * and how many stay when idle. */
+#define PFS_FUSE_MAX_THREADS 256
+#define PFS_FUSE_IDLE_THREADS 16
+
 /* Is path already a mount point? (Listed in /proc/self/mountinfo.) */
 static bool is_mounted(const char *path)
 {
@@ -371,11 +376,25 @@ static int run_mount(int argc, char **argv)
             PFS_INFO("metrics: serving port %d at /metrics", port);
     }
     PFS_INFO("mounted bucket %s%s%s on %s", m.bucket, *m.prefix ? ":" : "", m.prefix, mountpoint);
-    struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 16};
+    /* Every blocking transfer (an upload at close, a first write's download, a
+     * rename's copies) holds the FUSE worker that asked for it; libfuse's
+     * default of 10 workers then lets ten slow closes freeze statfs and every
+     * cached lookup. Workers are started only when all others are busy and
+     * trimmed back to the idle count, so a high cap costs nothing at rest. */
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    if (!loop) {
+        PFS_ERROR("cannot start the filesystem: %s", strerror(ENOMEM));
+        status = PFS_EXIT_FAILURE;
+        goto out;
+    }
+    fuse_loop_cfg_set_clone_fd(loop, 0);
+    fuse_loop_cfg_set_idle_threads(loop, PFS_FUSE_IDLE_THREADS);
+    fuse_loop_cfg_set_max_threads(loop, PFS_FUSE_MAX_THREADS);
     pfs_service_notify_ready(svc, mountpoint);
     if (svc)
         pfs_service_allow_exit_signals();
-    rc = fuse_session_loop_mt(se, &loop);
+    rc = fuse_session_loop_mt(se, loop);
+    fuse_loop_cfg_destroy(loop);
     /* libfuse returns the signal that ended the loop: SIGTERM (systemctl
      * stop) and SIGINT are an orderly stop, not a failure to restart on. */
     status = rc == 0 || rc == SIGTERM || rc == SIGINT ? PFS_EXIT_OK : PFS_EXIT_FAILURE;

@@ -87,7 +87,8 @@ int pfs_rename_tree(struct pfs_fs *fs, const char *src_prefix, const char *dst_p
         jobs[i].src = keys[i];
         jobs[i].size = sizes[i];
         jobs[i].dst = pfs_sb_child_key(dst_prefix, keys[i] + plen, false);
-        if (!jobs[i].dst || pfs_pool_submit(fs->pool, &g, copy_task, &jobs[i]) != 0)
+        if (!jobs[i].dst ||
+            pfs_pool_submit_class(fs->pool, &g, PFS_TASK_BACKGROUND, copy_task, &jobs[i]) != 0)
             copy_task(&jobs[i]);
     }
     pfs_task_group_wait(&g);
