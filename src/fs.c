@@ -772,6 +772,10 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         pthread_mutex_lock(&fs->lock);
         in->size = 0;
         in->dirty = true; /* even an empty file becomes an object on close */
+        /* A shell's `echo x > new` closes a dup of the descriptor before it
+         * writes: that flush must not store an empty object first (S15); the
+         * release stores the file if it stays empty (as for O_TRUNC opens). */
+        in->trunc_unwritten = (flags & O_TRUNC) != 0;
         pfs_sb_now_into(in);
         pfs_listing_put(parent->listing, name, false, 0, in->mtime);
         pfs_sb_fill_attr(fs, in, out);

@@ -20,6 +20,14 @@ stat "$MNT/fresh" >/dev/null
 ls -l "$MNT/fresh" >/dev/null
 eq "[S18] stat and ls -l after create cost nothing" 0 "$(count total)"
 
+note "a shell redirect into a new file"
+stat "$MNT/redir" >/dev/null 2>&1
+reset_counts
+bash -c "echo hello >'$MNT/redir'" # bash closes a dup of the descriptor before it writes
+report "echo > new"
+eq "[S15] one PUT, no empty object first" 1 "$(count put)"
+eq "[S15] ... holding the line" "hello" "$(s3 get redir)"
+
 note "cat of the same file twice within the TTL"
 s3 put twice "read me twice"
 cat "$MNT/twice" >/dev/null
