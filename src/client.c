@@ -52,6 +52,7 @@ struct op {
      * the body sent is treated as a transient failure (corrupted in flight). */
     bool check_crc64;
     char *etag_out; /* GET: the ETag of the version read, [80] */
+    const _Atomic int *cancel;
 };
 
 static void real_sleep(void *ctx, unsigned ms)
@@ -283,6 +284,7 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
         .body = op->body,
         .sink = op->sink,
         .want_crc64 = op->want_crc64 || op->check_crc64,
+        .cancel = op->cancel,
     };
     size_t sink_start = op->sink.kind == PFS_SINK_BUFFER ? op->sink.buf->len : 0;
     int resigns = 0;
@@ -332,11 +334,13 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
             }
             /* A sink that overflowed means the store sent more than asked for:
              * its fault, an I/O error. Local failures keep their errno. */
-            st->error = (rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT) ? rc : -EIO;
+            st->error =
+                (rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT || rc == -ECANCELED) ? rc : -EIO;
             if (rc == -EFBIG)
                 pfs_status_set(st, "", "the store sent a larger body than expected", NULL);
             free(url);
-            log_failure(op, op->key, st);
+            if (rc != -ECANCELED)
+                log_failure(op, op->key, st);
             return -1;
         }
         st->http_status = resp->status;
@@ -645,7 +649,19 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
 int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
                          size_t *got_out, const char *key, struct pfs_status *st)
 {
-    struct op op = {.key = key, .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len}};
+    return pfs_client_get_range_opts(c, buf, len, offset, got_out, key, NULL, st);
+}
+
+int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
+                              size_t *got_out, const char *key, const struct pfs_get_opts *o,
+                              struct pfs_status *st)
+{
+    struct op op = {.key = key,
+                    .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len},
+                    .etag_out = o ? o->etag_out : NULL,
+                    .cancel = o ? o->cancel : NULL};
+    if (o && o->if_match && *o->if_match)
+        add_plain(&op, "If-Match", o->if_match);
     uint64_t got = 0;
     int rc = get_common(c, &op, offset, len, &got, st);
     *got_out = (size_t)got;

@@ -7,6 +7,7 @@
 #ifndef PFS_CLIENT_H
 #define PFS_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,21 @@ int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st);
  * than len only at the end of the object, 0 at or past it. */
 int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
                          size_t *got_out, const char *key, struct pfs_status *st);
+
+/* What a ranged GET may add. */
+struct pfs_get_opts {
+    /* Only this version (an ETag): another one fails with HTTP 412
+     * PreconditionFailed (EIO) instead of returning its bytes. NULL or "": any. */
+    const char *if_match;
+    /* Set non-zero (by any thread): the transfer stops, -1 with ECANCELED. */
+    const _Atomic int *cancel;
+    char *etag_out; /* [80], may be NULL: the ETag of the version read */
+};
+
+/* pfs_client_get_range with options (o may be NULL). */
+int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
+                              size_t *got_out, const char *key, const struct pfs_get_opts *o,
+                              struct pfs_status *st);
 
 /* Streams len bytes at offset (len UINT64_MAX: to the end of the object) into
  * fd at fd_offset with pwrite, without holding the body in memory. etag_out

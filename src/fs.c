@@ -847,17 +847,20 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
         pthread_mutex_unlock(&in->io);
         return n < 0 ? -errno : n;
     }
-    if (!h->reader) {
-        pthread_mutex_lock(&fs->lock);
-        uint64_t known = in->size;
-        pthread_mutex_unlock(&fs->lock);
-        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, in->key, known);
-        if (!h->reader) {
-            pthread_mutex_unlock(&in->io);
-            return -ENOMEM;
-        }
-    }
+    /* The inode's current key: a handle follows renames of its file and of
+     * the directories above it. */
+    pthread_mutex_lock(&fs->lock);
+    uint64_t known = in->size;
+    char *key = strdup(in->key), etag[sizeof(in->etag)];
+    snprintf(etag, sizeof(etag), "%s", in->etag);
+    pthread_mutex_unlock(&fs->lock);
+    if (key && !h->reader)
+        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, key, etag, known);
+    int rc = !key || !h->reader ? -ENOMEM : pfs_prefetch_set_key(h->reader, key, etag);
+    free(key);
     pthread_mutex_unlock(&in->io);
+    if (rc)
+        return rc;
     struct pfs_status st;
     ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
     return n < 0 ? pfs_sb_status_err(&st) : n;

@@ -4,6 +4,7 @@
 #ifndef PFS_HTTP_H
 #define PFS_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,9 @@ struct pfs_http_request {
     const struct pfs_http_body *body; /* NULL: no body */
     struct pfs_http_sink sink;
     bool want_crc64; /* compute the CRC-64/ECMA of the body bytes sent */
+    /* When set and it becomes non-zero, the transfer stops with -ECANCELED
+     * (checked as body bytes arrive: read-ahead nobody will read). */
+    const _Atomic int *cancel;
 };
 
 struct pfs_http_header {

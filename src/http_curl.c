@@ -100,6 +100,10 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
         pfs_buf_append(&x->resp->error_body, data, len < room ? len : room);
         return len;
     }
+    if (x->req->cancel && atomic_load(x->req->cancel)) {
+        x->sink_error = -ECANCELED;
+        return 0; /* aborts the transfer */
+    }
     const struct pfs_http_sink *s = &x->req->sink;
     switch (s->kind) {
     case PFS_SINK_NONE:

@@ -1,16 +1,24 @@
 /* Read-ahead (see prefetch.h). Chunks live in an offset-ordered list; each is
- * fetched by a pool task and waited for under the reader's mutex/condvar. A
- * chunk dropped while in flight (the reader jumped elsewhere, or closed) is
- * freed by its task when it lands. */
+ * fetched by a read-ahead task on the pool and waited for under the reader's
+ * mutex/condvar. A chunk dropped while queued or in flight (the reader jumped
+ * elsewhere, or closed) is cancelled: a queued one never starts, a running
+ * one stops at its next body bytes, and its task frees it. Nobody waits for
+ * that: the reader is reference-counted by its handle and its tasks, and
+ * the last one frees it. Every GET after the version is known carries
+ * If-Match with its ETag, so a handle never mixes two versions' bytes. */
 #include "prefetch.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 struct pfs_budget {
     pthread_mutex_t lock;
+    pthread_cond_t idle;
     uint64_t limit, used;
 };
 
@@ -20,6 +28,7 @@ int pfs_budget_new(struct pfs_budget **out, uint64_t limit)
     if (!b)
         return -ENOMEM;
     pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->idle, NULL);
     b->limit = limit;
     *out = b;
     return 0;
@@ -29,6 +38,12 @@ void pfs_budget_free(struct pfs_budget *b)
 {
     if (!b)
         return;
+    /* Cancelled read-ahead may still be landing: its tasks give back. */
+    pthread_mutex_lock(&b->lock);
+    while (b->used > 0)
+        pthread_cond_wait(&b->idle, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+    pthread_cond_destroy(&b->idle);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
@@ -47,6 +62,8 @@ void pfs_budget_give(struct pfs_budget *b, uint64_t n)
 {
     pthread_mutex_lock(&b->lock);
     b->used -= n;
+    if (b->used == 0)
+        pthread_cond_broadcast(&b->idle);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -57,8 +74,12 @@ struct chunk {
     uint64_t off;
     size_t len, got;
     char *data;
+    char *key;         /* the key when it was requested */
+    char if_match[80]; /* the pinned version when it was requested ("" none) */
+    char got_etag[80]; /* the version that answered */
     enum chunk_state state;
-    bool dropped; /* no longer in the list: the task frees it */
+    bool dropped;       /* no longer in the list: the task frees it */
+    _Atomic int cancel; /* set when dropped: the transfer stops */
     struct pfs_status st;
     struct chunk *next;
 };
@@ -69,42 +90,98 @@ struct pfs_prefetch {
     struct pfs_client *client;
     struct pfs_pool *pool;
     struct pfs_budget *budget;
-    char *key;
+    char *key; /* the file's current key (it follows renames) */
+    /* The version this handle reads (see prefetch.h); "" until known. */
+    char etag[80];
+    bool confirmed; /* etag came from a response, not from cached attributes */
+    bool served;    /* bytes went to the application */
+    bool logged;    /* the version change was logged */
     uint64_t size;
     uint64_t next_expected; /* where a sequential reader reads next */
     uint64_t window;
     uint64_t fetched_end; /* end of the last chunk requested */
     struct chunk *chunks;
-    int inflight;
+    int refs; /* the handle's, plus one per chunk whose task has not ended */
 };
 
-static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
+static bool same_etag(const char *a, const char *b)
 {
-    pfs_budget_give(p->budget, c->len);
-    free(c->data);
-    free(c);
+    /* Listings and headers may differ in the quotes around the value. */
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= 2 && a[0] == '"' && a[la - 1] == '"')
+        a++, la -= 2;
+    if (lb >= 2 && b[0] == '"' && b[lb - 1] == '"')
+        b++, lb -= 2;
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+static void destroy(struct pfs_prefetch *p)
+{
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    free(p->key);
+    free(p);
+}
+
+static void version_changed(struct pfs_status *st)
+{
+    pfs_status_clear(st);
+    st->http_status = 412;
+    st->error = -EIO;
+    pfs_status_set(st, "PreconditionFailed", "another version answered", NULL);
 }
 
 static void fetch_task(void *arg)
 {
     struct chunk *c = arg;
     struct pfs_prefetch *p = c->owner;
+    struct pfs_budget *budget = p->budget;
     size_t got = 0;
     struct pfs_status st;
-    int rc = pfs_client_get_range(p->client, c->data, c->len, c->off, &got, p->key, &st);
+    int rc;
+    if (atomic_load(&c->cancel)) {
+        pfs_status_clear(&st);
+        st.error = -ECANCELED;
+        rc = -1; /* dropped while queued: never sent */
+    } else {
+        struct pfs_get_opts o = {
+            .if_match = c->if_match, .cancel = &c->cancel, .etag_out = c->got_etag};
+        rc = pfs_client_get_range_opts(p->client, c->data, c->len, c->off, &got, c->key, &o, &st);
+    }
     pthread_mutex_lock(&p->lock);
+    if (rc == 0 && !c->dropped && c->got_etag[0]) {
+        if (!p->etag[0]) {
+            snprintf(p->etag, sizeof(p->etag), "%s", c->got_etag);
+            p->confirmed = true;
+        } else if (!same_etag(p->etag, c->got_etag)) {
+            /* Requested before the version was pinned, or a store that
+             * ignores If-Match: another version's bytes, never served. */
+            rc = -1;
+            version_changed(&st);
+        } else {
+            p->confirmed = true;
+        }
+    }
     c->got = got;
     c->st = st;
     c->state = rc == 0 ? CHUNK_DONE : CHUNK_FAILED;
-    p->inflight--;
-    if (c->dropped)
-        free_chunk(p, c);
+    bool dropped = c->dropped, last = --p->refs == 0;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
+    if (last)
+        destroy(p);
+    if (dropped) {
+        size_t len = c->len;
+        free(c->data);
+        free(c->key);
+        free(c);
+        pfs_budget_give(budget, len); /* last: the budget may be freed once all is back */
+    }
 }
 
 struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *pool,
-                                      struct pfs_budget *budget, const char *key, uint64_t size)
+                                      struct pfs_budget *budget, const char *key, const char *etag,
+                                      uint64_t size)
 {
     struct pfs_prefetch *p = calloc(1, sizeof(*p));
     if (!p || !(p->key = strdup(key))) {
@@ -118,10 +195,43 @@ struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *poo
     p->budget = budget;
     p->size = size;
     p->window = PFS_PREFETCH_MIN_WINDOW;
+    p->refs = 1;
+    if (etag)
+        snprintf(p->etag, sizeof(p->etag), "%s", etag);
     return p;
 }
 
-/* Unlinks and releases every chunk for which `drop` holds. Lock held. */
+int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *etag)
+{
+    pthread_mutex_lock(&p->lock);
+    int rc = 0;
+    if (strcmp(p->key, key) != 0) {
+        char *k = strdup(key);
+        if (k) {
+            free(p->key);
+            p->key = k;
+            /* This mount's rename knows the copy's version; the old one is
+             * gone with the old key. */
+            if (etag && *etag)
+                snprintf(p->etag, sizeof(p->etag), "%s", etag);
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
+{
+    pfs_budget_give(p->budget, c->len);
+    free(c->data);
+    free(c->key);
+    free(c);
+}
+
+/* Unlinks and releases every chunk that ends before before_end (or all):
+ * those in flight are cancelled and freed by their task. Lock held. */
 static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
 {
     struct chunk **pp = &p->chunks;
@@ -129,10 +239,12 @@ static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
         struct chunk *c = *pp;
         if (all || c->off + c->len <= before_end) {
             *pp = c->next;
-            if (c->state == CHUNK_PENDING)
+            if (c->state == CHUNK_PENDING) {
                 c->dropped = true;
-            else
+                atomic_store(&c->cancel, 1);
+            } else {
                 free_chunk(p, c);
+            }
         } else {
             pp = &c->next;
         }
@@ -165,7 +277,9 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
             return; /* back-pressure: read-ahead waits for memory */
         struct chunk *c = calloc(1, sizeof(*c));
         char *data = c ? malloc(len) : NULL;
-        if (!data) {
+        char *key = data ? strdup(p->key) : NULL;
+        if (!key) {
+            free(data);
             free(c);
             pfs_budget_give(p->budget, len);
             return;
@@ -174,12 +288,14 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
         c->off = p->fetched_end;
         c->len = (size_t)len;
         c->data = data;
+        c->key = key;
+        snprintf(c->if_match, sizeof(c->if_match), "%s", p->etag);
         c->state = CHUNK_PENDING;
-        if (pfs_pool_submit(p->pool, NULL, fetch_task, c) != 0) {
+        if (pfs_pool_submit_class(p->pool, NULL, PFS_TASK_READAHEAD, fetch_task, c) != 0) {
             free_chunk(p, c);
             return;
         }
-        p->inflight++;
+        p->refs++;
         *tail = c;
         tail = &c->next;
         p->fetched_end += len;
@@ -192,6 +308,27 @@ static struct chunk *chunk_at(struct pfs_prefetch *p, uint64_t off)
         if (off >= c->off && off < c->off + c->len)
             return c;
     return NULL;
+}
+
+/* A 412 (another version answered): before any byte was served from a
+ * version only the attribute cache vouched for, the handle may take the
+ * current one (returns true: try again); otherwise it is an I/O error,
+ * logged once per handle. Lock held. */
+static bool repin_or_fail(struct pfs_prefetch *p, struct pfs_status *st)
+{
+    if (!p->served && !p->confirmed) {
+        p->etag[0] = '\0';
+        drop_chunks(p, 0, true);
+        return true;
+    }
+    if (!p->logged) {
+        p->logged = true;
+        PFS_WARN("%s was replaced in the store while open (this handle reads version %s): "
+                 "its reads fail with EIO; open it again for the new version",
+                 p->key, p->etag);
+    }
+    st->error = -EIO;
+    return false;
 }
 
 ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
@@ -228,6 +365,10 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
             pthread_cond_wait(&p->changed, &p->lock);
         if (c->state == CHUNK_FAILED) {
             *st = c->st;
+            if (st->http_status == 412 && done == 0 && repin_or_fail(p, st))
+                break; /* read directly below, unpinned */
+            if (st->http_status == 412 && done > 0)
+                break; /* what was read so far is of the pinned version */
             drop_chunks(p, 0, true);
             pthread_mutex_unlock(&p->lock);
             return -1;
@@ -241,17 +382,63 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         if (in + n == c->len && p->window < PFS_PREFETCH_MAX_WINDOW)
             p->window *= 2; /* a whole chunk consumed in order: read further ahead */
     }
-    pthread_mutex_unlock(&p->lock);
-
-    if (done < len) {
-        /* Not covered by read-ahead (random access, or no budget): fetch
-         * exactly what is asked for. */
-        size_t got = 0;
-        if (pfs_client_get_range(p->client, (char *)buf + done, len - done, off + done, &got,
-                                 p->key, st) != 0)
-            return -1;
-        done += got;
+    if (done > 0)
+        p->served = true;
+    char *key = NULL, etag[80];
+    bool more = done < len && !(done > 0 && st->http_status == 412);
+    if (more) {
+        key = strdup(p->key);
+        snprintf(etag, sizeof(etag), "%s", p->etag);
     }
+    pthread_mutex_unlock(&p->lock);
+    if (more && !key) {
+        pfs_status_clear(st);
+        st->error = -ENOMEM;
+        return done ? (ssize_t)done : -1;
+    }
+    pfs_status_clear(st);
+
+    for (int attempt = 0; more; attempt++) {
+        /* Not covered by read-ahead (random access, or no budget): fetch
+         * exactly what is asked for, of the pinned version. */
+        size_t got = 0;
+        char got_etag[80] = "";
+        struct pfs_get_opts o = {.if_match = etag, .etag_out = got_etag};
+        int rc = pfs_client_get_range_opts(p->client, (char *)buf + done, len - done, off + done,
+                                           &got, key, &o, st);
+        pthread_mutex_lock(&p->lock);
+        if (rc == 0) {
+            if (!p->etag[0] && got_etag[0]) {
+                snprintf(p->etag, sizeof(p->etag), "%s", got_etag);
+            } else if (got_etag[0] && !same_etag(p->etag, got_etag)) {
+                /* Another version answered: pinned meanwhile by read-ahead
+                 * to another one, or a store that ignores If-Match. */
+                rc = -1;
+                version_changed(st);
+            }
+            if (rc == 0) {
+                p->confirmed = true;
+                if (got > 0)
+                    p->served = true;
+                done += got;
+            }
+        }
+        bool retry =
+            rc != 0 && st->http_status == 412 && attempt == 0 && done == 0 && repin_or_fail(p, st);
+        if (rc != 0 && !retry && st->http_status == 412 && done == 0)
+            repin_or_fail(p, st); /* logs once */
+        snprintf(etag, sizeof(etag), "%s", p->etag);
+        pthread_mutex_unlock(&p->lock);
+        if (retry)
+            continue;
+        if (rc != 0 && done == 0) {
+            free(key);
+            return -1;
+        }
+        pfs_status_clear(st);
+        break;
+    }
+    free(key);
     pthread_mutex_lock(&p->lock);
     if (off + done > p->next_expected || !sequential)
         p->next_expected = off + done;
@@ -267,11 +454,8 @@ void pfs_prefetch_free(struct pfs_prefetch *p)
         return;
     pthread_mutex_lock(&p->lock);
     drop_chunks(p, 0, true);
-    while (p->inflight > 0)
-        pthread_cond_wait(&p->changed, &p->lock);
+    bool last = --p->refs == 0;
     pthread_mutex_unlock(&p->lock);
-    pthread_cond_destroy(&p->changed);
-    pthread_mutex_destroy(&p->lock);
-    free(p->key);
-    free(p);
+    if (last)
+        destroy(p);
 }

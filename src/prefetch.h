@@ -1,5 +1,6 @@
 /* Sequential read-ahead for one open file: ranged GETs of a window that grows
- * from 1 MiB to 64 MiB, several in flight on the worker pool, all inside one
+ * from 1 MiB to 64 MiB, several in flight on the worker pool (read-ahead
+ * class), all inside one
  * daemon-wide memory budget. A random reader gets exactly the ranges it asks
  * for; when the budget is spent, read-ahead pauses (back-pressure) and reads
  * go straight to the store. */
@@ -28,9 +29,25 @@ void pfs_budget_give(struct pfs_budget *b, uint64_t n);
 struct pfs_prefetch;
 
 /* A reader of `key`, whose size is `size`. client, pool and budget are
- * borrowed. Returns NULL on ENOMEM. */
+ * borrowed; the budget's free waits for read-ahead still landing. Returns
+ * NULL on ENOMEM.
+ *
+ * Version pinning: a reader reads one version of the object. etag (NULL or
+ * "": unknown) is the version the attributes showed at open; else the first
+ * response names it. Every GET then carries If-Match with it, so a version
+ * that replaced it answers 412 instead of its bytes (and a response whose
+ * ETag differs counts as a 412, for stores that ignore If-Match; the test
+ * server does): the read fails with EIO
+ * (logged once per reader), never returning a mix. Only before any byte was
+ * returned may a version that the attribute cache alone vouched for give way
+ * to the current one. */
 struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *pool,
-                                      struct pfs_budget *budget, const char *key, uint64_t size);
+                                      struct pfs_budget *budget, const char *key, const char *etag,
+                                      uint64_t size);
+
+/* The file was renamed (by this mount): read it under key from now on; etag
+ * (may be NULL or ""), the version its copy has under the new key. */
+int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *etag);
 
 /* Reads up to len bytes at off. Returns the count (0 at or past the end), or
  * -1 with st filled. Thread-safe, though one handle is usually read by one
@@ -38,7 +55,8 @@ struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *poo
 ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
                           struct pfs_status *st);
 
-/* Waits for transfers in flight, then frees. NULL-safe. */
+/* Cancels read-ahead in flight (it stops downloading) and lets go without
+ * waiting for it: the last task to end frees the reader. NULL-safe. */
 void pfs_prefetch_free(struct pfs_prefetch *p);
 
 #endif
