@@ -44,6 +44,7 @@ struct pfs_config {
     bool metadata_head; /* metadata = head | listing */
     bool upload_async;  /* upload = sync | async */
     int64_t copy_threshold;
+    char *content_type; /* default Content-Type of uploads, or "off" */
     /* keyless mounts (doc/SIGNER.md) */
     char *signer;       /* URL of a presignfs signer: URLs come from it, no credentials */
     char *signer_token; /* file holding the bearer token alone (mode 0600) */

@@ -36,6 +36,9 @@ struct pfs_fs_opts {
     unsigned max_inflight;     /* parts in flight for one file written sequentially */
     bool head_metadata;        /* read modes and times by HEAD (S3 listings lack them) */
     bool listing_has_meta;     /* listings carry user metadata (TOS with fetch-meta) */
+    /* Content-Type of uploads: from the extension, else this type; "off":
+     * none (the store's default); NULL: application/octet-stream. */
+    const char *content_type;
 };
 
 struct pfs_attr {

@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "journal.h"
 #include "listing.h"
+#include "mime.h"
 #include "negcache.h"
 #include "prefetch.h"
 #include "recovery.h"
@@ -39,6 +40,10 @@ struct inode {
     mode_t perm;
     bool is_link;
     char *link_target; /* read lazily */
+    /* The stored object's Content-Type when known ("": it has none), NULL
+     * when not known: the next upload takes it from the extension, and an
+     * attribute change (a copy with REPLACE) reads it with a HEAD first. */
+    char *ctype;
     uid_t uid;
     gid_t gid;
     double attr_expires;
@@ -127,6 +132,7 @@ struct pfs_fs {
     struct pfs_journal *journal;
     struct pfs_recovery *recovery;
     struct pfs_budget *budget;
+    struct pfs_mime *mime; /* NULL: content_type=off */
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];
@@ -318,6 +324,11 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
 /* Stores an existing object's new attributes: a copy onto itself with the
  * REPLACE directive (no re-upload); a directory's marker is written again. */
 int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in);
+
+/* The Content-Type to store with in's content (fs->lock held): the stored
+ * object's when known, else from the key's extension; NULL: none. A heap
+ * copy (the caller frees it); *failed is set when memory ran out. */
+char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *failed);
 
 /* ---- rename.c ---- */
 

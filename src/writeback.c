@@ -509,13 +509,17 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_objmeta m;
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
+    bool ct_failed = false;
+    char *ctype = skip ? NULL : pfs_wb_content_type(fs, in, &ct_failed);
     pthread_mutex_unlock(&fs->lock);
-    if (skip || !key) {
+    if (skip || !key || ct_failed) {
         free(key);
+        free(ctype);
         return skip ? 0 : -ENOMEM;
     }
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
+    n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
     struct pfs_status st;
     struct upload_note note = {fs, in};
     struct pfs_upload_report report = {.mpu_started = note_mpu, .ctx = &note};
@@ -553,6 +557,9 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
         pthread_mutex_lock(&fs->lock);
         snprintf(in->etag, sizeof(in->etag), "%s", report.etag);
         snprintf(in->base_etag, sizeof(in->base_etag), "%s", report.etag);
+        free(in->ctype); /* what the store now holds */
+        in->ctype = ctype ? ctype : strdup("");
+        ctype = NULL;
         pthread_mutex_unlock(&fs->lock);
         snapshot_drop(fs, in); /* newer content is stored */
         /* Stored: a crash from here on must not upload this copy again. */
@@ -580,6 +587,7 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("upload of %s succeeded on retry", in->key);
         return 0;
     }
+    free(ctype);
     int err = pfs_sb_status_err(&st);
     bool permanent = pfs_status_permanent(&st);
     bool first = !in->pending_upload || in->upload_err != err;
@@ -728,17 +736,22 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         struct pfs_objmeta m;
         pfs_sb_inode_meta(in, &m);
         char *key = strdup(in->key);
+        bool ct_failed = false;
+        char *ctype = pfs_wb_content_type(fs, in, &ct_failed);
         pthread_mutex_unlock(&fs->lock);
         /* The object's time is the completion's (Last-Modified): the file's
          * mtime moves on with every write. */
         m.has_mtime = false;
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
         struct pfs_status st;
-        int rc = key ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
+        int rc = key && !ct_failed
+                     ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
                                         in->stage_fd, fs->o.part_size, fs->o.max_inflight, &st)
                      : -1;
         free(key);
+        free(ctype);
         if (rc != 0) {
             in->stream_ok = false; /* uploaded whole at close */
             return;
@@ -752,23 +765,71 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         pfs_wb_stream_stop(in);
 }
 
+char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *failed)
+{
+    const char *t = in->ctype ? in->ctype : pfs_mime_for_key(fs->mime, in->key);
+    char *copy = t && *t ? strdup(t) : NULL;
+    *failed = t && *t && !copy;
+    return copy;
+}
+
+/* The Content-Type an object in the store has, read with a HEAD unless it is
+ * known already (uploaded here, or read before): a copy with REPLACE must
+ * send it again or the store would reset it. No lock held. */
+static int load_stored_ctype(struct pfs_fs *fs, struct inode *in, struct pfs_status *st)
+{
+    pthread_mutex_lock(&fs->lock);
+    char *key = in->ctype || in->local_only ? NULL : strdup(in->key);
+    bool known = in->ctype || in->local_only;
+    pthread_mutex_unlock(&fs->lock);
+    if (known)
+        return 0;
+    if (!key)
+        return -ENOMEM;
+    struct pfs_object_info info;
+    int rc = pfs_client_head(fs->client, &info, key, st);
+    free(key);
+    if (rc != 0)
+        return pfs_sb_status_err(st);
+    char *t = strdup(info.content_type);
+    pfs_object_info_cleanup(&info);
+    if (!t)
+        return -ENOMEM;
+    pthread_mutex_lock(&fs->lock);
+    if (!in->ctype)
+        in->ctype = t;
+    else
+        free(t);
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
 /* Stores an existing object's new attributes: a copy onto itself with the
  * REPLACE directive (no re-upload); a directory's marker is written again. */
 int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
 {
+    struct pfs_status st;
+    int rc = in->is_dir ? 0 : load_stored_ctype(fs, in, &st);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&fs->lock);
     struct pfs_objmeta m;
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
     bool is_dir = in->is_dir;
     uint64_t size = in->size;
+    bool ct_failed = false;
+    char *ctype = is_dir ? NULL : pfs_wb_content_type(fs, in, &ct_failed);
     pthread_mutex_unlock(&fs->lock);
-    if (!key)
+    if (!key || ct_failed) {
+        free(key);
+        free(ctype);
         return -ENOMEM;
+    }
     struct pfs_meta_out mo;
     size_t n = pfs_meta_format(&mo, &m);
-    struct pfs_status st;
-    int rc;
+    /* REPLACE replaces the Content-Type too: the stored one is sent again. */
+    n = pfs_meta_add(&mo, n, PFS_META_CONTENT_TYPE, ctype);
     pfs_wb_wait_unclaimed(fs, key);
     if (is_dir) {
         struct pfs_http_body empty = {.fd = -1};
@@ -778,6 +839,7 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
                                     &st);
     }
     free(key);
+    free(ctype);
     return rc == 0 ? 0 : pfs_sb_status_err(&st);
 }
 
@@ -800,6 +862,7 @@ void pfs_wb_start(struct pfs_fs *fs)
         .part_size = fs->o.part_size,
         .multipart_threshold = fs->o.multipart_threshold,
         .retry_interval_s = fs->o.retry_interval_s,
+        .mime = fs->mime,
         .claim = claim_key,
         .unclaim = unclaim_key,
         .changed = key_changed,
