@@ -44,6 +44,10 @@ struct inode {
      * when not known: the next upload takes it from the extension, and an
      * attribute change (a copy with REPLACE) reads it with a HEAD first. */
     char *ctype;
+    /* Its extended attributes as stored (s3fs's encoding, xattrs.h), NULL:
+     * none; known when ctype is (both come from the same HEAD or upload)
+     * or for a file not stored yet. */
+    char *xattr;
     uid_t uid;
     gid_t gid;
     double attr_expires;
@@ -329,6 +333,14 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in);
  * object's when known, else from the key's extension; NULL: none. A heap
  * copy (the caller frees it); *failed is set when memory ran out. */
 char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *failed);
+
+/* Reads the stored object's Content-Type and extended attributes with a
+ * HEAD unless they are known (in->ctype set, or not stored yet). A missing
+ * object has none. No lock held. Returns 0 or -errno. */
+int pfs_wb_load_stored(struct pfs_fs *fs, struct inode *in);
+
+/* A copy of in->xattr for an upload or a copy (fs->lock held); NULL: none. */
+char *pfs_wb_xattr_copy(const struct inode *in, bool *failed);
 
 /* ---- rename.c ---- */
 

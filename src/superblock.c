@@ -107,6 +107,7 @@ void pfs_sb_free_inode(struct inode *in)
         close(in->snap_fd);
     free(in->stage_path);
     free(in->ctype);
+    free(in->xattr);
     pfs_stream_abandon(in->stream);
     free(in->upload_id);
     pthread_mutex_destroy(&in->io);
@@ -229,6 +230,8 @@ struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const
         if (strcmp(in->etag, etag) != 0 || !*etag) { /* another version: read again */
             free(in->ctype);
             in->ctype = NULL;
+            free(in->xattr);
+            in->xattr = NULL;
         }
         in->size = size;
         snprintf(in->etag, sizeof(in->etag), "%s", etag);

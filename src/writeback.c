@@ -20,6 +20,7 @@
 #include "meta.h"
 
 #include "fs_internal.h"
+#include "xattrs.h"
 
 /* Recovery's questions (recovery.h). A key is busy while a file here holds
  * local changes for it: its upload, not the journal's older copy, wins. */
@@ -531,6 +532,18 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     in->stream_ok = false;
     pthread_mutex_unlock(&in->io);
     pfs_wb_wait_unclaimed(fs, key); /* recovery's older copy goes first */
+    /* An overwrite keeps the stored extended attributes (s3fs does too). */
+    char *xattr = NULL;
+    int lrc = pfs_wb_load_stored(fs, in);
+    if (lrc == 0) {
+        bool xa_failed = false;
+        pthread_mutex_lock(&fs->lock);
+        xattr = pfs_wb_xattr_copy(in, &xa_failed);
+        pthread_mutex_unlock(&fs->lock);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_XATTR_META, xattr);
+        lrc = xa_failed ? -ENOMEM : 0;
+    }
+    pfs_status_clear(&st);
     int rc = -1;
     if (stream) {
         rc = pfs_stream_finish(stream, size, report.etag, &st);
@@ -540,9 +553,15 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("streamed upload of %s failed (%s); uploading it whole", key, what);
         }
     }
-    if (rc != 0)
+    if (rc != 0 && lrc == 0) {
         rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
                                   fs->o.multipart_threshold, &report, &st);
+    } else if (rc != 0) {
+        pfs_status_clear(&st);
+        st.error = lrc;
+        pfs_status_set(&st, "", "cannot read the stored object's metadata", NULL);
+    }
+    free(xattr);
     pthread_mutex_lock(&in->io);
     in->uploading = false;
     pthread_cond_broadcast(&in->io_idle);
@@ -738,6 +757,7 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         char *key = strdup(in->key);
         bool ct_failed = false;
         char *ctype = pfs_wb_content_type(fs, in, &ct_failed);
+        char *xattr = pfs_wb_xattr_copy(in, &ct_failed); /* when known */
         pthread_mutex_unlock(&fs->lock);
         /* The object's time is the completion's (Last-Modified): the file's
          * mtime moves on with every write. */
@@ -745,6 +765,7 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
         n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_XATTR_META, xattr);
         struct pfs_status st;
         int rc = key && !ct_failed
                      ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
@@ -752,6 +773,7 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
                      : -1;
         free(key);
         free(ctype);
+        free(xattr);
         if (rc != 0) {
             in->stream_ok = false; /* uploaded whole at close */
             return;
@@ -773,33 +795,50 @@ char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *faile
     return copy;
 }
 
-/* The Content-Type an object in the store has, read with a HEAD unless it is
- * known already (uploaded here, or read before): a copy with REPLACE must
- * send it again or the store would reset it. No lock held. */
-static int load_stored_ctype(struct pfs_fs *fs, struct inode *in, struct pfs_status *st)
+char *pfs_wb_xattr_copy(const struct inode *in, bool *failed)
+{
+    char *copy = in->xattr ? strdup(in->xattr) : NULL;
+    *failed = in->xattr && !copy;
+    return copy;
+}
+
+/* The Content-Type and extended attributes an object in the store has: a
+ * copy with REPLACE (or an overwrite) must send them again or the store
+ * drops them. */
+int pfs_wb_load_stored(struct pfs_fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->lock);
-    char *key = in->ctype || in->local_only ? NULL : strdup(in->key);
     bool known = in->ctype || in->local_only;
+    char *key = known ? NULL : strdup(in->key);
     pthread_mutex_unlock(&fs->lock);
     if (known)
         return 0;
     if (!key)
         return -ENOMEM;
+    struct pfs_status st;
     struct pfs_object_info info;
-    int rc = pfs_client_head(fs->client, &info, key, st);
+    int rc = pfs_client_head(fs->client, &info, key, &st);
     free(key);
-    if (rc != 0)
-        return pfs_sb_status_err(st);
-    char *t = strdup(info.content_type);
+    if (rc != 0 && pfs_status_errno(&st) != ENOENT)
+        return pfs_sb_status_err(&st);
+    const char *xv = rc == 0 ? pfs_object_info_meta(&info, PFS_XATTR_META) : NULL;
+    char *t = strdup(rc == 0 ? info.content_type : "");
+    char *x = xv ? strdup(xv) : NULL;
     pfs_object_info_cleanup(&info);
-    if (!t)
-        return -ENOMEM;
-    pthread_mutex_lock(&fs->lock);
-    if (!in->ctype)
-        in->ctype = t;
-    else
+    if (!t || (xv && !x)) {
         free(t);
+        free(x);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&fs->lock);
+    if (!in->ctype) {
+        in->ctype = t;
+        free(in->xattr);
+        in->xattr = x;
+    } else {
+        free(t);
+        free(x);
+    }
     pthread_mutex_unlock(&fs->lock);
     return 0;
 }
@@ -809,7 +848,7 @@ static int load_stored_ctype(struct pfs_fs *fs, struct inode *in, struct pfs_sta
 int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
 {
     struct pfs_status st;
-    int rc = in->is_dir ? 0 : load_stored_ctype(fs, in, &st);
+    int rc = pfs_wb_load_stored(fs, in);
     if (rc)
         return rc;
     pthread_mutex_lock(&fs->lock);
@@ -818,18 +857,22 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
     char *key = strdup(in->key);
     bool is_dir = in->is_dir;
     uint64_t size = in->size;
-    bool ct_failed = false;
+    bool ct_failed = false, xa_failed = false;
     char *ctype = is_dir ? NULL : pfs_wb_content_type(fs, in, &ct_failed);
+    char *xattr = pfs_wb_xattr_copy(in, &xa_failed);
     pthread_mutex_unlock(&fs->lock);
-    if (!key || ct_failed) {
+    if (!key || ct_failed || xa_failed) {
         free(key);
         free(ctype);
+        free(xattr);
         return -ENOMEM;
     }
     struct pfs_meta_out mo;
     size_t n = pfs_meta_format(&mo, &m);
-    /* REPLACE replaces the Content-Type too: the stored one is sent again. */
+    /* REPLACE replaces the Content-Type and every other metadata: the stored
+     * type and extended attributes are sent again. */
     n = pfs_meta_add(&mo, n, PFS_META_CONTENT_TYPE, ctype);
+    n = pfs_meta_add(&mo, n, PFS_XATTR_META, xattr);
     pfs_wb_wait_unclaimed(fs, key);
     if (is_dir) {
         struct pfs_http_body empty = {.fd = -1};
@@ -840,6 +883,7 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
     }
     free(key);
     free(ctype);
+    free(xattr);
     return rc == 0 ? 0 : pfs_sb_status_err(&st);
 }
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Interoperability with what other tools read and write (issue 11), in both
 # dialects (fuse.interop against s3rver, fuse.tos.interop against the TOS
-# front): Content-Type from the extension [S49].
+# front): Content-Type from the extension [S49], extended attributes as s3fs
+# stores them [S36].
 . "$(dirname "$0")/lib.sh"
 
 note "Content-Type from the file name's extension"
@@ -44,4 +45,47 @@ pfs_mount "$BUCKET" "content_type=off"
 printf 'x' >"$MNT/off.pdf"
 ok "[S49] content_type=off sends none (the store's default)" \
     test "$(s3 ctype off.pdf)" != application/pdf
+pfs_unmount
+
+note "extended attributes, stored as s3fs stores them"
+pfs_mount
+printf 'data' >"$MNT/x.txt"
+mkdir "$MNT/xdir"
+xa() { /usr/bin/python3 -c "import os, errno, sys
+try:
+    $1
+except OSError as e:
+    print(errno.errorcode[e.errno])"; }
+reset_counts
+xa "os.setxattr('$MNT/x.txt', 'user.color', b'blue'); os.setxattr('$MNT/x.txt', 'user.bin', bytes([0, 255, 34, 44]))"
+eq "[S36] setxattr of a stored file is a copy onto itself, not a re-upload" "2 0" "$(count copy) $(count put)"
+eq "[S36] getxattr reads it back" "b'blue'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.color'))")"
+eq "[S36] binary values round-trip" "b'\\x00\\xff\",'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.bin'))")"
+eq "[S36] listxattr" "['user.bin', 'user.color']" "$(xa "print(sorted(os.listxattr('$MNT/x.txt')))")"
+eq "[S36] stored in s3fs's encoding" '{"user.bin":"AP8iLA==","user.color":"Ymx1ZQ=="}' \
+    "$(/usr/bin/python3 -c "
+import sys, urllib.parse; sys.path.insert(0, '$(dirname "$0")'); import s3util
+print(urllib.parse.unquote(s3util.user_meta('$BUCKET', 'x.txt')['xattr']))")"
+eq "[S36] a missing name is ENODATA" ENODATA "$(xa "os.getxattr('$MNT/x.txt', 'user.none')")"
+eq "[S36] a buffer too small is ERANGE" ERANGE "$(/usr/bin/python3 -c "
+import ctypes, errno; libc = ctypes.CDLL(None, use_errno=True); b = ctypes.create_string_buffer(2)
+r = libc.getxattr(b'$MNT/x.txt', b'user.color', b, ctypes.c_size_t(2))
+print(errno.errorcode[ctypes.get_errno()] if r < 0 else r)")"
+eq "[S36] XATTR_CREATE over an existing name is EEXIST" EEXIST "$(xa "os.setxattr('$MNT/x.txt', 'user.color', b'x', os.XATTR_CREATE)")"
+eq "[S36] XATTR_REPLACE of a missing name is ENODATA" ENODATA "$(xa "os.setxattr('$MNT/x.txt', 'user.new', b'x', os.XATTR_REPLACE)")"
+eq "[S36] past the store's metadata limit is E2BIG, not a failed upload" E2BIG "$(xa "os.setxattr('$MNT/x.txt', 'user.big', b'v' * 3000)")"
+eq "[S36] security.* is not stored" ENODATA "$(xa "os.getxattr('$MNT/x.txt', 'security.capability')")"
+xa "os.setxattr('$MNT/xdir', 'user.d', b'dirval')"
+chmod 600 "$MNT/x.txt"
+eq "[S36] chmod keeps them" "b'blue'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.color'))")"
+printf 'new content' >"$MNT/x.txt"
+mv "$MNT/x.txt" "$MNT/y.txt"
+pfs_unmount
+pfs_mount
+eq "[S36] an overwrite and a rename keep them (after a remount)" "b'blue'" "$(xa "print(os.getxattr('$MNT/y.txt', 'user.color'))")"
+eq "[S36] ... and a directory's" "b'dirval'" "$(xa "print(os.getxattr('$MNT/xdir', 'user.d'))")"
+xa "os.removexattr('$MNT/y.txt', 'user.color')"
+eq "[S36] removexattr" "['user.bin']" "$(xa "print(os.listxattr('$MNT/y.txt'))")"
+s3 put-meta fromS3fs "written by s3fs" "xattr=%7B%22user.s3fs%22%3A%22aGVsbG8%3D%22%7D"
+eq "[S36] an attribute s3fs wrote reads back" "b'hello'" "$(xa "print(os.getxattr('$MNT/fromS3fs', 'user.s3fs'))")"
 pfs_finish
