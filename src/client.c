@@ -465,7 +465,10 @@ static int add_meta(struct pfs_client *c, struct op *op, struct pfs_buf *names,
     size_t offsets[MAX_HEADERS];
     for (size_t i = 0; i < n_meta; i++) {
         offsets[i] = names->len;
-        pfs_buf_printf(names, "%s%s", c->d->meta_prefix, meta[i].name);
+        if (strcmp(meta[i].name, PFS_META_CONTENT_TYPE) == 0)
+            pfs_buf_printf(names, "content-type");
+        else
+            pfs_buf_printf(names, "%s%s", c->d->meta_prefix, meta[i].name);
         pfs_buf_putc(names, '\0');
     }
     if (pfs_buf_status(names))
@@ -1341,8 +1344,10 @@ int pfs_client_copy_object(struct pfs_client *c, const char *dst_key, const char
     struct pfs_kv kept[MAX_HEADERS - 4];
     if (!replace_meta) {
         n_meta = 0;
-        for (size_t i = 0; i < info.n_meta && n_meta < sizeof(kept) / sizeof(kept[0]); i++)
+        for (size_t i = 0; i < info.n_meta && n_meta < sizeof(kept) / sizeof(kept[0]) - 1; i++)
             kept[n_meta++] = (struct pfs_kv){info.meta[i].name, info.meta[i].value};
+        if (info.content_type[0]) /* kept too, as a single copy keeps it */
+            kept[n_meta++] = (struct pfs_kv){PFS_META_CONTENT_TYPE, info.content_type};
         meta = kept;
     }
     /* The source's own size, in case the caller's is stale. */

@@ -37,6 +37,10 @@ struct pfs_client_opts {
 
 struct pfs_client;
 
+/* In a metadata array: not user metadata but the object's Content-Type
+ * (a ':' cannot start a header name, so no user metadata is named so). */
+#define PFS_META_CONTENT_TYPE ":content-type"
+
 /* http, urls and pool are borrowed (pool may be NULL: transfers then run one
  * at a time). Returns 0 or -ENOMEM/-EINVAL. */
 int pfs_client_new(struct pfs_client **out, struct pfs_http *http, struct pfs_urlcache *urls,

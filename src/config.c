@@ -104,6 +104,10 @@ static const struct opt_def options[] = {
      "sync: close returns once the object is stored; async: once the data and its journal "
      "record are on local disk (uploads run in the background; fsync and unmount wait for "
      "them); default sync"},
+    {"content_type", OPT_STRING, OFF(content_type), 0, 0,
+     "Content-Type of uploads whose extension /etc/mime.types does not know (a known "
+     "extension gets its type, as with s3fs); off: send none; default "
+     "application/octet-stream"},
     {"upload_retry_interval", OPT_INT, OFF(upload_retry_interval), 1, 86400,
      "seconds between retries of an upload that failed; default 30"},
     {"multipart_threshold", OPT_SIZE, OFF(multipart_threshold), 5 << 20, 5LL << 30,

@@ -44,6 +44,7 @@ struct pfs_config {
     bool metadata_head; /* metadata = head | listing */
     bool upload_async;  /* upload = sync | async */
     int64_t copy_threshold;
+    char *content_type; /* default Content-Type of uploads, or "off" */
     /* keyless mounts (doc/SIGNER.md) */
     char *metrics;      /* ADDR:PORT of the Prometheus endpoint, or NULL */
     char *signer;       /* URL of a presignfs signer: URLs come from it, no credentials */

@@ -46,6 +46,7 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     if (!fs->o.retry_interval_s)
         fs->o.retry_interval_s = 30;
     fs->cache_dir = strdup(opts->cache_dir ? opts->cache_dir : "/tmp");
+    fs->o.content_type = NULL; /* not kept: opts' string is the caller's */
     pthread_mutex_init(&fs->lock, NULL);
     pthread_cond_init(&fs->retry_wake, NULL);
     pthread_cond_init(&fs->queue_wake, NULL);
@@ -88,6 +89,12 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         pfs_fs_free(fs);
         return rc;
     }
+    if ((!opts->content_type || strcmp(opts->content_type, "off") != 0) &&
+        pfs_mime_new(&fs->mime, NULL,
+                     opts->content_type ? opts->content_type : "application/octet-stream") != 0) {
+        pfs_fs_free(fs);
+        return -ENOMEM;
+    }
     fs->bucket = strdup(opts->bucket ? opts->bucket : "");
     fs->prefix = strdup(root_key);
     if (!fs->bucket || !fs->prefix) {
@@ -124,6 +131,7 @@ void pfs_fs_free(struct pfs_fs *fs)
         free(fs->hidden[i]);
     free(fs->hidden);
     pfs_budget_free(fs->budget);
+    pfs_mime_free(fs->mime);
     pthread_cond_destroy(&fs->retry_wake);
     pthread_cond_destroy(&fs->queue_wake);
     pthread_cond_destroy(&fs->claim_done);

@@ -36,6 +36,9 @@ struct pfs_fs_opts {
     unsigned max_inflight;     /* parts in flight for one file written sequentially */
     bool head_metadata;        /* read modes and times by HEAD (S3 listings lack them) */
     bool listing_has_meta;     /* listings carry user metadata (TOS with fetch-meta) */
+    /* Content-Type of uploads: from the extension, else this type; "off":
+     * none (the store's default); NULL: application/octet-stream. */
+    const char *content_type;
 };
 
 struct pfs_attr {
@@ -139,6 +142,17 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, con
                    const char *target);
 /* The link's target, NUL-terminated and truncated to size. */
 int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino);
+
+/* Extended attributes (fs_xattr.c), stored as s3fs stores them; only user.*
+ * names. getxattr and listxattr return the length (size 0: just the length)
+ * or -ENODATA / -ERANGE; setxattr and removexattr 0 or -errno (-E2BIG past
+ * the store's metadata limit, -ENOTSUP outside user.*, -EEXIST / -ENODATA
+ * for XATTR_CREATE / XATTR_REPLACE). */
+int pfs_fs_getxattr(struct pfs_fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
+int pfs_fs_listxattr(struct pfs_fs *fs, uint64_t ino, char *buf, size_t size);
+int pfs_fs_setxattr(struct pfs_fs *fs, uint64_t ino, const char *name, const void *value,
+                    size_t size, int flags);
+int pfs_fs_removexattr(struct pfs_fs *fs, uint64_t ino, const char *name);
 
 #define PFS_RENAME_NOREPLACE 1
 #define PFS_RENAME_EXCHANGE 2

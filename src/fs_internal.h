@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "journal.h"
 #include "listing.h"
+#include "mime.h"
 #include "negcache.h"
 #include "prefetch.h"
 #include "recovery.h"
@@ -39,6 +40,14 @@ struct inode {
     mode_t perm;
     bool is_link;
     char *link_target; /* read lazily */
+    /* The stored object's Content-Type when known ("": it has none), NULL
+     * when not known: the next upload takes it from the extension, and an
+     * attribute change (a copy with REPLACE) reads it with a HEAD first. */
+    char *ctype;
+    /* Its extended attributes as stored (s3fs's encoding, xattrs.h), NULL:
+     * none; known when ctype is (both come from the same HEAD or upload)
+     * or for a file not stored yet. */
+    char *xattr;
     uid_t uid;
     gid_t gid;
     double attr_expires;
@@ -128,6 +137,7 @@ struct pfs_fs {
     struct pfs_journal *journal;
     struct pfs_recovery *recovery;
     struct pfs_budget *budget;
+    struct pfs_mime *mime; /* NULL: content_type=off */
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];
@@ -319,6 +329,19 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
 /* Stores an existing object's new attributes: a copy onto itself with the
  * REPLACE directive (no re-upload); a directory's marker is written again. */
 int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in);
+
+/* The Content-Type to store with in's content (fs->lock held): the stored
+ * object's when known, else from the key's extension; NULL: none. A heap
+ * copy (the caller frees it); *failed is set when memory ran out. */
+char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *failed);
+
+/* Reads the stored object's Content-Type and extended attributes with a
+ * HEAD unless they are known (in->ctype set, or not stored yet). A missing
+ * object has none. No lock held. Returns 0 or -errno. */
+int pfs_wb_load_stored(struct pfs_fs *fs, struct inode *in);
+
+/* A copy of in->xattr for an upload or a copy (fs->lock held); NULL: none. */
+char *pfs_wb_xattr_copy(const struct inode *in, bool *failed);
 
 /* ---- rename.c ---- */
 

@@ -389,6 +389,50 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
     fuse_reply_err(req, -pfs_fs_rename(ctx_of(req)->fs, parent, name, newparent, newname, f));
 }
 
+/* Extended attributes (fs_xattr.c): size 0 asks for the length. */
+static void reply_xattr_len(fuse_req_t req, int rc, const char *buf, size_t size)
+{
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)rc);
+    else
+        fuse_reply_buf(req, buf, (size_t)rc);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    reply_xattr_len(req, pfs_fs_getxattr(ctx_of(req)->fs, ino, name, buf, size), buf, size);
+    free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    reply_xattr_len(req, pfs_fs_listxattr(ctx_of(req)->fs, ino, buf, size), buf, size);
+    free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    fuse_reply_err(req, -pfs_fs_setxattr(ctx_of(req)->fs, ino, name, value, size, flags));
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    fuse_reply_err(req, -pfs_fs_removexattr(ctx_of(req)->fs, ino, name));
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
     pfs_stats_fuse_op(PFS_FOP_STATFS);
@@ -420,6 +464,10 @@ const struct fuse_lowlevel_ops pfs_fuse_ops = {
     .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .statfs = op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
     .symlink = op_symlink,
     .readlink = op_readlink,
     .rename = op_rename,

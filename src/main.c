@@ -338,6 +338,7 @@ static int run_mount(int argc, char **argv)
         .upload_async = cfg.upload_async,
         .max_inflight = (unsigned)cfg.max_inflight,
         .head_metadata = cfg.metadata_head,
+        .content_type = cfg.content_type,
         .listing_has_meta = cfg.dialect == PFS_DIALECT_TOS,
     };
     int rc;

@@ -147,3 +147,11 @@ size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m)
     }
     return n;
 }
+
+size_t pfs_meta_add(struct pfs_meta_out *out, size_t n, const char *name, const char *value)
+{
+    if (!value || n >= sizeof(out->kv) / sizeof(out->kv[0]))
+        return n;
+    out->kv[n] = (struct pfs_kv){name, value};
+    return n + 1;
+}

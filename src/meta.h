@@ -35,10 +35,15 @@ void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_
 /* The metadata to store for m: fills names/values (pointing into buf) and
  * returns how many. */
 struct pfs_meta_out {
-    struct pfs_kv kv[PFS_META_MAX];
+    struct pfs_kv kv[PFS_META_MAX + 2]; /* + Content-Type and xattr (pfs_meta_add) */
     char buf[PFS_META_MAX][32];
 };
 size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m);
+
+/* Appends name=value (borrowed: value must outlive out's use) after the n
+ * entries out holds, when value is not NULL and there is room; returns the
+ * new count. */
+size_t pfs_meta_add(struct pfs_meta_out *out, size_t n, const char *name, const char *value);
 
 /* "1700000000" or "1700000000.500000000". Returns 0 or -EINVAL. */
 int pfs_meta_parse_time(int64_t *sec, uint32_t *nsec, const char *s);

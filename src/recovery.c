@@ -275,6 +275,8 @@ static enum outcome settle_upload(struct pfs_recovery *r, struct entry *e)
     };
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
+    n_meta =
+        pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, pfs_mime_for_key(r->o.mime, e->rec.key));
     struct pfs_upload_report rep = {0};
     if (pfs_client_upload_is_multipart(e->rec.size, r->o.multipart_threshold)) {
         e->rec.mpu_started = (int64_t)time(NULL); /* a crash here: S43 */

@@ -23,6 +23,7 @@
 
 #include "client.h"
 #include "journal.h"
+#include "mime.h"
 
 struct pfs_recovery_opts {
     const char *bucket;
@@ -30,6 +31,7 @@ struct pfs_recovery_opts {
     uint64_t part_size;
     uint64_t multipart_threshold;
     unsigned retry_interval_s;
+    const struct pfs_mime *mime; /* Content-Types of uploads (NULL: none) */
     /* Claims key for the settling of one entry (HEAD, then upload or
      * DELETE): false when the mount holds local changes for it (the live
      * file is newer than anything in the journal: recovery waits). While a

@@ -106,6 +106,8 @@ void pfs_sb_free_inode(struct inode *in)
     if (in->snap_fd >= 0)
         close(in->snap_fd);
     free(in->stage_path);
+    free(in->ctype);
+    free(in->xattr);
     pfs_stream_abandon(in->stream);
     free(in->upload_id);
     pthread_mutex_destroy(&in->io);
@@ -225,6 +227,12 @@ struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const
     }
     bool local_changes = in->local_only || in->open_count > 0 || in->pending_upload;
     if (!local_changes) {
+        if (strcmp(in->etag, etag) != 0 || !*etag) { /* another version: read again */
+            free(in->ctype);
+            in->ctype = NULL;
+            free(in->xattr);
+            in->xattr = NULL;
+        }
         in->size = size;
         snprintf(in->etag, sizeof(in->etag), "%s", etag);
         if (mtime) {

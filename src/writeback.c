@@ -20,6 +20,7 @@
 #include "meta.h"
 
 #include "fs_internal.h"
+#include "xattrs.h"
 
 /* Recovery's questions (recovery.h). A key is busy while a file here holds
  * local changes for it: its upload, not the journal's older copy, wins. */
@@ -521,13 +522,17 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     struct pfs_objmeta m;
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
+    bool ct_failed = false;
+    char *ctype = skip ? NULL : pfs_wb_content_type(fs, in, &ct_failed);
     pthread_mutex_unlock(&fs->lock);
-    if (skip || !key) {
+    if (skip || !key || ct_failed) {
         free(key);
+        free(ctype);
         return skip ? 0 : -ENOMEM;
     }
     struct pfs_meta_out mo;
     size_t n_meta = pfs_meta_format(&mo, &m);
+    n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
     struct pfs_status st;
     struct upload_note note = {fs, in};
     struct pfs_upload_report report = {.mpu_started = note_mpu, .ctx = &note};
@@ -539,6 +544,18 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
     in->stream_ok = false;
     pthread_mutex_unlock(&in->io);
     pfs_wb_wait_unclaimed(fs, key); /* recovery's older copy goes first */
+    /* An overwrite keeps the stored extended attributes (s3fs does too). */
+    char *xattr = NULL;
+    int lrc = pfs_wb_load_stored(fs, in);
+    if (lrc == 0) {
+        bool xa_failed = false;
+        pthread_mutex_lock(&fs->lock);
+        xattr = pfs_wb_xattr_copy(in, &xa_failed);
+        pthread_mutex_unlock(&fs->lock);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_XATTR_META, xattr);
+        lrc = xa_failed ? -ENOMEM : 0;
+    }
+    pfs_status_clear(&st);
     int rc = -1;
     if (stream) {
         rc = pfs_stream_finish(stream, size, report.etag, &st);
@@ -548,11 +565,17 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("streamed upload of %s failed (%s); uploading it whole", key, what);
         }
     }
-    if (rc != 0 && pfs_client_upload_is_multipart(size, fs->o.multipart_threshold))
-        note_mpu_intent(fs, in);
-    if (rc != 0)
+    if (rc != 0 && lrc == 0) {
+        if (pfs_client_upload_is_multipart(size, fs->o.multipart_threshold))
+            note_mpu_intent(fs, in);
         rc = pfs_client_upload_fd(fs->client, key, fd, 0, size, mo.kv, n_meta, fs->o.part_size,
                                   fs->o.multipart_threshold, &report, &st);
+    } else if (rc != 0) {
+        pfs_status_clear(&st);
+        st.error = lrc;
+        pfs_status_set(&st, "", "cannot read the stored object's metadata", NULL);
+    }
+    free(xattr);
     pthread_mutex_lock(&in->io);
     in->uploading = false;
     in->mpu_started = 0; /* completed or aborted (the client aborts what fails) */
@@ -568,6 +591,9 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
         pthread_mutex_lock(&fs->lock);
         snprintf(in->etag, sizeof(in->etag), "%s", report.etag);
         snprintf(in->base_etag, sizeof(in->base_etag), "%s", report.etag);
+        free(in->ctype); /* what the store now holds */
+        in->ctype = ctype ? ctype : strdup("");
+        ctype = NULL;
         pthread_mutex_unlock(&fs->lock);
         snapshot_drop(fs, in); /* newer content is stored */
         /* Stored: a crash from here on must not upload this copy again. */
@@ -595,6 +621,7 @@ int pfs_wb_upload_locked(struct pfs_fs *fs, struct inode *in)
             PFS_WARN("upload of %s succeeded on retry", in->key);
         return 0;
     }
+    free(ctype);
     int err = pfs_sb_status_err(&st);
     bool permanent = pfs_status_permanent(&st);
     bool first = !in->pending_upload || in->upload_err != err;
@@ -743,19 +770,27 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         struct pfs_objmeta m;
         pfs_sb_inode_meta(in, &m);
         char *key = strdup(in->key);
+        bool ct_failed = false;
+        char *ctype = pfs_wb_content_type(fs, in, &ct_failed);
+        char *xattr = pfs_wb_xattr_copy(in, &ct_failed); /* when known */
         pthread_mutex_unlock(&fs->lock);
         /* The object's time is the completion's (Last-Modified): the file's
          * mtime moves on with every write. */
         m.has_mtime = false;
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
+        n_meta = pfs_meta_add(&mo, n_meta, PFS_XATTR_META, xattr);
         struct pfs_status st;
-        if (key)
+        if (key && !ct_failed)
             note_mpu_intent(fs, in);
-        int rc = key ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
+        int rc = key && !ct_failed
+                     ? pfs_stream_start(&in->stream, fs->client, fs->pool, key, mo.kv, n_meta,
                                         in->stage_fd, fs->o.part_size, fs->o.max_inflight, &st)
                      : -1;
         free(key);
+        free(ctype);
+        free(xattr);
         if (rc != 0) {
             in->stream_ok = false; /* uploaded whole at close */
             return;
@@ -769,23 +804,92 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         pfs_wb_stream_stop(in);
 }
 
+char *pfs_wb_content_type(struct pfs_fs *fs, const struct inode *in, bool *failed)
+{
+    const char *t = in->ctype ? in->ctype : pfs_mime_for_key(fs->mime, in->key);
+    char *copy = t && *t ? strdup(t) : NULL;
+    *failed = t && *t && !copy;
+    return copy;
+}
+
+char *pfs_wb_xattr_copy(const struct inode *in, bool *failed)
+{
+    char *copy = in->xattr ? strdup(in->xattr) : NULL;
+    *failed = in->xattr && !copy;
+    return copy;
+}
+
+/* The Content-Type and extended attributes an object in the store has: a
+ * copy with REPLACE (or an overwrite) must send them again or the store
+ * drops them. */
+int pfs_wb_load_stored(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool known = in->ctype || in->local_only;
+    char *key = known ? NULL : strdup(in->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (known)
+        return 0;
+    if (!key)
+        return -ENOMEM;
+    struct pfs_status st;
+    struct pfs_object_info info;
+    int rc = pfs_client_head(fs->client, &info, key, &st);
+    free(key);
+    if (rc != 0 && pfs_status_errno(&st) != ENOENT)
+        return pfs_sb_status_err(&st);
+    const char *xv = rc == 0 ? pfs_object_info_meta(&info, PFS_XATTR_META) : NULL;
+    char *t = strdup(rc == 0 ? info.content_type : "");
+    char *x = xv ? strdup(xv) : NULL;
+    pfs_object_info_cleanup(&info);
+    if (!t || (xv && !x)) {
+        free(t);
+        free(x);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&fs->lock);
+    if (!in->ctype) {
+        in->ctype = t;
+        free(in->xattr);
+        in->xattr = x;
+    } else {
+        free(t);
+        free(x);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
 /* Stores an existing object's new attributes: a copy onto itself with the
  * REPLACE directive (no re-upload); a directory's marker is written again. */
 int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
 {
+    struct pfs_status st;
+    int rc = pfs_wb_load_stored(fs, in);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&fs->lock);
     struct pfs_objmeta m;
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
     bool is_dir = in->is_dir;
     uint64_t size = in->size;
+    bool ct_failed = false, xa_failed = false;
+    char *ctype = is_dir ? NULL : pfs_wb_content_type(fs, in, &ct_failed);
+    char *xattr = pfs_wb_xattr_copy(in, &xa_failed);
     pthread_mutex_unlock(&fs->lock);
-    if (!key)
+    if (!key || ct_failed || xa_failed) {
+        free(key);
+        free(ctype);
+        free(xattr);
         return -ENOMEM;
+    }
     struct pfs_meta_out mo;
     size_t n = pfs_meta_format(&mo, &m);
-    struct pfs_status st;
-    int rc;
+    /* REPLACE replaces the Content-Type and every other metadata: the stored
+     * type and extended attributes are sent again. */
+    n = pfs_meta_add(&mo, n, PFS_META_CONTENT_TYPE, ctype);
+    n = pfs_meta_add(&mo, n, PFS_XATTR_META, xattr);
     pfs_wb_wait_unclaimed(fs, key);
     if (is_dir) {
         struct pfs_http_body empty = {.fd = -1};
@@ -795,6 +899,8 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
                                     &st);
     }
     free(key);
+    free(ctype);
+    free(xattr);
     return rc == 0 ? 0 : pfs_sb_status_err(&st);
 }
 
@@ -817,6 +923,7 @@ void pfs_wb_start(struct pfs_fs *fs)
         .part_size = fs->o.part_size,
         .multipart_threshold = fs->o.multipart_threshold,
         .retry_interval_s = fs->o.retry_interval_s,
+        .mime = fs->mime,
         .claim = claim_key,
         .unclaim = unclaim_key,
         .changed = key_changed,

@@ -9,6 +9,8 @@ need objects made without the mount or a look at the bucket behind it.
   s3util.py exists KEY                     exit 0 if the key exists, 1 if not
   s3util.py keys [PREFIX]                  every key, one per line
   s3util.py head KEY                       the object's headers, one "name: value" a line
+  s3util.py put-ct KEY TEXT TYPE           one object with Content-Type TYPE
+  s3util.py ctype KEY                      the object's Content-Type
 
 With PFS_TEST_DIALECT=tos (with-server.sh --tos) it speaks TOS to the TOS front
 instead, through presigned URLs of tests/server/tos_sign.py.
@@ -49,9 +51,10 @@ class Tos:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, dict(r.headers), r.read()
 
-    def put(self, key, data, meta=None):
+    def put(self, key, data, meta=None, ctype=None):
         self.request("PUT", key, data,
-                     headers=tuple(("x-tos-meta-" + n, v) for n, v in (meta or {}).items()))
+                     headers=tuple(("x-tos-meta-" + n, v) for n, v in (meta or {}).items())
+                     + ((("content-type", ctype),) if ctype else ()))
 
     def get(self, key):
         return self.request("GET", key)[2]
@@ -130,6 +133,10 @@ def main_tos(bucket, cmd, args):
         t.put(args[0], args[1].encode() if len(args) > 1 else sys.stdin.buffer.read())
     elif cmd == "put-meta":
         t.put(args[0], args[1].encode(), dict(a.split("=", 1) for a in args[2:]))
+    elif cmd == "put-ct":
+        t.put(args[0], args[1].encode(), ctype=args[2])
+    elif cmd == "ctype":
+        print({n.lower(): v for n, v in t.head(args[0]).items()}.get("content-type", ""))
     elif cmd == "get":
         sys.stdout.buffer.write(t.get(args[0]))
     elif cmd == "exists":
@@ -165,6 +172,10 @@ def main():
     elif cmd == "put-meta":
         c.put_object(Bucket=bucket, Key=args[0], Body=args[1].encode(),
                      Metadata=dict(a.split("=", 1) for a in args[2:]))
+    elif cmd == "put-ct":
+        c.put_object(Bucket=bucket, Key=args[0], Body=args[1].encode(), ContentType=args[2])
+    elif cmd == "ctype":
+        print(c.head_object(Bucket=bucket, Key=args[0]).get("ContentType", ""))
     elif cmd == "get":
         sys.stdout.buffer.write(c.get_object(Bucket=bucket, Key=args[0])["Body"].read())
     elif cmd == "exists":

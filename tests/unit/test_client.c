@@ -91,6 +91,35 @@ static const char *S3_403_SIG = "<Error><Code>SignatureDoesNotMatch</Code><Messa
                                 "signature we calculated does not match</Message><RequestId>R403"
                                 "</RequestId></Error>";
 
+/* Content-Type travels in the metadata array under PFS_META_CONTENT_TYPE and
+ * goes out as a signed Content-Type header, never as user metadata. */
+static void test_put_content_type(void **state)
+{
+    (void)state;
+    for (int d = 0; d < 2; d++) {
+        struct fx *f = make(d ? PFS_DIALECT_TOS : PFS_DIALECT_S3, 0);
+        fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"e1\"", NULL});
+        fake_http_push(f->fake, 200,
+                       d ? "{\"ETag\":\"\\\"e2\\\"\"}"
+                         : "<CopyObjectResult><ETag>\"e2\"</ETag></CopyObjectResult>",
+                       NULL);
+        struct pfs_status st;
+        struct pfs_http_body body = {.data = "%PDF", .len = 4, .fd = -1};
+        struct pfs_kv meta[] = {{"mode", "33188"}, {PFS_META_CONTENT_TYPE, "application/pdf"}};
+        assert_int_equal(pfs_client_put(f->c, "r.pdf", &body, meta, 2, NULL, &st), 0);
+        assert_int_equal(pfs_client_copy(f->c, "r.pdf", "r.pdf", true, meta, 2, &st), 0);
+        for (size_t i = 0; i < 2; i++) {
+            assert_string_equal(fake_http_header(f->fake, i, "Content-Type"), "application/pdf");
+            assert_string_equal(
+                fake_http_header(f->fake, i, d ? "x-tos-meta-mode" : "x-amz-meta-mode"), "33188");
+            assert_null(fake_http_header(
+                f->fake, i, d ? "x-tos-meta-:content-type" : "x-amz-meta-:content-type"));
+            assert_non_null(strstr(url_of(f, i), "content-type"));
+        }
+        destroy(f);
+    }
+}
+
 /* ---- retries and back-off ---- */
 
 static void test_retry_then_success(void **state)
@@ -709,6 +738,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_then_success),
+        cmocka_unit_test(test_put_content_type),
         cmocka_unit_test(test_retries_exhausted),
         cmocka_unit_test(test_no_retry_on_other_4xx),
         cmocka_unit_test(test_resign_once_after_403),

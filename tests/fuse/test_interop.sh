@@ -1,0 +1,91 @@
+#!/bin/bash
+# Interoperability with what other tools read and write (issue 11), in both
+# dialects (fuse.interop against s3rver, fuse.tos.interop against the TOS
+# front): Content-Type from the extension [S49], extended attributes as s3fs
+# stores them [S36].
+. "$(dirname "$0")/lib.sh"
+
+note "Content-Type from the file name's extension"
+pfs_mount
+printf '%%PDF-1.4\n' >"$WORK/r.pdf"
+cp "$WORK/r.pdf" "$MNT/report.pdf"
+printf 'jpeg' >"$MNT/photo.JPG"
+printf 'plain' >"$MNT/README"
+head -c $((20 << 20)) /dev/urandom >"$WORK/movie.mp4"
+cp "$WORK/movie.mp4" "$MNT/movie.mp4"
+eq "[S49] a .pdf is stored as application/pdf" application/pdf "$(s3 ctype report.pdf)"
+eq "[S49] the extension's case does not matter" image/jpeg "$(s3 ctype photo.JPG)"
+eq "[S49] no extension: application/octet-stream" application/octet-stream "$(s3 ctype README)"
+eq "[S49] a multipart upload has it too" video/mp4 "$(s3 ctype movie.mp4)"
+mv "$MNT/report.pdf" "$MNT/report.bin"
+eq "[S49] rename keeps the stored Content-Type" application/pdf "$(s3 ctype report.bin)"
+reset_counts
+chmod 600 "$MNT/report.bin"
+eq "[S49] ... so does chmod (a copy with REPLACE)" application/pdf "$(s3 ctype report.bin)"
+eq "[S49] ... still one copy and no upload" "1 0" "$(count copy) $(count put)"
+s3 put-ct foreign.txt "made elsewhere" "text/x-custom; charset=utf-8"
+pfs_unmount
+pfs_mount
+touch -d '2001-02-03 04:05:06' "$MNT/foreign.txt"
+eq "[S49] an attribute change keeps another tool's Content-Type" "text/x-custom; charset=utf-8" \
+    "$(s3 ctype foreign.txt)"
+chmod 644 "$MNT/report.bin"
+eq "[S49] ... and one this mount stored before it was remounted" application/pdf \
+    "$(s3 ctype report.bin)"
+pfs_unmount
+
+note "content_type= sets the default or turns it off"
+pfs_mount "$BUCKET" "content_type=text/plain"
+printf 'x' >"$MNT/noext"
+printf 'x' >"$MNT/known.png"
+eq "[S49] content_type=TYPE is the default for unknown extensions" text/plain "$(s3 ctype noext)"
+eq "[S49] ... known extensions keep their type" image/png "$(s3 ctype known.png)"
+pfs_unmount
+pfs_mount "$BUCKET" "content_type=off"
+printf 'x' >"$MNT/off.pdf"
+ok "[S49] content_type=off sends none (the store's default)" \
+    test "$(s3 ctype off.pdf)" != application/pdf
+pfs_unmount
+
+note "extended attributes, stored as s3fs stores them"
+pfs_mount
+printf 'data' >"$MNT/x.txt"
+mkdir "$MNT/xdir"
+xa() { /usr/bin/python3 -c "import os, errno, sys
+try:
+    $1
+except OSError as e:
+    print(errno.errorcode[e.errno])"; }
+reset_counts
+xa "os.setxattr('$MNT/x.txt', 'user.color', b'blue'); os.setxattr('$MNT/x.txt', 'user.bin', bytes([0, 255, 34, 44]))"
+eq "[S36] setxattr of a stored file is a copy onto itself, not a re-upload" "2 0" "$(count copy) $(count put)"
+eq "[S36] getxattr reads it back" "b'blue'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.color'))")"
+eq "[S36] binary values round-trip" "b'\\x00\\xff\",'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.bin'))")"
+eq "[S36] listxattr" "['user.bin', 'user.color']" "$(xa "print(sorted(os.listxattr('$MNT/x.txt')))")"
+eq "[S36] stored in s3fs's encoding" '{"user.bin":"AP8iLA==","user.color":"Ymx1ZQ=="}' \
+    "$(/usr/bin/python3 -c "
+import sys, urllib.parse; sys.path.insert(0, '$(dirname "$0")'); import s3util
+print(urllib.parse.unquote(s3util.user_meta('$BUCKET', 'x.txt')['xattr']))")"
+eq "[S36] a missing name is ENODATA" ENODATA "$(xa "os.getxattr('$MNT/x.txt', 'user.none')")"
+eq "[S36] a buffer too small is ERANGE" ERANGE "$(/usr/bin/python3 -c "
+import ctypes, errno; libc = ctypes.CDLL(None, use_errno=True); b = ctypes.create_string_buffer(2)
+r = libc.getxattr(b'$MNT/x.txt', b'user.color', b, ctypes.c_size_t(2))
+print(errno.errorcode[ctypes.get_errno()] if r < 0 else r)")"
+eq "[S36] XATTR_CREATE over an existing name is EEXIST" EEXIST "$(xa "os.setxattr('$MNT/x.txt', 'user.color', b'x', os.XATTR_CREATE)")"
+eq "[S36] XATTR_REPLACE of a missing name is ENODATA" ENODATA "$(xa "os.setxattr('$MNT/x.txt', 'user.new', b'x', os.XATTR_REPLACE)")"
+eq "[S36] past the store's metadata limit is E2BIG, not a failed upload" E2BIG "$(xa "os.setxattr('$MNT/x.txt', 'user.big', b'v' * 3000)")"
+eq "[S36] security.* is not stored" ENODATA "$(xa "os.getxattr('$MNT/x.txt', 'security.capability')")"
+xa "os.setxattr('$MNT/xdir', 'user.d', b'dirval')"
+chmod 600 "$MNT/x.txt"
+eq "[S36] chmod keeps them" "b'blue'" "$(xa "print(os.getxattr('$MNT/x.txt', 'user.color'))")"
+printf 'new content' >"$MNT/x.txt"
+mv "$MNT/x.txt" "$MNT/y.txt"
+pfs_unmount
+pfs_mount
+eq "[S36] an overwrite and a rename keep them (after a remount)" "b'blue'" "$(xa "print(os.getxattr('$MNT/y.txt', 'user.color'))")"
+eq "[S36] ... and a directory's" "b'dirval'" "$(xa "print(os.getxattr('$MNT/xdir', 'user.d'))")"
+xa "os.removexattr('$MNT/y.txt', 'user.color')"
+eq "[S36] removexattr" "['user.bin']" "$(xa "print(os.listxattr('$MNT/y.txt'))")"
+s3 put-meta fromS3fs "written by s3fs" "xattr=%7B%22user.s3fs%22%3A%22aGVsbG8%3D%22%7D"
+eq "[S36] an attribute s3fs wrote reads back" "b'hello'" "$(xa "print(os.getxattr('$MNT/fromS3fs', 'user.s3fs'))")"
+pfs_finish
