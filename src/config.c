@@ -150,6 +150,11 @@ static int failf(struct pfs_config_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    /* Messages quote the input, which may hold a newline (-o 'a=b\nc'):
+     * keep them one line. */
+    for (char *c = err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 

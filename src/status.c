@@ -10,10 +10,17 @@ void pfs_status_clear(struct pfs_status *st)
     memset(st, 0, sizeof(*st));
 }
 
+/* The fields come from whatever answered, which may be hostile: control
+ * characters become spaces, so a described status stays one log line and
+ * cannot forge others. */
 static void copy_field(char *dst, size_t cap, const char *src)
 {
-    if (src)
-        snprintf(dst, cap, "%s", src);
+    if (!src)
+        return;
+    snprintf(dst, cap, "%s", src);
+    for (char *c = dst; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
 }
 
 void pfs_status_set(struct pfs_status *st, const char *code, const char *message,
