@@ -77,6 +77,8 @@ static const struct opt_def options[] = {
     {"allow_other", OPT_BOOL, OFF(allow_other), 0, 0,
      "let other users than the mounting one use the mount; default false"},
     {"ro", OPT_BOOL, OFF(read_only), 0, 0, "mount read-only; default false"},
+    {"nonempty", OPT_BOOL, OFF(nonempty), 0, 0,
+     "mount over a directory that is not empty (hiding its files); default false: refused"},
     {"cache_dir", OPT_STRING, OFF(cache_dir), 0, 0,
      "where written files are staged; default $XDG_CACHE_HOME/presignfs, /var/cache/presignfs "
      "for root"},
@@ -368,7 +370,10 @@ bool pfs_config_is_set(const struct pfs_config *cfg, const char *name)
  * with a clear message instead. */
 #define INI_LINE_LIMIT 199
 
-static int check_line_lengths(FILE *f, const char *path, struct pfs_config_error *err)
+/* what names the file in the message ("" for the configuration,
+ * "credentials file", ...). */
+static int check_line_lengths(FILE *f, const char *what, const char *path,
+                              struct pfs_config_error *err)
 {
     int line = 1, c;
     size_t len = 0;
@@ -380,9 +385,9 @@ static int check_line_lengths(FILE *f, const char *path, struct pfs_config_error
         }
         if (++len > INI_LINE_LIMIT)
             return failf(err,
-                         "%s:%d: line is longer than %d bytes; continue a long value on "
+                         "%s%s%s:%d: line is longer than %d bytes; continue a long value on "
                          "indented lines",
-                         path, line, INI_LINE_LIMIT);
+                         what, *what ? " " : "", path, line, INI_LINE_LIMIT);
     }
     rewind(f);
     return 0;
@@ -427,7 +432,7 @@ int pfs_config_load_file(struct pfs_config *cfg, const char *path, bool missing_
             return 0;
         return failf(err, "%s: cannot read the configuration file: %s", path, strerror(errno));
     }
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, "", path, err) != 0) {
         fclose(f);
         return -1;
     }
@@ -670,7 +675,7 @@ static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_co
     FILE *f = open_private(path, "credentials file", err);
     if (!f)
         return -1;
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, "credentials file", path, err) != 0) {
         fclose(f);
         return -1;
     }
@@ -736,7 +741,7 @@ int pfs_config_read_private_ini(const char *path, const char *what, pfs_config_i
     FILE *f = open_private(path, what, err);
     if (!f)
         return -1;
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, what, path, err) != 0) {
         fclose(f);
         return -1;
     }

@@ -35,6 +35,7 @@ struct pfs_config {
     /* mount options */
     int64_t uid, gid, umask;
     bool allow_other, read_only;
+    bool nonempty; /* mount over a directory that has entries */
     char *cache_dir;
     char *default_cache_dir; /* used when cache_dir is unset; set by finish */
     int64_t cache_size;

@@ -31,6 +31,11 @@ void pfs_status_set(struct pfs_status *st, const char *code, const char *message
     copy_field(st->request_id, sizeof(st->request_id), request_id);
 }
 
+void pfs_status_set_region(struct pfs_status *st, const char *region)
+{
+    copy_field(st->store_region, sizeof(st->store_region), region);
+}
+
 int pfs_status_errno(const struct pfs_status *st)
 {
     if (st->error == 0)
