@@ -330,6 +330,8 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (t->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
     if (t->opts.insecure) {
@@ -371,9 +373,19 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     } else {
         result = x.sink_error ? x.sink_error : map_curl_error(rc);
         resp->transport_error = result;
-        snprintf(resp->transport_message, sizeof(resp->transport_message), "%s",
-                 x.sink_error ? strerror(-x.sink_error) : curl_easy_strerror(rc));
+        /* curl's own sentence says which certificate check failed ("SSL
+         * certificate problem: self-signed certificate"); a TLS failure
+         * also says which options change what is trusted. */
+        bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
+        snprintf(resp->transport_message, sizeof(resp->transport_message), "%s%s",
+                 x.sink_error ? strerror(-x.sink_error)
+                 : errbuf[0]  ? errbuf
+                              : curl_easy_strerror(rc),
+                 tls ? " (ca_file = the CA's PEM file trusts it; insecure = true skips the "
+                       "check)"
+                     : "");
     }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdrs);
     return_handle(t, h);
     return result;

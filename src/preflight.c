@@ -149,6 +149,10 @@ int pfs_preflight_mount(const struct pfs_config *cfg, const char *bucket, const 
         return -1;
     if (!cfg->nonempty && pfs_preflight_mountpoint_empty(mountpoint, why, why_len) != 0)
         return -1;
+    /* curl would only say "error setting certificate file" at the first
+     * request. */
+    if (cfg->ca_file && access(cfg->ca_file, R_OK) != 0)
+        return FAIL(-1, "ca_file %s: %s", cfg->ca_file, strerror(errno));
     const char *cache_dir = cfg->cache_dir ? cfg->cache_dir : cfg->default_cache_dir;
     if (cache_dir && pfs_preflight_cache_dir(cache_dir, PFS_PREFLIGHT_MIN_FREE, why, why_len) != 0)
         return -1;

@@ -36,7 +36,8 @@ int pfs_preflight_cache_dir(const char *path, uint64_t min_free, char *why, size
 
 /* All of the above for a mount of bucket on the resolved mountpoint: the
  * bucket name (any name when keyless: the signer's store decides), an empty
- * mount point unless cfg->nonempty, a usable cache directory. Returns 0, or
+ * mount point unless cfg->nonempty, a readable ca_file, a usable cache
+ * directory. Returns 0, or
  * -1 with one sentence in why. */
 int pfs_preflight_mount(const struct pfs_config *cfg, const char *bucket, const char *mountpoint,
                         char *why, size_t why_len);
