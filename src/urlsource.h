@@ -43,6 +43,8 @@ struct pfs_url_source_remote_opts {
     const char *url;         /* http[s]://host:port of the service */
     const char *token;       /* the bearer token (copied) */
     const char *ca_file;     /* PEM CA file for the service's TLS certificate, or NULL */
+    const char *cert_file;   /* PEM client certificate to present, or NULL */
+    const char *key_file;    /* its private key */
     long connect_timeout_ms; /* 0: 5 s */
     int64_t expires;         /* lifetime asked for (the service may cap it), 1..604800 */
 };

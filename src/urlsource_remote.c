@@ -274,6 +274,8 @@ int pfs_url_source_remote_new(struct pfs_url_source **out,
         .connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 5000,
         .low_speed_time_s = 10,
         .ca_file = opts->ca_file,
+        .cert_file = opts->cert_file,
+        .key_file = opts->key_file,
     };
     int rc = pfs_http_curl_new(&rs->http, &hopts);
     if (rc) {
