@@ -129,6 +129,8 @@ static int presign_remote(const struct pfs_config *cfg, const struct pfs_sign_re
         .url = cfg->signer,
         .token = token,
         .ca_file = cfg->signer_ca,
+        .cert_file = cfg->signer_cert,
+        .key_file = cfg->signer_key,
         .connect_timeout_ms = (long)cfg->connect_timeout * 1000,
         .expires = expires,
     };

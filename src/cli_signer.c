@@ -21,6 +21,7 @@
 #include "log.h"
 #include "signer.h"
 #include "signer_json.h"
+#include "signer_tls.h"
 
 #define SIGNER_THREADS 4
 #define SIGNER_CONN_TIMEOUT_S 30
@@ -82,9 +83,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
         struct timespec mono;
         clock_gettime(CLOCK_MONOTONIC, &mono);
-        pfs_signer_handle(s, &reply, method, url, auth, cs->body.data, cs->body.len, peer,
-                          pfs_clock_now(&pfs_clock_realtime),
-                          (double)mono.tv_sec + (double)mono.tv_nsec / 1e9);
+        const union MHD_ConnectionInfo *tci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        struct pfs_signer_peer_cert cert;
+        pfs_signer_tls_peer_cert(&cert, tci ? tci->tls_session : NULL);
+        pfs_signer_handle_tls(s, &reply, method, url, auth, &cert, cs->body.data, cs->body.len,
+                              peer, pfs_clock_now(&pfs_clock_realtime),
+                              (double)mono.tv_sec + (double)mono.tv_nsec / 1e9);
     }
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         reply.body.len, reply.body.data ? reply.body.data : (char *)"", MHD_RESPMEM_MUST_COPY);
@@ -259,7 +264,7 @@ int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err)
     pfs_config_init(&cfg);
     struct pfs_signer *signer = NULL;
     struct MHD_Daemon *d = NULL;
-    char *cert = NULL, *key = NULL;
+    char *cert = NULL, *key = NULL, *client_ca = NULL;
     struct pfs_cred *cred = NULL;
     sigset_t sigs, old;
     bool masked = false;
@@ -306,6 +311,13 @@ int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err)
     if (tls && (!(cert = read_file(cfg.tls_cert, false, err)) ||
                 !(key = read_file(cfg.tls_key, true, err))))
         goto out;
+    if (cfg.tls_client_ca && !tls) {
+        fprintf(err, "presignfs signer: tls_client_ca needs tls_cert and tls_key (client "
+                     "certificates exist only over TLS)\n");
+        goto out;
+    }
+    if (cfg.tls_client_ca && !(client_ca = read_file(cfg.tls_client_ca, false, err)))
+        goto out;
     if (!tls && !is_loopback((struct sockaddr *)&addr))
         PFS_WARN("serving plain HTTP on %s, which is not a loopback address: tokens and URLs "
                  "cross the network in clear text (set tls_cert and tls_key)",
@@ -323,6 +335,9 @@ int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err)
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, key},
+        /* libmicrohttpd then asks every client for a certificate (optional
+         * in the handshake); the client's section decides whether it must. */
+        {client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, client_ca},
         {MHD_OPTION_END, 0, NULL},
     };
     d = MHD_start_daemon(
@@ -376,6 +391,7 @@ out:
         free(key);
     }
     free(cert);
+    free(client_ca);
     pfs_config_cleanup(&cfg);
     free(opts);
     return status;

@@ -583,6 +583,23 @@ static int info_from_headers(struct pfs_object_info *out, const struct pfs_http_
     return 0;
 }
 
+void pfs_client_presign_heads(struct pfs_client *c, const char *const *keys, size_t n)
+{
+    struct pfs_sign_request *reqs = calloc(n ? n : 1, sizeof(*reqs));
+    if (!reqs)
+        return;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!keys[i] || !*keys[i])
+            continue;
+        /* What execute_attempts signs for pfs_client_head. */
+        reqs[m++] = (struct pfs_sign_request){
+            .method = "HEAD", .bucket = c->bucket, .key = keys[i], .key_len = strlen(keys[i])};
+    }
+    pfs_urlcache_prefetch(c->urls, reqs, m);
+    free(reqs);
+}
+
 int pfs_client_head(struct pfs_client *c, struct pfs_object_info *out, const char *key,
                     struct pfs_status *st)
 {
@@ -1155,6 +1172,72 @@ int pfs_client_delete_many(struct pfs_client *c, const char *const *keys, size_t
 
 /* ---- whole uploads and copies: parts in parallel ---- */
 
+static int upload_part_from_fd(struct pfs_client *c, struct pfs_part *out, const char *key,
+                               const char *upload_id, int number, uint64_t first, uint64_t len,
+                               void *ctx, struct pfs_status *st);
+
+/* Part URLs signed ahead of their parts, per call of a signing service: a
+ * window of them is asked for in one batch; the part in the middle of one
+ * window asks for the next, so the next batch is there before its parts
+ * start and at most two windows sit in the URL cache. */
+#define PART_URL_WINDOW 500
+
+/* The sign requests of parts first..first+n-1 of an upload, exactly as
+ * pfs_client_mpu_upload_part signs them; fn gets them and returns. */
+static int with_part_requests(struct pfs_client *c, const char *key, const char *upload_id,
+                              size_t first, size_t n,
+                              int (*fn)(struct pfs_client *c, struct pfs_sign_request *reqs,
+                                        size_t n))
+{
+    struct pfs_sign_request *reqs = calloc(n ? n : 1, sizeof(*reqs));
+    struct pfs_kv(*query)[2] = calloc(n ? n : 1, sizeof(*query));
+    char(*nums)[16] = calloc(n ? n : 1, sizeof(*nums));
+    int rc = -ENOMEM;
+    if (reqs && query && nums) {
+        for (size_t i = 0; i < n; i++) {
+            snprintf(nums[i], sizeof(nums[i]), "%zu", first + i);
+            query[i][0] = (struct pfs_kv){"partNumber", nums[i]};
+            query[i][1] = (struct pfs_kv){"uploadId", upload_id};
+            reqs[i] = (struct pfs_sign_request){.method = "PUT",
+                                                .bucket = c->bucket,
+                                                .key = key,
+                                                .key_len = strlen(key),
+                                                .query = query[i],
+                                                .n_query = 2};
+        }
+        rc = fn(c, reqs, n);
+    }
+    free(reqs);
+    free(query);
+    free(nums);
+    return rc;
+}
+
+static int prefetch_requests(struct pfs_client *c, struct pfs_sign_request *reqs, size_t n)
+{
+    return pfs_urlcache_prefetch(c->urls, reqs, n);
+}
+
+static int forget_requests(struct pfs_client *c, struct pfs_sign_request *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        pfs_urlcache_invalidate(c->urls, &reqs[i], NULL);
+    return 0;
+}
+
+int pfs_client_presign_parts(struct pfs_client *c, const char *key, const char *upload_id,
+                             size_t first, size_t n)
+{
+    int rc = with_part_requests(c, key, upload_id, first, n, prefetch_requests);
+    return rc > 0 ? rc : 0;
+}
+
+void pfs_client_forget_part_urls(struct pfs_client *c, const char *key, const char *upload_id,
+                                 size_t first, size_t n)
+{
+    with_part_requests(c, key, upload_id, first, n, forget_requests);
+}
+
 /* Uploads or copies part `number` (bytes first..first+len-1 of the whole). */
 typedef int (*part_fn)(struct pfs_client *c, struct pfs_part *out, const char *key,
                        const char *upload_id, int number, uint64_t first, uint64_t len, void *ctx,
@@ -1170,7 +1253,8 @@ struct part_job {
     struct pfs_part part;
     struct pfs_status st;
     int rc;
-    _Atomic int *abort_flag; /* set by the first failure: later parts skip */
+    _Atomic int *abort_flag;        /* set by the first failure: later parts skip */
+    size_t presign_from, presign_n; /* part URLs to sign ahead (PART_URL_WINDOW) */
 };
 
 static void part_task(void *arg)
@@ -1182,6 +1266,8 @@ static void part_task(void *arg)
         j->st.error = -ECANCELED;
         return;
     }
+    if (j->presign_n)
+        pfs_client_presign_parts(j->c, j->key, j->upload_id, j->presign_from, j->presign_n);
     j->rc =
         j->fn(j->c, &j->part, j->key, j->upload_id, j->number, j->first, j->len, j->ctx, &j->st);
     if (j->rc)
@@ -1216,6 +1302,9 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
         return -1;
     if (rep && rep->mpu_started)
         rep->mpu_started(rep->ctx, upload_id, part_size);
+    bool presign = fn == upload_part_from_fd; /* copies sign a range each: not batched */
+    if (presign)
+        pfs_client_presign_parts(c, key, upload_id, 1, n < PART_URL_WINDOW ? n : PART_URL_WINDOW);
     struct part_job *jobs = calloc(n, sizeof(*jobs));
     struct pfs_part *parts = calloc(n, sizeof(*parts));
     _Atomic int abort_flag = 0;
@@ -1238,6 +1327,11 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
                 .number = (int)i + 1,
                 .abort_flag = &abort_flag,
             };
+            size_t next = i + 1 + PART_URL_WINDOW / 2 + 1; /* the next window's first part */
+            if (presign && (i + 1) % PART_URL_WINDOW == PART_URL_WINDOW / 2 && next <= n) {
+                jobs[i].presign_from = next;
+                jobs[i].presign_n = n - next + 1 < PART_URL_WINDOW ? n - next + 1 : PART_URL_WINDOW;
+            }
             if (!c->pool || pfs_pool_submit(c->pool, &group, part_task, &jobs[i]) != 0)
                 part_task(&jobs[i]);
         }

@@ -61,6 +61,23 @@ void pfs_object_info_cleanup(struct pfs_object_info *info);
 /* The value of user metadata `name`, or NULL. */
 const char *pfs_object_info_meta(const struct pfs_object_info *info, const char *name);
 
+/* Has the URLs of HEADs of keys[0..n) signed in batches ahead of the HEADs
+ * themselves (a listing's fan-out): with a signing service, ceil(n / batch)
+ * calls instead of n. A no-op with local keys; failures are left to the
+ * HEADs. */
+void pfs_client_presign_heads(struct pfs_client *c, const char *const *keys, size_t n);
+
+/* Has the URLs of parts first..first+n-1 of upload_id signed in one batch
+ * ahead of the parts (each part then takes its URL out of the cache).
+ * Returns how many were cached: 0 with local keys, which need no batching,
+ * or when the batch failed (the parts then sign their own). */
+int pfs_client_presign_parts(struct pfs_client *c, const char *key, const char *upload_id,
+                             size_t first, size_t n);
+
+/* Drops part URLs signed ahead that no part used (a stream ended sooner). */
+void pfs_client_forget_part_urls(struct pfs_client *c, const char *key, const char *upload_id,
+                                 size_t first, size_t n);
+
 /* HEAD. A missing key is -1 with ENOENT. */
 int pfs_client_head(struct pfs_client *c, struct pfs_object_info *out, const char *key,
                     struct pfs_status *st);

@@ -124,10 +124,16 @@ static const struct opt_def options[] = {
      "file holding the bearer token for the signer alone (mode 0600)"},
     {"signer_ca", OPT_STRING, OFF(signer_ca), 0, 0,
      "CA certificates (PEM) to verify the signer's TLS certificate; default: system store"},
+    {"signer_cert", OPT_STRING, OFF(signer_cert), 0, 0,
+     "PEM client certificate to present to the signer (mutual TLS); with signer_key"},
+    {"signer_key", OPT_STRING, OFF(signer_key), 0, 0, "PEM private key of signer_cert (mode 0600)"},
     {"tls_cert", OPT_STRING, OFF(tls_cert), 0, 0,
      "presignfs signer: PEM certificate (chain) to serve HTTPS with"},
     {"tls_key", OPT_STRING, OFF(tls_key), 0, 0,
      "presignfs signer: PEM private key of tls_cert (mode 0600)"},
+    {"tls_client_ca", OPT_STRING, OFF(tls_client_ca), 0, 0,
+     "presignfs signer: CA certificates (PEM) that client certificates are verified with; "
+     "clients with cert_subject or cert_sha256 must present one"},
     /* Handled by pfs_config_load before any file is read; listed for --help. */
     {"config", OPT_CONFIG, 0, 0, 0,
      "configuration file to read (only with -o or $PRESIGNFS_CONFIG)"},
@@ -763,6 +769,14 @@ int pfs_config_load_signer_token(char **out, const struct pfs_config *cfg,
     if (!cfg->signer_token)
         return failf(err, "signer = %s needs signer_token = FILE (the token alone, mode 0600)",
                      cfg->signer ? cfg->signer : "URL");
+    if (!cfg->signer_cert != !cfg->signer_key)
+        return failf(err, "signer_cert and signer_key go together");
+    if (cfg->signer_key) {
+        FILE *kf = open_private(cfg->signer_key, "signer_key", err);
+        if (!kf)
+            return -1;
+        fclose(kf);
+    }
     FILE *f = open_private(cfg->signer_token, "signer token file", err);
     if (!f)
         return -1;

@@ -51,8 +51,10 @@ struct pfs_config {
     char *signer;       /* URL of a presignfs signer: URLs come from it, no credentials */
     char *signer_token; /* file holding the bearer token alone (mode 0600) */
     char *signer_ca;    /* CA certificates (PEM) to verify the signer's TLS certificate */
+    char *signer_cert, *signer_key; /* client certificate for the signer (mutual TLS) */
     /* the signer verb */
     char *tls_cert, *tls_key;
+    char *tls_client_ca; /* CA certificates (PEM) that client certificates must chain to */
 
     /* Filled by pfs_config_finish: */
     struct pfs_endpoint parsed_endpoint;

@@ -248,6 +248,10 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
 int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
                         unsigned max_pages, struct pfs_status *st);
 
+/* Has the URLs of HEADs of l's entries without metadata signed in batches
+ * (listing_presign.c); a no-op with local keys. */
+void pfs_lookup_presign_heads(struct pfs_fs *fs, const struct pfs_listing *l, const char *dir_key);
+
 /* Children being written here, which the store does not list yet. fs->lock held. */
 void pfs_lookup_add_local_children(struct pfs_fs *fs, struct pfs_listing *l, uint64_t dir_ino);
 

@@ -120,6 +120,8 @@ struct pfs_http_curl_opts {
     long connect_timeout_ms; /* default 10 s */
     long low_speed_time_s;   /* abort a transfer slower than 1 KiB/s for this long; default 30 */
     const char *ca_file;     /* NULL: the system store */
+    const char *cert_file;   /* PEM client certificate for TLS, or NULL */
+    const char *key_file;    /* PEM private key of cert_file */
     bool insecure;           /* skip TLS verification (logged as a warning) */
 };
 

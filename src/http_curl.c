@@ -21,6 +21,7 @@
 struct curl_transport {
     struct pfs_http_curl_opts opts;
     char *ca_file;
+    char *cert_file, *key_file; /* TLS client certificate (a signer that asks for one) */
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t pool_lock;
@@ -334,6 +335,10 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (t->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert_file) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, t->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, t->key_file);
+    }
     if (t->opts.insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -409,6 +414,8 @@ static void curl_destroy(void *ctx)
         pthread_mutex_destroy(&t->share_locks[i]);
     pthread_mutex_destroy(&t->pool_lock);
     free(t->ca_file);
+    free(t->cert_file);
+    free(t->key_file);
     free(t);
 }
 
@@ -435,6 +442,10 @@ int pfs_http_curl_new(struct pfs_http **out, const struct pfs_http_curl_opts *op
         t->opts.low_speed_time_s = 30;
     t->ca_file = opts && opts->ca_file ? strdup(opts->ca_file) : NULL;
     t->opts.ca_file = t->ca_file;
+    t->cert_file = opts && opts->cert_file ? strdup(opts->cert_file) : NULL;
+    t->key_file = opts && opts->key_file ? strdup(opts->key_file) : NULL;
+    t->opts.cert_file = t->cert_file;
+    t->opts.key_file = t->key_file;
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&t->share_locks[i], NULL);
     pthread_mutex_init(&t->pool_lock, NULL);

@@ -179,6 +179,7 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
         st->error = -ENOMEM;
         return -1;
     }
+    pfs_lookup_presign_heads(fs, l, dir_key);
     struct pfs_task_group g;
     pfs_task_group_init(&g);
     size_t n = 0;

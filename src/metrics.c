@@ -69,6 +69,11 @@ json_t *pfs_metrics_json(const struct pfs_metrics *m)
     bad |= set_u64(o, "resigns", m->s.resigns);
     bad |= set_u64(o, "bytes_in", m->s.bytes_in);
     bad |= set_u64(o, "bytes_out", m->s.bytes_out);
+    json_t *signer = json_object();
+    bad |= !signer;
+    bad |= set_u64(signer, "calls", m->s.signer_calls);
+    bad |= set_u64(signer, "urls", m->s.signer_urls);
+    bad |= json_object_set_new(o, "signer", signer);
     bad |= json_object_set_new(o, "fuse", fuse);
     bad |= json_object_set_new(o, "urlcache", urls);
     if (m->have_fs) {
@@ -143,6 +148,11 @@ void pfs_metrics_prometheus(struct pfs_buf *out, const struct pfs_metrics *m)
     family(out, "presignfs_sent_bytes_total", "counter",
            "Request body bytes sent in attempts the store answered.");
     sample(out, "presignfs_sent_bytes_total", m->s.bytes_out);
+    family(out, "presignfs_signer_calls_total", "counter",
+           "Calls to the signing service (keyless mounts); a batch of URLs is one call.");
+    sample(out, "presignfs_signer_calls_total", m->s.signer_calls);
+    family(out, "presignfs_signer_urls_total", "counter", "URLs asked of the signing service.");
+    sample(out, "presignfs_signer_urls_total", m->s.signer_urls);
     family(out, "presignfs_fuse_operations_total", "counter", "FUSE operations by kind.");
     for (int k = 0; k < PFS_FOP_N; k++)
         pfs_buf_printf(out, "presignfs_fuse_operations_total{op=\"%s\"} %llu\n",

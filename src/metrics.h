@@ -27,7 +27,8 @@ typedef void (*pfs_metrics_collect_fn)(void *ctx, struct pfs_metrics *out);
 /* The JSON object (version 1):
  *   {"version":1, "requests":{"GET":N,...}, "requests_failed":{...},
  *    "latency_seconds":{"GET":{"count":N,"sum":S,"buckets":{"0.001":N,...,"+Inf":N}},...},
- *    "retries":N, "resigns":N, "bytes_in":N, "bytes_out":N, "fuse":{"lookup":N,...},
+ *    "retries":N, "resigns":N, "bytes_in":N, "bytes_out":N,
+ *    "signer":{"calls":N,"urls":N}, "fuse":{"lookup":N,...},
  *    "urlcache":{"hits":N,"misses":N,"refreshes":N,"evictions":N,"invalidations":N},
  *    "uploads":{"queued":N,"in_flight":N,"failed":N,"pending":N,"staged_bytes":N}}
  * requests counts every request of a kind (ok and failed); buckets are

@@ -286,6 +286,14 @@ void pfs_signer_handle(struct pfs_signer *s, struct pfs_signer_reply *out, const
                        const char *path, const char *authorization, const char *body, size_t len,
                        const char *peer, int64_t now, double mono)
 {
+    pfs_signer_handle_tls(s, out, method, path, authorization, NULL, body, len, peer, now, mono);
+}
+
+void pfs_signer_handle_tls(struct pfs_signer *s, struct pfs_signer_reply *out, const char *method,
+                           const char *path, const char *authorization,
+                           const struct pfs_signer_peer_cert *cert, const char *body, size_t len,
+                           const char *peer, int64_t now, double mono)
+{
     pfs_buf_reset(&out->body);
     out->retry_after = 0;
     if (strcmp(path, "/v1/health") == 0) {
@@ -314,6 +322,13 @@ void pfs_signer_handle(struct pfs_signer *s, struct pfs_signer_reply *out, const
                     token ? "unknown token" : "missing 'Authorization: Bearer TOKEN'");
         PFS_INFO("audit client=- peer=%s %s %s refused: %s", peer, method, path,
                  token ? "unknown token" : "no bearer token");
+        return;
+    }
+    char why[400];
+    if (pfs_signer_policy_check_cert(c, cert, why, sizeof(why)) != 0) {
+        PFS_INFO("audit client=%s peer=%s %s %s refused: %s", c->name, peer, method, path, why);
+        pthread_rwlock_unlock(&s->lock);
+        reply_error(out, 401, "unauthorized", why);
         return;
     }
     if (is_info)

@@ -45,4 +45,14 @@ void pfs_signer_handle(struct pfs_signer *s, struct pfs_signer_reply *out, const
                        const char *path, const char *authorization, const char *body, size_t len,
                        const char *peer, int64_t now, double mono);
 
+struct pfs_signer_peer_cert;
+
+/* The same for a request over TLS: cert is what the TLS layer says of the
+ * client's certificate (NULL: none presented, or plain HTTP); a client whose
+ * section names a certificate is refused without the right one. */
+void pfs_signer_handle_tls(struct pfs_signer *s, struct pfs_signer_reply *out, const char *method,
+                           const char *path, const char *authorization,
+                           const struct pfs_signer_peer_cert *cert, const char *body, size_t len,
+                           const char *peer, int64_t now, double mono);
+
 #endif

@@ -11,11 +11,13 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "crypto.h"
 #include "uri.h"
 
 static void free_client(struct pfs_signer_client *c)
 {
     free(c->name);
+    free(c->cert_subject);
     for (size_t i = 0; i < c->n_allow; i++) {
         free(c->allow[i].bucket);
         free(c->allow[i].prefix);
@@ -131,6 +133,32 @@ static int parse_number(double *out, const char *value, double min, double max)
     return 0;
 }
 
+/* 64 hex digits, colons between bytes allowed (as openssl x509 -fingerprint
+ * -sha256 prints them). */
+static int parse_fingerprint(struct pfs_signer_client *c, const char *value, char *msg,
+                             size_t msg_len)
+{
+    char hex[2 * PFS_SHA256_LEN + 1];
+    size_t n = 0;
+    for (const char *p = value; *p; p++)
+        if (*p != ':') {
+            if (n == sizeof(hex) - 1 || pfs_uri_hexval(*p) < 0) {
+                n = 0;
+                break;
+            }
+            hex[n++] = *p;
+        }
+    if (n != sizeof(hex) - 1)
+        return msgf(msg, msg_len,
+                    "cert_sha256 must be the 64 hex digits of a SHA-256 fingerprint, not '%.100s'",
+                    value);
+    for (size_t i = 0; i < PFS_SHA256_LEN; i++)
+        c->cert_sha256[i] =
+            (uint8_t)(pfs_uri_hexval(hex[2 * i]) << 4 | pfs_uri_hexval(hex[2 * i + 1]));
+    c->has_cert_sha256 = true;
+    return 0;
+}
+
 static int load_handler(void *user, const char *section, const char *name, const char *value,
                         char *msg, size_t msg_len)
 {
@@ -179,8 +207,17 @@ static int load_handler(void *user, const char *section, const char *name, const
         c->burst = v;
         return 0;
     }
+    if (strcmp(name, "cert_subject") == 0) {
+        free(c->cert_subject);
+        c->cert_subject = strdup(value);
+        return c->cert_subject ? 0 : msgf(msg, msg_len, "out of memory");
+    }
+    if (strcmp(name, "cert_sha256") == 0)
+        return parse_fingerprint(c, value, msg, msg_len);
     return msgf(msg, msg_len,
-                "unknown key '%.60s' (token, allow, access, max_expires, rate, burst)", name);
+                "unknown key '%.60s' (token, allow, access, max_expires, rate, burst, "
+                "cert_subject, cert_sha256)",
+                name);
 }
 
 int pfs_signer_policy_load(struct pfs_signer_policy **out, const char *path,
@@ -466,4 +503,34 @@ bool pfs_signer_rate_take(struct pfs_signer_rate *r, double rate, double burst, 
     if (retry_after_out)
         *retry_after_out = (cost - r->tokens) / rate;
     return false;
+}
+
+int pfs_signer_policy_check_cert(const struct pfs_signer_client *c,
+                                 const struct pfs_signer_peer_cert *peer, char *why, size_t why_len)
+{
+    bool required = c->cert_subject || c->has_cert_sha256;
+    if (peer && peer->present && !peer->verified) {
+        /* Even where none is required, a certificate that does not verify
+         * is a client that is not what it claims. */
+        snprintf(why, why_len, "client certificate not trusted: %s", peer->why);
+        return -1;
+    }
+    if (!required)
+        return 0;
+    if (!peer || !peer->present) {
+        snprintf(why, why_len, "client %s must present a client certificate", c->name);
+        return -1;
+    }
+    if (c->cert_subject && strcmp(c->cert_subject, peer->subject) != 0) {
+        snprintf(why, why_len, "client certificate subject '%.200s' is not the one of client %s",
+                 peer->subject, c->name);
+        return -1;
+    }
+    if (c->has_cert_sha256 &&
+        !pfs_crypto_equal(c->cert_sha256, peer->sha256, sizeof(c->cert_sha256))) {
+        snprintf(why, why_len, "client certificate fingerprint is not the one of client %s",
+                 c->name);
+        return -1;
+    }
+    return 0;
 }

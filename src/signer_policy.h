@@ -32,7 +32,29 @@ struct pfs_signer_client {
     enum pfs_signer_access access;
     int64_t max_expires;
     double rate, burst; /* token bucket: URLs per second, most at once */
+    /* Mutual TLS: when either is set, the client must also present a
+     * certificate that tls_client_ca verifies, with this subject (RFC 4514,
+     * as `openssl x509 -subject -nameopt RFC2253` prints it) and/or this
+     * SHA-256 fingerprint of its DER form. */
+    char *cert_subject;
+    uint8_t cert_sha256[PFS_SHA256_LEN];
+    bool has_cert_sha256;
 };
+
+/* What the TLS layer says about the peer's certificate. */
+struct pfs_signer_peer_cert {
+    bool present;  /* the client sent a certificate */
+    bool verified; /* it chains to tls_client_ca and is valid now */
+    char subject[512];
+    uint8_t sha256[PFS_SHA256_LEN];
+    char why[128]; /* why it did not verify */
+};
+
+/* 0 when c may go on with the certificate it presented (peer NULL: none,
+ * or no TLS); -1 with a sentence in why. */
+int pfs_signer_policy_check_cert(const struct pfs_signer_client *c,
+                                 const struct pfs_signer_peer_cert *peer, char *why,
+                                 size_t why_len);
 
 struct pfs_signer_policy {
     struct pfs_signer_client *clients;

@@ -15,7 +15,7 @@ struct req_counters {
 };
 
 static struct req_counters reqs[PFS_REQ_N];
-static _Atomic uint64_t retries, resigns, bytes_in, bytes_out;
+static _Atomic uint64_t retries, resigns, bytes_in, bytes_out, signer_calls, signer_urls;
 static _Atomic uint64_t fuse_ops[PFS_FOP_N];
 
 static const char *const req_names[PFS_REQ_N] = {"GET",  "PUT",  "HEAD", "DELETE",
@@ -70,6 +70,12 @@ void pfs_stats_resign(void)
     ADD(resigns, 1);
 }
 
+void pfs_stats_signer_call(size_t n_urls)
+{
+    ADD(signer_calls, 1);
+    ADD(signer_urls, n_urls);
+}
+
 void pfs_stats_bytes(uint64_t in, uint64_t out)
 {
     if (in)
@@ -98,6 +104,8 @@ void pfs_stats_snapshot(struct pfs_stats_snapshot *out)
     out->resigns = GET(resigns);
     out->bytes_in = GET(bytes_in);
     out->bytes_out = GET(bytes_out);
+    out->signer_calls = GET(signer_calls);
+    out->signer_urls = GET(signer_urls);
     for (int k = 0; k < PFS_FOP_N; k++)
         out->fuse[k] = GET(fuse_ops[k]);
 }
@@ -115,6 +123,8 @@ void pfs_stats_reset(void)
     ZERO(resigns);
     ZERO(bytes_in);
     ZERO(bytes_out);
+    ZERO(signer_calls);
+    ZERO(signer_urls);
     for (int k = 0; k < PFS_FOP_N; k++)
         ZERO(fuse_ops[k]);
 }
@@ -141,9 +151,13 @@ int pfs_stats_format_line(char *out, size_t len, const struct pfs_stats_snapshot
         if (n)
             PUT(" %s=%llu", req_names[k], (unsigned long long)n);
     }
-    PUT(" failed=%llu retries=%llu resigns=%llu bytes_in=%llu bytes_out=%llu fuse",
+    PUT(" failed=%llu retries=%llu resigns=%llu bytes_in=%llu bytes_out=%llu",
         (unsigned long long)failed, (unsigned long long)s->retries, (unsigned long long)s->resigns,
         (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    if (s->signer_calls) /* keyless mounts only */
+        PUT(" signer_calls=%llu signer_urls=%llu", (unsigned long long)s->signer_calls,
+            (unsigned long long)s->signer_urls);
+    PUT(" fuse");
     for (int k = 0; k < PFS_FOP_N; k++)
         if (s->fuse[k])
             PUT(" %s=%llu", fuse_names[k], (unsigned long long)s->fuse[k]);

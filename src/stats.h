@@ -60,10 +60,12 @@ struct pfs_stats_req {
 
 struct pfs_stats_snapshot {
     struct pfs_stats_req req[PFS_REQ_N];
-    uint64_t retries;   /* attempts beyond the first, re-signs included */
-    uint64_t resigns;   /* URLs the store rejected, signed again */
-    uint64_t bytes_in;  /* response bodies received, every attempt's (error bodies too) */
-    uint64_t bytes_out; /* request bodies of attempts the store answered */
+    uint64_t retries;      /* attempts beyond the first, re-signs included */
+    uint64_t resigns;      /* URLs the store rejected, signed again */
+    uint64_t bytes_in;     /* response bodies received, every attempt's (error bodies too) */
+    uint64_t bytes_out;    /* request bodies of attempts the store answered */
+    uint64_t signer_calls; /* calls to a presignfs signer (keyless mounts), answered or not */
+    uint64_t signer_urls;  /* URLs those calls asked for */
     uint64_t fuse[PFS_FOP_N];
 };
 
@@ -76,6 +78,8 @@ const char *pfs_stats_fuse_name(enum pfs_fuse_kind k);
  * attempts it took, how long they took together. */
 void pfs_stats_request(enum pfs_req_kind k, bool ok, unsigned attempts, uint64_t latency_us);
 void pfs_stats_resign(void);
+/* One call to the signing service asking for n_urls URLs (a batch is one). */
+void pfs_stats_signer_call(size_t n_urls);
 /* Body bytes of one attempt: received from and sent to the store. */
 void pfs_stats_bytes(uint64_t in, uint64_t out);
 void pfs_stats_fuse_op(enum pfs_fuse_kind k);

@@ -21,6 +21,8 @@ static int open_signer_source(struct pfs_store *s, const struct pfs_config *cfg,
         .url = cfg->signer,
         .token = token,
         .ca_file = cfg->signer_ca,
+        .cert_file = cfg->signer_cert,
+        .key_file = cfg->signer_key,
         .connect_timeout_ms = (long)cfg->connect_timeout * 1000,
         .expires = cfg->url_expires,
     };

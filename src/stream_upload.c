@@ -14,6 +14,13 @@
 #include "log.h"
 
 #define MAX_PARTS 10000 /* the S3 and TOS limit */
+/* Part URLs are signed ahead in batches (a signing service answers one call
+ * per batch): first PRESIGN_FIRST, then twice the last batch, up to
+ * PRESIGN_MAX, asked for once half of the last batch is used. How many parts
+ * a stream has is not known, so the batches grow with it; what it did not use
+ * is dropped at the end. */
+#define PRESIGN_FIRST 32
+#define PRESIGN_MAX 512
 
 struct part_task {
     struct pfs_stream *s;
@@ -33,6 +40,9 @@ struct pfs_stream {
     struct pfs_part *parts; /* [MAX_PARTS], filled as parts succeed */
     int queued;             /* parts queued so far (numbers 1..queued) */
     unsigned inflight;
+    bool batching;      /* the URL source batches: part URLs are signed ahead */
+    int presigned;      /* part URLs 1..presigned were asked for */
+    int presign_window; /* the size of the last batch */
     bool failed;
     struct pfs_status first_error;
 };
@@ -43,7 +53,20 @@ static void part_task(void *arg)
     struct pfs_stream *s = t->s;
     pthread_mutex_lock(&s->lock);
     bool skip = s->failed; /* one part failed: the upload is dead, save the work */
+    int ahead_from = 0, ahead_n = 0;
+    if (!skip && s->batching && s->presigned < MAX_PARTS &&
+        t->number > s->presigned - s->presign_window / 2) {
+        ahead_n = s->presign_window * 2 < PRESIGN_MAX ? s->presign_window * 2 : PRESIGN_MAX;
+        if (ahead_n > MAX_PARTS - s->presigned)
+            ahead_n = MAX_PARTS - s->presigned;
+        ahead_from = s->presigned + 1;
+        s->presigned += ahead_n; /* claimed under the lock, signed outside it */
+        s->presign_window = ahead_n;
+    }
     pthread_mutex_unlock(&s->lock);
+    if (ahead_n)
+        pfs_client_presign_parts(s->client, s->key, s->upload_id, (size_t)ahead_from,
+                                 (size_t)ahead_n);
     struct pfs_part part = {0};
     struct pfs_status st;
     pfs_status_clear(&st);
@@ -97,6 +120,9 @@ int pfs_stream_start(struct pfs_stream **out, struct pfs_client *c, struct pfs_p
     s->fd = fd;
     s->part_size = part_size;
     s->max_inflight = max_inflight ? max_inflight : 1;
+    s->presigned = pfs_client_presign_parts(c, s->key, s->upload_id, 1, PRESIGN_FIRST);
+    s->batching = s->presigned > 0;
+    s->presign_window = s->presigned;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->changed, NULL);
     *out = s;
@@ -160,6 +186,9 @@ static void wait_idle(struct pfs_stream *s)
 
 static void free_stream(struct pfs_stream *s)
 {
+    if (s->batching && s->presigned > s->queued)
+        pfs_client_forget_part_urls(s->client, s->key, s->upload_id, (size_t)s->queued + 1,
+                                    (size_t)(s->presigned - s->queued));
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->lock);
     free(s->parts);

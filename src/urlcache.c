@@ -274,8 +274,117 @@ int pfs_urlcache_get(struct pfs_urlcache *c, char **url_out, const struct pfs_si
 int pfs_urlcache_get_uncached(struct pfs_urlcache *c, char **url_out,
                               const struct pfs_sign_request *req)
 {
+    *url_out = NULL;
+    int64_t now = pfs_clock_now(c->clock);
+    struct pfs_buf key;
+    pfs_buf_init(&key);
+    if (c->src->ops->presign_many && make_key(&key, req) == 0) {
+        /* A prefetched one-shot URL (the parts of an upload) is taken out:
+         * it serves exactly one request and then only takes up room. */
+        uint64_t hash = fnv1a(key.data, key.len);
+        pthread_mutex_lock(&c->lock);
+        struct entry *e = find(c, key.data, key.len, hash);
+        if (e && now + c->margin < e->expires_at) {
+            *url_out = e->url;
+            e->url = NULL;
+            remove_entry(c, e);
+            c->stats.hits++;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    pfs_buf_cleanup(&key);
+    if (*url_out)
+        return 0;
     int64_t expires_at;
-    return pfs_url_source_presign(c->src, url_out, &expires_at, req, pfs_clock_now(c->clock));
+    return pfs_url_source_presign(c->src, url_out, &expires_at, req, now);
+}
+
+/* Signs reqs[0..n) with one presign_many of the source (which batches) and caches
+ * what came back. Returns the number cached or -errno. */
+static int sign_and_store(struct pfs_urlcache *c, const struct pfs_sign_request *reqs,
+                          struct pfs_buf *keys, const uint64_t *hashes, size_t n, int64_t now)
+{
+    char **urls = calloc(n, sizeof(*urls));
+    int64_t *exp = calloc(n, sizeof(*exp));
+    int *rcs = calloc(n, sizeof(*rcs));
+    int rc = (!urls || !exp || !rcs)
+                 ? -ENOMEM
+                 : c->src->ops->presign_many(c->src->ctx, urls, exp, rcs, reqs, n, now);
+    int stored = 0;
+    if (rc == 0) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < n; i++) {
+            if (urls && urls[i]) {
+                store(c, &keys[i], hashes[i], urls[i], exp[i]);
+                stored++;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    for (size_t i = 0; urls && i < n; i++)
+        free(urls[i]);
+    free(urls);
+    free(exp);
+    free(rcs);
+    return rc ? rc : stored;
+}
+
+int pfs_urlcache_prefetch(struct pfs_urlcache *c, const struct pfs_sign_request *reqs, size_t n)
+{
+    if (!c->src->ops->presign_many || n == 0)
+        return 0;
+    /* More would push out what this call itself signed before it is used. */
+    if (n > c->capacity / 2)
+        n = c->capacity / 2 ? c->capacity / 2 : 1;
+    int64_t now = pfs_clock_now(c->clock);
+    /* Only what a get would sign is asked for, in the order given. */
+    struct pfs_sign_request *want = calloc(n, sizeof(*want));
+    struct pfs_buf *keys = calloc(n, sizeof(*keys));
+    uint64_t *hashes = calloc(n, sizeof(*hashes));
+    int rc = 0;
+    size_t m = 0;
+    if (!want || !keys || !hashes)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        pfs_buf_init(&keys[m]);
+        if (make_key(&keys[m], &reqs[i])) {
+            rc = -ENOMEM;
+            pfs_buf_cleanup(&keys[m]);
+            break;
+        }
+        uint64_t hash = fnv1a(keys[m].data, keys[m].len);
+        pthread_mutex_lock(&c->lock);
+        struct entry *e = find(c, keys[m].data, keys[m].len, hash);
+        bool fresh = e && now + c->margin < e->expires_at;
+        if (!fresh) {
+            if (e)
+                c->stats.refreshes++;
+            else
+                c->stats.misses++;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (fresh) {
+            pfs_buf_cleanup(&keys[m]);
+            continue;
+        }
+        want[m] = reqs[i];
+        hashes[m] = hash;
+        m++;
+    }
+    int stored = 0;
+    if (rc == 0 && m > 0) {
+        rc = sign_and_store(c, want, keys, hashes, m, now);
+        if (rc > 0) {
+            stored = rc;
+            rc = 0;
+        }
+    }
+    for (size_t i = 0; keys && i < m; i++)
+        pfs_buf_cleanup(&keys[i]);
+    free(want);
+    free(keys);
+    free(hashes);
+    return rc ? rc : stored;
 }
 
 void pfs_urlcache_invalidate(struct pfs_urlcache *c, const struct pfs_sign_request *req,

@@ -43,9 +43,19 @@ void pfs_urlcache_free(struct pfs_urlcache *c);
 int pfs_urlcache_get(struct pfs_urlcache *c, char **url_out, const struct pfs_sign_request *req);
 
 /* Signs without caching: for one-shot URLs such as part uploads, which would
- * only push useful entries out. */
+ * only push useful entries out. A URL that pfs_urlcache_prefetch put in the
+ * cache for req is taken out and handed over instead. */
 int pfs_urlcache_get_uncached(struct pfs_urlcache *c, char **url_out,
                               const struct pfs_sign_request *req);
+
+/* Signs, in as few calls of the source as it can batch, the URLs of reqs that
+ * the cache lacks or would refresh, and caches them: for callers that know
+ * their next URLs (a HEAD fan-out, the parts of an upload). A no-op for a
+ * source without batching (local keys). Failures are not reported per URL:
+ * a later get signs that one alone and says why. Returns the number of URLs
+ * cached, or the -errno of a batch call that failed as a whole. Signs
+ * outside the lock; thread-safe. */
+int pfs_urlcache_prefetch(struct pfs_urlcache *c, const struct pfs_sign_request *reqs, size_t n);
 
 /* Drops the entry for req because the server rejected `rejected_url`. When
  * rejected_url is non-NULL and the entry already holds a different (newer)

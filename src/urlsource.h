@@ -18,6 +18,13 @@ struct pfs_url_source_ops {
     int (*presign)(void *ctx, char **url_out, int64_t *expires_at_out,
                    const struct pfs_sign_request *req, int64_t now);
     void (*destroy)(void *ctx);
+    /* Optional (NULL for sources where signing costs nothing, such as local
+     * keys): signs reqs[0..n) in as few round trips as the source can. Each
+     * urls_out[i] is a heap string or NULL with rcs_out[i] the -errno of that
+     * URL. Returns 0 once it got answers (per-URL errors in rcs_out), or the
+     * -errno of a call that failed as a whole (every urls_out[i] NULL). */
+    int (*presign_many)(void *ctx, char **urls_out, int64_t *expires_at_out, int *rcs_out,
+                        const struct pfs_sign_request *reqs, size_t n, int64_t now);
 };
 
 struct pfs_url_source {
@@ -36,6 +43,8 @@ struct pfs_url_source_remote_opts {
     const char *url;         /* http[s]://host:port of the service */
     const char *token;       /* the bearer token (copied) */
     const char *ca_file;     /* PEM CA file for the service's TLS certificate, or NULL */
+    const char *cert_file;   /* PEM client certificate to present, or NULL */
+    const char *key_file;    /* its private key */
     long connect_timeout_ms; /* 0: 5 s */
     int64_t expires;         /* lifetime asked for (the service may cap it), 1..604800 */
 };

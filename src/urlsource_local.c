@@ -31,7 +31,7 @@ static void local_destroy(void *ctx)
     free(ls);
 }
 
-static const struct pfs_url_source_ops local_ops = {local_presign, local_destroy};
+static const struct pfs_url_source_ops local_ops = {local_presign, local_destroy, NULL};
 
 int pfs_url_source_local_new(struct pfs_url_source **out, const struct pfs_sign_params *params,
                              struct pfs_cred *cred, int64_t expires)

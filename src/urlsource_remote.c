@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "signer_json.h"
+#include "stats.h"
 #include "urlsource.h"
 
 #define REMOTE_MAX_REPLY (1 << 20)
@@ -24,6 +25,7 @@ struct remote_source {
     char *base; /* "http[s]://host:port" */
     char *auth; /* "Bearer TOKEN", wiped when freed */
     int64_t expires;
+    _Atomic size_t max_batch; /* URLs per call: the service's max_batch once known */
     atomic_bool down;
 };
 
@@ -36,9 +38,10 @@ static void sleep_ms(unsigned ms)
 /* One call: path with an optional JSON body. Returns 0 with *status and the
  * 2xx body in out (non-2xx bodies in err_body), or -EIO for no answer. */
 static int call(struct remote_source *rs, const char *method, const char *path,
-                const struct pfs_buf *body, long *status, struct pfs_buf *out,
+                const struct pfs_buf *body, size_t n_urls, long *status, struct pfs_buf *out,
                 struct pfs_buf *err_body, int *retry_after)
 {
+    pfs_stats_signer_call(n_urls);
     struct pfs_buf url;
     pfs_buf_init(&url);
     pfs_buf_printf(&url, "%s%s", rs->base, path);
@@ -84,7 +87,7 @@ static void answered(struct remote_source *rs)
 /* Calls with a JSON body, waiting out 429s a few times. Returns 0 with a 200
  * body in out, or -errno (one log line said why). */
 static int call_ok(struct remote_source *rs, const char *method, const char *path,
-                   const struct pfs_buf *body, struct pfs_buf *out, const char *what)
+                   const struct pfs_buf *body, size_t n_urls, struct pfs_buf *out, const char *what)
 {
     for (int attempt = 0;; attempt++) {
         long status = 0;
@@ -92,7 +95,7 @@ static int call_ok(struct remote_source *rs, const char *method, const char *pat
         struct pfs_buf err_body;
         pfs_buf_init(&err_body);
         pfs_buf_reset(out);
-        int rc = call(rs, method, path, body, &status, out, &err_body, &retry_after);
+        int rc = call(rs, method, path, body, n_urls, &status, out, &err_body, &retry_after);
         if (rc) {
             pfs_buf_cleanup(&err_body);
             return rc;
@@ -135,7 +138,7 @@ static int remote_presign(void *ctx, char **url_out, int64_t *expires_at_out,
     snprintf(what, sizeof(what), "%s %s/%.*s", req->method, req->bucket,
              (int)(req->key_len > 300 ? 300 : req->key_len), req->key ? req->key : "");
     if (rc == 0)
-        rc = call_ok(rs, "POST", "/v1/presign", &body, &out, what);
+        rc = call_ok(rs, "POST", "/v1/presign", &body, 1, &out, what);
     if (rc == 0) {
         struct pfs_signer_result res;
         char why[256];
@@ -159,6 +162,76 @@ static int remote_presign(void *ctx, char **url_out, int64_t *expires_at_out,
     return rc;
 }
 
+/* One call for reqs[0..n), n <= max_batch. */
+static int presign_chunk(struct remote_source *rs, char **urls_out, int64_t *expires_at_out,
+                         int *rcs_out, const struct pfs_sign_request *reqs, size_t n)
+{
+    int64_t *expires = malloc(n * sizeof(*expires));
+    struct pfs_signer_result *res = calloc(n, sizeof(*res));
+    struct pfs_buf body, out;
+    pfs_buf_init(&body);
+    pfs_buf_init(&out);
+    int rc = expires && res ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        expires[i] = rs->expires;
+    if (rc == 0)
+        rc = pfs_signer_json_encode_request(&body, reqs, expires, n);
+    char what[64];
+    snprintf(what, sizeof(what), "a batch of %zu URLs", n);
+    if (rc == 0)
+        rc = call_ok(rs, "POST", "/v1/presign", &body, n, &out, what);
+    if (rc == 0) {
+        char why[256];
+        if (pfs_signer_json_parse_results(res, n, out.data ? out.data : "", out.len, why,
+                                          sizeof(why))) {
+            PFS_ERROR("signer %s: %s", rs->base, why);
+            rc = -EIO;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        /* A refused URL is asked for again alone when it is needed, and
+         * that call logs the reason: one line per refusal, not per batch. */
+        rcs_out[i] = res[i].error;
+        urls_out[i] = res[i].error ? NULL : res[i].url;
+        expires_at_out[i] = res[i].expires_at;
+        if (!res[i].error)
+            res[i].url = NULL;
+    }
+    for (size_t i = 0; res && i < n; i++)
+        pfs_signer_result_cleanup(&res[i]);
+    free(res);
+    free(expires);
+    pfs_buf_cleanup(&body);
+    pfs_buf_cleanup(&out);
+    return rc;
+}
+
+static int remote_presign_many(void *ctx, char **urls_out, int64_t *expires_at_out, int *rcs_out,
+                               const struct pfs_sign_request *reqs, size_t n, int64_t now)
+{
+    (void)now;
+    struct remote_source *rs = ctx;
+    for (size_t i = 0; i < n; i++) {
+        urls_out[i] = NULL;
+        rcs_out[i] = -EIO;
+    }
+    size_t batch = atomic_load(&rs->max_batch);
+    int rc = 0;
+    for (size_t at = 0; at < n; at += batch) {
+        size_t m = n - at < batch ? n - at : batch;
+        rc = presign_chunk(rs, urls_out + at, expires_at_out + at, rcs_out + at, reqs + at, m);
+        if (rc)
+            break; /* the rest would fail the same way */
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            free(urls_out[i]);
+            urls_out[i] = NULL;
+        }
+    }
+    return rc;
+}
+
 static void remote_destroy(void *ctx)
 {
     struct remote_source *rs = ctx;
@@ -171,7 +244,8 @@ static void remote_destroy(void *ctx)
     free(rs);
 }
 
-static const struct pfs_url_source_ops remote_ops = {remote_presign, remote_destroy};
+static const struct pfs_url_source_ops remote_ops = {remote_presign, remote_destroy,
+                                                     remote_presign_many};
 
 int pfs_url_source_remote_new(struct pfs_url_source **out,
                               const struct pfs_url_source_remote_opts *opts)
@@ -195,10 +269,13 @@ int pfs_url_source_remote_new(struct pfs_url_source **out,
     while (bl > 0 && rs->base[bl - 1] == '/')
         rs->base[--bl] = '\0';
     rs->expires = opts->expires;
+    rs->max_batch = PFS_SIGNER_MAX_BATCH;
     struct pfs_http_curl_opts hopts = {
         .connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 5000,
         .low_speed_time_s = 10,
         .ca_file = opts->ca_file,
+        .cert_file = opts->cert_file,
+        .key_file = opts->key_file,
     };
     int rc = pfs_http_curl_new(&rs->http, &hopts);
     if (rc) {
@@ -226,7 +303,7 @@ int pfs_url_source_remote_info(struct pfs_url_source *src, struct pfs_signer_inf
     pfs_buf_init(&err_body);
     long status = 0;
     int retry_after = 0;
-    int rc = call(rs, "GET", "/v1/info", NULL, &status, &reply, &err_body, &retry_after);
+    int rc = call(rs, "GET", "/v1/info", NULL, 0, &status, &reply, &err_body, &retry_after);
     if (rc) {
         snprintf(why, why_len, "signer %s does not answer", rs->base);
     } else if (status != 200) {
@@ -241,6 +318,8 @@ int pfs_url_source_remote_info(struct pfs_url_source *src, struct pfs_signer_inf
     } else {
         answered(rs);
         rc = pfs_signer_json_parse_info(out, reply.data ? reply.data : "", reply.len, why, why_len);
+        if (rc == 0 && out->max_batch >= 1 && out->max_batch <= PFS_SIGNER_MAX_BATCH)
+            atomic_store(&rs->max_batch, (size_t)out->max_batch);
     }
     pfs_buf_cleanup(&reply);
     pfs_buf_cleanup(&err_body);

@@ -278,13 +278,59 @@ static void test_rate(void **state)
     assert_false(pfs_signer_rate_take(&r, 10, 20, 3000.0, 1, &retry));
 }
 
+/* Client certificates: cert_sha256 and cert_subject parse (a bad
+ * fingerprint is refused), a client naming either needs a verified
+ * certificate that matches; one that names none goes on without, but never
+ * with a certificate that does not verify. */
+static void test_client_certs(void **state)
+{
+    (void)state;
+    expect_load_error("[c]\ntoken = " TOKEN_A "\nallow = b\ncert_sha256 = 12:34\n", 0600,
+                      "64 hex digits");
+    expect_load_error("[c]\ntoken = " TOKEN_A "\nallow = b\ncert_sha256 = " // 65 digits
+                      "0000000000000000000000000000000000000000000000000000000000000000f\n",
+                      0600, "64 hex digits");
+    struct pfs_signer_policy *p = load_ok(
+        "[pinned]\ntoken = " TOKEN_A "\nallow = b\ncert_sha256 = "
+        "AB:01:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:"
+        "00:00:00:FF\n"
+        "[named]\ntoken = " TOKEN_B "\nallow = b\ncert_subject = CN=mount-host,O=t\n"
+        "[plain]\ntoken = 0123456789abcdef0123\nallow = b\n");
+    const struct pfs_signer_client *pinned = &p->clients[0], *named = &p->clients[1],
+                                   *plain = &p->clients[2];
+    assert_true(pinned->has_cert_sha256);
+    assert_int_equal(pinned->cert_sha256[0], 0xab);
+    assert_int_equal(pinned->cert_sha256[31], 0xff);
+    char why[256];
+    struct pfs_signer_peer_cert cert = {.present = true, .verified = true};
+    snprintf(cert.subject, sizeof(cert.subject), "CN=mount-host,O=t");
+    memcpy(cert.sha256, pinned->cert_sha256, sizeof(cert.sha256));
+    assert_int_equal(pfs_signer_policy_check_cert(pinned, &cert, why, sizeof(why)), 0);
+    assert_int_equal(pfs_signer_policy_check_cert(named, &cert, why, sizeof(why)), 0);
+    assert_int_equal(pfs_signer_policy_check_cert(plain, &cert, why, sizeof(why)), 0);
+    assert_int_equal(pfs_signer_policy_check_cert(plain, NULL, why, sizeof(why)), 0);
+    assert_int_equal(pfs_signer_policy_check_cert(pinned, NULL, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "must present a client certificate"));
+    cert.sha256[5] ^= 1;
+    assert_int_equal(pfs_signer_policy_check_cert(pinned, &cert, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "fingerprint"));
+    snprintf(cert.subject, sizeof(cert.subject), "CN=other,O=t");
+    assert_int_equal(pfs_signer_policy_check_cert(named, &cert, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "subject 'CN=other,O=t'"));
+    cert.verified = false;
+    snprintf(cert.why, sizeof(cert.why), "signer not found");
+    assert_int_equal(pfs_signer_policy_check_cert(plain, &cert, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "not trusted: signer not found"));
+    pfs_signer_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load),   cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_find),   cmocka_unit_test(test_constant_time_compare),
         cmocka_unit_test(test_policy), cmocka_unit_test(test_expires),
-        cmocka_unit_test(test_rate),
+        cmocka_unit_test(test_rate),   cmocka_unit_test(test_client_certs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

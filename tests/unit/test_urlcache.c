@@ -52,7 +52,26 @@ static void fake_destroy(void *ctx)
     (void)ctx;
 }
 
-static const struct pfs_url_source_ops fake_ops = {fake_presign, fake_destroy};
+static const struct pfs_url_source_ops fake_ops = {fake_presign, fake_destroy, NULL};
+
+/* A batching source: one presign_many call is one "round trip"; a key
+ * starting with "deny" is refused per URL. */
+static _Atomic int batch_calls;
+
+static int fake_presign_many(void *ctx, char **urls_out, int64_t *expires_at_out, int *rcs_out,
+                             const struct pfs_sign_request *reqs, size_t n, int64_t now)
+{
+    atomic_fetch_add(&batch_calls, 1);
+    for (size_t i = 0; i < n; i++) {
+        urls_out[i] = NULL;
+        rcs_out[i] = strncmp(reqs[i].key, "deny", 4) == 0
+                         ? -EACCES
+                         : fake_presign(ctx, &urls_out[i], &expires_at_out[i], &reqs[i], now);
+    }
+    return ((struct fake_source *)ctx)->fail_with;
+}
+
+static const struct pfs_url_source_ops batch_ops = {fake_presign, fake_destroy, fake_presign_many};
 
 struct fixture {
     struct fake_clock clock_state;
@@ -311,6 +330,72 @@ static void test_threads_hammer(void **state)
     destroy(f);
 }
 
+/* A prefetch signs what is missing or due in one batch; gets then hit, a
+ * one-shot (uncached) get takes its URL out; refusals and a failed batch are
+ * left to the gets; a source without batching is not asked. */
+static void test_prefetch_batches(void **state)
+{
+    (void)state;
+    struct fixture *f = make(64, 3600, 360);
+    f->src = (struct pfs_url_source){&batch_ops, &f->src_state};
+    atomic_store(&batch_calls, 0);
+    char *a = get(f, req_for("HEAD", "k0")); /* cached already: not asked again */
+    assert_int_equal(atomic_load(&f->src_state.signs), 1);
+    const char *keys[] = {"k0", "k1", "k2", "k3", "deny4"};
+    struct pfs_sign_request reqs[5];
+    for (int i = 0; i < 5; i++)
+        reqs[i] = req_for("HEAD", keys[i]);
+    assert_int_equal(pfs_urlcache_prefetch(f->cache, reqs, 5), 3);
+    assert_int_equal(atomic_load(&batch_calls), 1);
+    assert_int_equal(atomic_load(&f->src_state.signs), 4); /* k1..k3 */
+    for (int i = 0; i < 4; i++)
+        free(get(f, reqs[i]));
+    assert_int_equal(atomic_load(&f->src_state.signs), 4); /* all hits */
+    char *url = NULL;
+    assert_int_equal(pfs_urlcache_get(f->cache, &url, &reqs[4]), 0); /* signed alone */
+    free(url);
+    assert_int_equal(atomic_load(&f->src_state.signs), 5);
+
+    /* One-shot URLs: taken out by the first uncached get, then signed anew. */
+    struct pfs_sign_request part = req_for("PUT", "big");
+    assert_int_equal(pfs_urlcache_prefetch(f->cache, &part, 1), 1);
+    size_t before = pfs_urlcache_size(f->cache);
+    assert_int_equal(pfs_urlcache_get_uncached(f->cache, &url, &part), 0);
+    free(url);
+    assert_int_equal(atomic_load(&f->src_state.signs), 6);
+    assert_int_equal(pfs_urlcache_size(f->cache), before - 1);
+    assert_int_equal(pfs_urlcache_get_uncached(f->cache, &url, &part), 0);
+    free(url);
+    assert_int_equal(atomic_load(&f->src_state.signs), 7);
+
+    /* A prefetch never asks for more than half the cache. */
+    struct pfs_sign_request many[100];
+    char names[100][8];
+    for (int i = 0; i < 100; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%d", i);
+        many[i] = req_for("GET", names[i]);
+    }
+    assert_int_equal(pfs_urlcache_prefetch(f->cache, many, 100), 32);
+
+    /* A failed batch is reported and caches nothing. */
+    f->src_state.fail_with = -EIO;
+    struct pfs_sign_request other = req_for("GET", "other");
+    assert_int_equal(pfs_urlcache_prefetch(f->cache, &other, 1), -EIO);
+    f->src_state.fail_with = 0;
+    int signs = atomic_load(&f->src_state.signs);
+    free(get(f, other));
+    assert_int_equal(atomic_load(&f->src_state.signs), signs + 1);
+    free(a);
+    destroy(f);
+
+    /* Local keys: prefetch is a no-op. */
+    f = make(64, 3600, 360);
+    atomic_store(&batch_calls, 0);
+    assert_int_equal(pfs_urlcache_prefetch(f->cache, reqs, 4), 0);
+    assert_int_equal(atomic_load(&f->src_state.signs), 0);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_source_error_propagates),
         cmocka_unit_test(test_stale_while_source_down),
         cmocka_unit_test(test_threads_hammer),
+        cmocka_unit_test(test_prefetch_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
