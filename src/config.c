@@ -63,6 +63,16 @@ static const struct opt_def options[] = {
      "parallel transfers (multipart parts, read-ahead); default 16"},
     {"connect_timeout", OPT_INT, OFF(connect_timeout), 1, 300,
      "seconds to wait for a TCP/TLS connection; default 10"},
+    {"request_timeout", OPT_INT, OFF(request_timeout), 0, 86400,
+     "seconds a request without object data (HEAD, DELETE, LIST, copy, multipart "
+     "create/complete/abort) may take in all before it is abandoned and retried; 0: no "
+     "limit; default 120"},
+    {"low_speed_limit", OPT_SIZE, OFF(low_speed_limit), 1, 1LL << 30,
+     "bytes/s under which a transfer counts as stalled (uploads and downloads of any size); "
+     "default 1K"},
+    {"low_speed_time", OPT_INT, OFF(low_speed_time), 1, 3600,
+     "seconds a transfer may stay under low_speed_limit (waiting for the first byte of an "
+     "answer included) before it is abandoned and retried; default 30"},
     {"ca_file", OPT_STRING, OFF(ca_file), 0, 0,
      "CA certificates (PEM) to verify the store's TLS certificate; default: system store"},
     {"insecure", OPT_BOOL, OFF(insecure), 0, 0,
@@ -177,6 +187,9 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->retries = 5;
     cfg->max_inflight = 16;
     cfg->connect_timeout = 10;
+    cfg->request_timeout = 120;
+    cfg->low_speed_limit = 1024;
+    cfg->low_speed_time = 30;
     cfg->uid = (int64_t)getuid();
     cfg->gid = (int64_t)getgid();
     cfg->umask = 0022;
