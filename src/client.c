@@ -960,10 +960,39 @@ int pfs_client_copy(struct pfs_client *c, const char *dst_key, const char *src_k
 
 /* ---- multipart ---- */
 
+/* A create that needed more than one attempt may have begun an upload whose
+ * answer was lost (a reset mid-body, a timeout after the store acted): that
+ * upload has an id nobody knows and would stay in the bucket. List the key's
+ * uploads and abort those begun since the first attempt (a minute of slack for
+ * the store's clock), all but keep_id. Best effort: a failure is logged. */
+static void abort_lost_creates(struct pfs_client *c, const char *key, const char *keep_id,
+                               int64_t since)
+{
+    struct pfs_upload_list l;
+    struct pfs_status st;
+    if (pfs_client_list_uploads(c, &l, key, &st) != 0) {
+        PFS_INFO("%s: cannot list its multipart uploads after a retried create: one whose "
+                 "answer was lost may linger until the bucket's lifecycle rule removes it",
+                 key);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        const struct pfs_upload_info *u = &l.v[i];
+        if (strcmp(u->key, key) != 0 || strcmp(u->upload_id, keep_id) == 0 ||
+            (u->initiated && u->initiated < since - 60))
+            continue;
+        if (pfs_client_mpu_abort(c, u->key, u->upload_id, &st) == 0)
+            PFS_INFO("%s: aborted multipart upload %s, begun by a create whose answer was lost",
+                     key, u->upload_id);
+    }
+    pfs_upload_list_cleanup(&l);
+}
+
 int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char *key,
                           const struct pfs_kv *meta, size_t n_meta, struct pfs_status *st)
 {
     *upload_id_out = NULL;
+    int64_t since = (int64_t)time(NULL);
     if (!key || !*key)
         return fail_local(st, -EINVAL, "empty key");
     struct op op = {.method = "POST", .key = key};
@@ -982,6 +1011,8 @@ int pfs_client_mpu_create(struct pfs_client *c, char **upload_id_out, const char
         if (prc)
             rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
                             "unreadable upload id from the store");
+        else if (st->attempts > 1)
+            abort_lost_creates(c, key, *upload_id_out, since);
     }
     pfs_buf_cleanup(&names);
     pfs_buf_cleanup(&body);

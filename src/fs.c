@@ -68,7 +68,8 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     }
     int rc = pfs_budget_new(&fs->budget, fs->o.memory_limit);
     fs->negatives = pfs_negcache_new(NEGATIVE_MAX);
-    if (rc == 0 && !fs->negatives)
+    fs->unconfirmed = pfs_negcache_new(NEGATIVE_MAX);
+    if (rc == 0 && (!fs->negatives || !fs->unconfirmed))
         rc = -ENOMEM;
     struct inode *root =
         rc == 0 && fs->cache_dir ? pfs_sb_new_inode(fs, 0, "", root_key, true) : NULL;
@@ -127,6 +128,7 @@ void pfs_fs_free(struct pfs_fs *fs)
     free(fs->bucket);
     free(fs->prefix);
     pfs_negcache_free(fs->negatives);
+    pfs_negcache_free(fs->unconfirmed);
     for (size_t i = 0; i < fs->n_hidden; i++)
         free(fs->hidden[i]);
     free(fs->hidden);
@@ -155,6 +157,25 @@ static int check_new_name(struct pfs_fs *fs, const struct inode *parent, const c
     if (!pfs_lookup_showable(name))
         return -EINVAL;
     return 0;
+}
+
+/* The store failed the lookup of a name after its retries (fs->lock held).
+ * The kernel asks for a name before it creates it, so an EIO here would fail
+ * every cp, dd and tar while the store is down. A directory listed before
+ * (its listing stale now, but once complete) says what the mount last saw:
+ * a name it lacked is answered absent and remembered as unconfirmed, so that
+ * pfs_fs_create lets through only a create that replaces whatever the store
+ * holds (O_TRUNC). A name it held, or a directory never listed: EIO. */
+static int absent_while_down(struct pfs_fs *fs, struct inode *parent, const char *name)
+{
+    if (!parent->listing || parent->listing->expires == 0 ||
+        pfs_listing_find(parent->listing, name))
+        return -EIO;
+    /* Outlives the kernel's negative entry, which sends the create here
+     * without another lookup. */
+    double keep = (fs->o.negative_timeout > 0 ? fs->o.negative_timeout : 0) + 30;
+    pfs_negcache_add(fs->unconfirmed, parent->ino, name, pfs_sb_mono_now() + keep);
+    return -ENOENT;
 }
 
 int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name)
@@ -222,6 +243,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
     parent = pfs_sb_find_ino(fs, parent_ino);
     if (rc != 0) {
         rc = pfs_sb_status_err(&st);
+        if (rc == -EIO && parent)
+            rc = absent_while_down(fs, parent, name);
     } else if (!parent) {
         rc = -ENOENT;
     } else {
@@ -248,6 +271,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
             in->nlookup++;
             pfs_sb_fill_attr(fs, in, out);
         }
+        pfs_negcache_forget(fs->unconfirmed, parent_ino, name); /* the store answered */
     }
     pthread_mutex_unlock(&fs->lock);
     free(parent_key);
@@ -739,6 +763,17 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
     }
     char inherited[80] = "";
     bool takes_over = false;
+    bool blind = false;
+    if (rc == 0 && !in &&
+        pfs_negcache_known(fs->unconfirmed, parent_ino, name, pfs_sb_mono_now())) {
+        /* The store could not say whether the name exists: an O_TRUNC
+         * create replaces whatever it holds; an append or an O_EXCL create
+         * cannot go ahead on content (or absence) nobody has seen. */
+        if (!(flags & O_TRUNC) || (flags & O_EXCL))
+            rc = -EIO;
+        else
+            blind = true;
+    }
     if (rc == 0 && !in && pfs_wb_delete_pending(fs, parent_ino, name)) {
         /* The old object of this name waits for a deferred DELETE: the new
          * file replaces it instead (see pfs_wb_take_over_delete). */
@@ -760,7 +795,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
         else {
             /* Over an inherited object the key is in the store already: an
              * unlink must DELETE it, recovery compares with its ETag. */
-            in->local_only = !takes_over;
+            in->local_only = !takes_over && !blind;
             snprintf(in->etag, sizeof(in->etag), "%s", inherited);
             snprintf(in->base_etag, sizeof(in->base_etag), "%s", inherited);
             in->perm = mode & 07777 & ~fs->o.umask;
@@ -784,6 +819,13 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
          * writes: that flush must not store an empty object first (S15); the
          * release stores the file if it stays empty (as for O_TRUNC opens). */
         in->trunc_unwritten = (flags & O_TRUNC) != 0;
+        if (blind) { /* no version seen: recovery must not call it a conflict */
+            PFS_WARN("%s: created while the store does not answer; its content replaces "
+                     "whatever the store holds under that name",
+                     in->key);
+            snprintf(in->base_etag, sizeof(in->base_etag), "%s", PFS_BASE_ANY);
+            pfs_negcache_forget(fs->unconfirmed, parent_ino, name);
+        }
         pfs_sb_now_into(in);
         pfs_listing_put(parent->listing, name, false, 0, in->mtime);
         pfs_sb_fill_attr(fs, in, out);

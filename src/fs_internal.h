@@ -142,6 +142,9 @@ struct pfs_fs {
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];
     struct pfs_negcache *negatives;
+    /* Names a stale listing called absent while the store failed their
+     * lookup: only a create that replaces content may go ahead (fs.c). */
+    struct pfs_negcache *unconfirmed;
     uint64_t next_ino;
     uint64_t staged_total;
     unsigned deferred_deletes; /* inodes with delete_on_release */

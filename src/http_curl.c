@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc64.h"
@@ -58,16 +59,49 @@ struct transfer {
     CURL *h;
     const struct pfs_http_request *req;
     struct pfs_http_response *resp;
-    uint64_t read_pos; /* next body byte to send */
-    uint64_t crc_pos;  /* body bytes covered by resp->crc64_sent */
-    int sink_error;    /* -errno when the sink refused data */
+    uint64_t read_pos;  /* next body byte to send */
+    uint64_t crc_pos;   /* body bytes covered by resp->crc64_sent */
+    int sink_error;     /* -errno when the sink refused data */
+    long answer_wait_s; /* low_speed_time: bound on the wait for an answer */
+    bool answered;      /* a status line arrived */
+    double sent_at;     /* monotonic seconds when the last body byte went out; 0: not yet */
 };
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The speed floor averages over the last few seconds, so a body sent in a
+ * burst hides a store that then never answers for several seconds more. Once
+ * the whole body is out, the answer must start within low_speed_time. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct transfer *x = user;
+    (void)dltotal;
+    (void)dlnow;
+    if (x->answered || ultotal <= 0 || ulnow < ultotal)
+        return 0;
+    double now = mono_s();
+    if (x->sent_at == 0) {
+        x->sent_at = now;
+        return 0;
+    }
+    if (now - x->sent_at <= (double)x->answer_wait_s)
+        return 0;
+    x->sink_error = -ETIMEDOUT;
+    return 1;
+}
 
 static size_t on_header(char *data, size_t size, size_t n, void *user)
 {
     struct transfer *x = user;
     size_t len = size * n;
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        x->answered = true;
         /* A new status line (after a 1xx, say): forget earlier headers. */
         pfs_http_response_clear_headers(x->resp);
         return len;
@@ -288,7 +322,8 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
         resp->transport_error = -ENOMEM;
         return -ENOMEM;
     }
-    struct transfer x = {.h = h, .req = req, .resp = resp};
+    struct transfer x = {
+        .h = h, .req = req, .resp = resp, .answer_wait_s = t->opts.low_speed_time_s};
     struct curl_slist *hdrs = NULL, *tmp;
     bool has_content_type = false, ok = true;
     struct pfs_buf line;
@@ -343,6 +378,9 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
      * close idle connections beyond 5 and parallel transfers would reconnect. */
     curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 256L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, req->body && req->body->len > 0 ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
@@ -399,9 +437,10 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
          * also says which options change what is trusted. */
         bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
         snprintf(resp->transport_message, sizeof(resp->transport_message), "%s%s",
-                 x.sink_error ? strerror(-x.sink_error)
-                 : errbuf[0]  ? errbuf
-                              : curl_easy_strerror(rc),
+                 x.sink_error == -ETIMEDOUT ? "no answer within low_speed_time of the body"
+                 : x.sink_error             ? strerror(-x.sink_error)
+                 : errbuf[0]                ? errbuf
+                                            : curl_easy_strerror(rc),
                  tls ? " (ca_file = the CA's PEM file trusts it; insecure = true skips the "
                        "check)"
                      : "");

@@ -23,6 +23,9 @@
 #include <sys/types.h>
 
 #define PFS_JOURNAL_ID_LEN 24 /* "j" + hex, NUL included */
+/* The base of a file created while the store could not say whether the name
+ * existed (open with O_TRUNC): a blind overwrite, never a conflict. */
+#define PFS_BASE_ANY "*"
 
 enum pfs_jstate {
     PFS_J_OPEN,   /* being written: never uploaded by recovery (-> lost+found) */
@@ -49,7 +52,8 @@ struct pfs_jrec {
     gid_t gid;
     int64_t mtime;
     uint32_t mtime_ns;
-    char base_etag[80]; /* ETag of the object the staged copy started from; "" when new */
+    char base_etag[80]; /* ETag of the object the staged copy started from; "" when new;
+                         * PFS_BASE_ANY when it replaces whatever the store holds */
     char *upload_id;    /* a multipart upload in progress, or NULL */
     /* Unix seconds when a CreateMultipartUpload was about to be sent for this
      * entry, 0 when none was: a crash inside that round trip leaves an upload

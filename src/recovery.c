@@ -127,6 +127,13 @@ static bool same_etag(const char *a, const char *b)
     return na > 0 && na == nb && strncasecmp(a, b, na) == 0;
 }
 
+/* Was the staged copy based on the stored version etag? A blind overwrite
+ * (PFS_BASE_ANY) replaces any version. */
+static bool based_on(const char *etag, const char *base)
+{
+    return strcmp(base, PFS_BASE_ANY) == 0 || same_etag(etag, base);
+}
+
 /* Does the store already hold exactly this copy? (The upload finished, the
  * daemon died before it removed the record.) */
 static bool already_stored(const struct pfs_recovery *r, const struct entry *e,
@@ -215,7 +222,7 @@ static enum outcome settle_delete(struct pfs_recovery *r, struct entry *e)
         }
         return transient(r, e, "the deferred delete of", &st);
     }
-    bool replaced = e->rec.base_etag[0] && !same_etag(info.etag, e->rec.base_etag);
+    bool replaced = e->rec.base_etag[0] && !based_on(info.etag, e->rec.base_etag);
     pfs_object_info_cleanup(&info);
     if (replaced) {
         PFS_WARN("recovery: %s was replaced in the store after it was unlinked here; the new "
@@ -249,7 +256,7 @@ static enum outcome settle_upload(struct pfs_recovery *r, struct entry *e)
         exists = false;
     }
     if (exists) {
-        bool based_on_it = e->rec.base_etag[0] && same_etag(info.etag, e->rec.base_etag);
+        bool based_on_it = e->rec.base_etag[0] && based_on(info.etag, e->rec.base_etag);
         bool same = !based_on_it && already_stored(r, e, info.etag);
         pfs_object_info_cleanup(&info);
         if (same) {

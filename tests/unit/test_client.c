@@ -305,6 +305,54 @@ static void test_resign_then_retry_combined(void **state)
 
 /* ---- uploads ---- */
 
+/* A create whose answer was lost (the connection reset after the store began
+ * the upload) is retried; the unknown upload it left is found by listing the
+ * key's uploads and aborted, and neither ours, an older one nor another key's
+ * is touched. */
+static void test_mpu_create_aborts_upload_of_lost_answer(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 5);
+    char now[32], list[1024];
+    time_t t = time(NULL);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&t));
+    snprintf(list, sizeof(list),
+             "<ListMultipartUploadsResult>"
+             "<Upload><Key>big</Key><UploadId>LOST</UploadId><Initiated>%s</Initiated></Upload>"
+             "<Upload><Key>big</Key><UploadId>NEW</UploadId><Initiated>%s</Initiated></Upload>"
+             "<Upload><Key>big</Key><UploadId>OLDER</UploadId>"
+             "<Initiated>2020-01-01T00:00:00.000Z</Initiated></Upload>"
+             "<Upload><Key>bigger</Key><UploadId>OTHERKEY</UploadId><Initiated>%s</Initiated>"
+             "</Upload></ListMultipartUploadsResult>",
+             now, now, now);
+    fake_http_push_error(f->fake, -ECONNRESET);
+    fake_http_push(f->fake, 200,
+                   "<InitiateMultipartUploadResult><Bucket>bkt</Bucket><Key>big</Key>"
+                   "<UploadId>NEW</UploadId></InitiateMultipartUploadResult>",
+                   NULL);
+    fake_http_push(f->fake, 200, list, NULL);
+    fake_http_push(f->fake, 204, "", NULL);
+    char *id = NULL;
+    struct pfs_status st;
+    assert_int_equal(pfs_client_mpu_create(f->c, &id, "big", NULL, 0, &st), 0);
+    assert_string_equal(id, "NEW");
+    free(id);
+    assert_int_equal(fake_http_count(f->fake), 4);
+    assert_string_equal(fake_http_request(f->fake, 2)->method, "GET");
+    assert_non_null(strstr(url_of(f, 2), "uploads="));
+    assert_string_equal(fake_http_request(f->fake, 3)->method, "DELETE");
+    assert_non_null(strstr(url_of(f, 3), "uploadId=LOST"));
+    /* A create that succeeds at once lists nothing. */
+    fake_http_push(f->fake, 200,
+                   "<InitiateMultipartUploadResult><UploadId>U2</UploadId>"
+                   "</InitiateMultipartUploadResult>",
+                   NULL);
+    assert_int_equal(pfs_client_mpu_create(f->c, &id, "big", NULL, 0, &st), 0);
+    free(id);
+    assert_int_equal(fake_http_count(f->fake), 5);
+    destroy(f);
+}
+
 static void test_put_resends_whole_body(void **state)
 {
     (void)state;
@@ -744,6 +792,7 @@ int main(void)
         cmocka_unit_test(test_resign_once_after_403),
         cmocka_unit_test(test_resign_then_retry_combined),
         cmocka_unit_test(test_resign_again_while_the_url_is_expired),
+        cmocka_unit_test(test_mpu_create_aborts_upload_of_lost_answer),
         cmocka_unit_test(test_put_resends_whole_body),
         cmocka_unit_test(test_bytes_counted),
         cmocka_unit_test(test_tos_put_crc),

@@ -151,6 +151,42 @@ static void test_object_get_only_speed_floor(void **state)
     assert_true(secs < 20);
 }
 
+/* An upload whose answer never comes: the burst of its body keeps curl's
+ * averaged speed above the floor for seconds, the answer-wait bound ends it
+ * within about low_speed_time after the last byte. */
+static void test_upload_without_answer(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/pfs-test-http-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    char block[65536];
+    memset(block, 'b', sizeof(block));
+    assert_int_equal(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+    struct pfs_http_body body = {.fd = fd, .offset = 0, .len = sizeof(block)};
+    struct server s;
+    server_start(&s, STALL);
+    struct pfs_http_curl_opts o = {.low_speed_time_s = 1, .low_speed_limit = 1024};
+    struct pfs_http *h = NULL;
+    assert_int_equal(pfs_http_curl_new(&h, &o), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/b/k", s.port);
+    struct pfs_http_request req = {.method = "PUT", .url = url, .body = &body};
+    struct pfs_http_response resp;
+    pfs_http_response_init(&resp);
+    double t0 = now_s();
+    assert_int_equal(pfs_http_perform(h, &req, &resp), -ETIMEDOUT);
+    double secs = now_s() - t0;
+    assert_true(secs >= 0.9);
+    assert_true(secs < 4.5);
+    assert_non_null(strstr(resp.transport_message, "no answer"));
+    pfs_http_response_cleanup(&resp);
+    pfs_http_free(h);
+    server_stop(&s);
+    close(fd);
+}
+
 /* A body that keeps moving above low_speed_limit runs past request_timeout
  * and completes. */
 static void test_slow_moving_body_completes(void **state)
@@ -171,6 +207,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bodyless_request_timeout),
         cmocka_unit_test(test_object_get_only_speed_floor),
+        cmocka_unit_test(test_upload_without_answer),
         cmocka_unit_test(test_slow_moving_body_completes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

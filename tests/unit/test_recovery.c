@@ -246,6 +246,23 @@ static void test_conflict_goes_to_lost_found(void **state)
     assert_string_equal(got, "mine");
 }
 
+/* A file created while the store could not be asked (open with O_TRUNC in a
+ * blackout) replaces whatever version is there: no conflict. */
+static void test_blind_overwrite_replaces_any_version(void **state)
+{
+    struct fx *f = *state;
+    leave_entry(f, "bkt", "blind", PFS_J_CLOSED, "mine", PFS_BASE_ANY, NULL);
+    fake_http_push(f->fake, 200, "",
+                   (const char *[]){"Content-Length: 1", "ETag: \"someone-else\"", NULL});
+    fake_http_push(f->fake, 200, NULL, (const char *[]){"ETag: \"new\"", NULL});
+    recover(f);
+    assert_int_equal(fake_http_count(f->fake), 2);
+    assert_string_equal(fake_http_request(f->fake, 1)->method, "PUT");
+    assert_string_equal(fake_http_request(f->fake, 1)->body, "mine");
+    assert_int_equal(count_files(f->dir, "journal"), 0);
+    assert_int_equal(count_files(f->dir, "lost+found"), 0);
+}
+
 static void test_already_stored_copy_is_dropped(void **state)
 {
     struct fx *f = *state;
@@ -400,6 +417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_based_on_stored_version_is_uploaded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conflict_goes_to_lost_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blind_overwrite_replaces_any_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_already_stored_copy_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_goes_to_lost_found_without_requests, setup,
                                         teardown),
