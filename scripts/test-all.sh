@@ -30,6 +30,11 @@ for variant in normal sanitize; do
     (cd "$dir" && ctest --output-on-failure -j 2) || status=1
 done
 
+# libFuzzer targets (clang): each for a bounded time from its corpus; the
+# corpora were replayed as fuzz.* tests in both builds above.
+echo "== fuzz"
+scripts/fuzz.sh 15 || status=1
+
 # The packages as a user installs them (once, not per build variant): the
 # .deb is installed, mounts a bucket, is purged and linted; the .rpm is built
 # and inspected.

@@ -41,11 +41,14 @@ int pfs_cli_signer(int argc, char **argv, FILE *out, FILE *err);
 struct pfs_status;
 
 /* The bucket check (HEAD on the bucket) of mount and `check` failed: makes st
- * say what its status usually means. A 404 is NoSuchBucket; a 403, which a
- * HEAD answers without a body (only the store's error code header), usually
- * means a wrong access key, secret key or region; mount (suggest_check) then
- * points to `presignfs check`. */
-void pfs_cli_explain_bucket_check(struct pfs_status *st, bool suggest_check);
+ * say what its status usually means. A store whose clock is more than
+ * PFS_STATUS_MAX_SKEW away (or that says RequestTimeTooSkewed) is a clock to
+ * correct, by how much; a store that names another region than region (the
+ * configured one; NULL: unknown) wants that region; a 404 is NoSuchBucket; a
+ * 403, which a HEAD answers without a body (only the store's error code
+ * header), usually means a wrong access key, secret key or region; mount
+ * (suggest_check) then points to `presignfs check`. */
+void pfs_cli_explain_bucket_check(struct pfs_status *st, const char *region, bool suggest_check);
 
 /* Prints the --help text. */
 void pfs_cli_usage(FILE *out);

@@ -85,7 +85,7 @@ int pfs_cli_check(int argc, char **argv, FILE *out, FILE *err)
     char what[600];
     status = PFS_EXIT_FAILURE;
     if (pfs_client_head_bucket(store->client, &st) != 0) {
-        pfs_cli_explain_bucket_check(&st, false);
+        pfs_cli_explain_bucket_check(&st, cfg.region, false);
         pfs_status_describe(&st, what, sizeof(what));
         fprintf(out, "bucket:        %s: FAILED: %s\n", bucket, what);
         fprintf(err, "presignfs: bucket %s at %s does not answer: %s\n", bucket, store->endpoint,
@@ -115,9 +115,27 @@ out:
     return status;
 }
 
-void pfs_cli_explain_bucket_check(struct pfs_status *st, bool suggest_check)
+void pfs_cli_explain_bucket_check(struct pfs_status *st, const char *region, bool suggest_check)
 {
-    if (st->http_status == 404) {
+    long long skew = st->clock_skew, mag = skew < 0 ? -skew : skew;
+    if (st->has_clock_skew &&
+        (mag > PFS_STATUS_MAX_SKEW || strcmp(st->service_code, "RequestTimeTooSkewed") == 0)) {
+        char msg[sizeof(st->message)];
+        snprintf(msg, sizeof(msg),
+                 "this machine's clock is %lld s %s the store's (at most %d s are allowed): "
+                 "correct it (NTP)",
+                 mag, skew > 0 ? "behind" : "ahead of", PFS_STATUS_MAX_SKEW);
+        pfs_status_set(st, "RequestTimeTooSkewed", msg, NULL);
+    } else if (st->store_region[0] && (!region || strcmp(region, st->store_region) != 0)) {
+        char msg[sizeof(st->message)], code[sizeof(st->service_code)];
+        snprintf(msg, sizeof(msg),
+                 "wrong region%s%.64s%s: the store says the bucket is in '%s' "
+                 "(region = %s)",
+                 region ? " '" : "", region ? region : "", region ? "'" : "", st->store_region,
+                 st->store_region);
+        snprintf(code, sizeof(code), "%s", st->service_code[0] ? st->service_code : "WrongRegion");
+        pfs_status_set(st, code, msg, NULL);
+    } else if (st->http_status == 404) {
         pfs_status_set(st, "NoSuchBucket", "the bucket does not exist", NULL);
     } else if (st->http_status == 403) {
         /* The message of a body-less 403 is the store's error code header

@@ -232,6 +232,23 @@ static void fill_request_id(struct pfs_status *st, const struct pfs_http_respons
         pfs_status_set(st, NULL, NULL, rid);
 }
 
+/* A failure's hints for the one-line explanation of a bucket check: the
+ * region the store names and how far its Date is from our clock. */
+static void fill_setup_hints(struct pfs_status *st, const struct pfs_http_response *resp,
+                             const struct pfs_dialect_ops *d)
+{
+    char name[HEADER_NAME_MAX];
+    const char *region = pfs_http_response_header(resp, dialect_header(name, d, "bucket-region"));
+    st->store_region[0] = '\0';
+    if (region)
+        pfs_status_set_region(st, region);
+    const char *date = pfs_http_response_header(resp, "date");
+    int64_t t;
+    st->has_clock_skew = date && pfs_time_parse_http(&t, date) == 0;
+    if (st->has_clock_skew)
+        st->clock_skew = (long long)(t - (int64_t)time(NULL));
+}
+
 static const char *status_text(long status)
 {
     switch (status) {
@@ -374,6 +391,7 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
         }
         /* An error: its body, if it has one, names it. */
         st->service_code[0] = st->message[0] = '\0';
+        fill_setup_hints(st, resp, c->d);
         if (resp->error_body.len == 0 ||
             c->d->parse_error(resp->error_body.data, resp->error_body.len, st) != 0) {
             char ec_name[HEADER_NAME_MAX];

@@ -63,6 +63,16 @@ static const struct opt_def options[] = {
      "parallel transfers (multipart parts, read-ahead); default 16"},
     {"connect_timeout", OPT_INT, OFF(connect_timeout), 1, 300,
      "seconds to wait for a TCP/TLS connection; default 10"},
+    {"request_timeout", OPT_INT, OFF(request_timeout), 0, 86400,
+     "seconds a request without object data (HEAD, DELETE, LIST, copy, multipart "
+     "create/complete/abort) may take in all before it is abandoned and retried; 0: no "
+     "limit; default 120"},
+    {"low_speed_limit", OPT_SIZE, OFF(low_speed_limit), 1, 1LL << 30,
+     "bytes/s under which a transfer counts as stalled (uploads and downloads of any size); "
+     "default 1K"},
+    {"low_speed_time", OPT_INT, OFF(low_speed_time), 1, 3600,
+     "seconds a transfer may stay under low_speed_limit (waiting for the first byte of an "
+     "answer included) before it is abandoned and retried; default 30"},
     {"ca_file", OPT_STRING, OFF(ca_file), 0, 0,
      "CA certificates (PEM) to verify the store's TLS certificate; default: system store"},
     {"insecure", OPT_BOOL, OFF(insecure), 0, 0,
@@ -77,6 +87,8 @@ static const struct opt_def options[] = {
     {"allow_other", OPT_BOOL, OFF(allow_other), 0, 0,
      "let other users than the mounting one use the mount; default false"},
     {"ro", OPT_BOOL, OFF(read_only), 0, 0, "mount read-only; default false"},
+    {"nonempty", OPT_BOOL, OFF(nonempty), 0, 0,
+     "mount over a directory that is not empty (hiding its files); default false: refused"},
     {"cache_dir", OPT_STRING, OFF(cache_dir), 0, 0,
      "where written files are staged; default $XDG_CACHE_HOME/presignfs, /var/cache/presignfs "
      "for root"},
@@ -156,6 +168,11 @@ static int failf(struct pfs_config_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    /* Messages quote the input, which may hold a newline (-o 'a=b\nc'):
+     * keep them one line. */
+    for (char *c = err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return -1;
 }
 
@@ -170,6 +187,9 @@ void pfs_config_init(struct pfs_config *cfg)
     cfg->retries = 5;
     cfg->max_inflight = 16;
     cfg->connect_timeout = 10;
+    cfg->request_timeout = 120;
+    cfg->low_speed_limit = 1024;
+    cfg->low_speed_time = 30;
     cfg->uid = (int64_t)getuid();
     cfg->gid = (int64_t)getgid();
     cfg->umask = 0022;
@@ -369,7 +389,10 @@ bool pfs_config_is_set(const struct pfs_config *cfg, const char *name)
  * with a clear message instead. */
 #define INI_LINE_LIMIT 199
 
-static int check_line_lengths(FILE *f, const char *path, struct pfs_config_error *err)
+/* what names the file in the message ("" for the configuration,
+ * "credentials file", ...). */
+static int check_line_lengths(FILE *f, const char *what, const char *path,
+                              struct pfs_config_error *err)
 {
     int line = 1, c;
     size_t len = 0;
@@ -381,9 +404,9 @@ static int check_line_lengths(FILE *f, const char *path, struct pfs_config_error
         }
         if (++len > INI_LINE_LIMIT)
             return failf(err,
-                         "%s:%d: line is longer than %d bytes; continue a long value on "
+                         "%s%s%s:%d: line is longer than %d bytes; continue a long value on "
                          "indented lines",
-                         path, line, INI_LINE_LIMIT);
+                         what, *what ? " " : "", path, line, INI_LINE_LIMIT);
     }
     rewind(f);
     return 0;
@@ -428,7 +451,7 @@ int pfs_config_load_file(struct pfs_config *cfg, const char *path, bool missing_
             return 0;
         return failf(err, "%s: cannot read the configuration file: %s", path, strerror(errno));
     }
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, "", path, err) != 0) {
         fclose(f);
         return -1;
     }
@@ -671,7 +694,7 @@ static int load_cred_file(struct pfs_cred **out, const char *path, struct pfs_co
     FILE *f = open_private(path, "credentials file", err);
     if (!f)
         return -1;
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, "credentials file", path, err) != 0) {
         fclose(f);
         return -1;
     }
@@ -737,7 +760,7 @@ int pfs_config_read_private_ini(const char *path, const char *what, pfs_config_i
     FILE *f = open_private(path, what, err);
     if (!f)
         return -1;
-    if (check_line_lengths(f, path, err) != 0) {
+    if (check_line_lengths(f, what, path, err) != 0) {
         fclose(f);
         return -1;
     }

@@ -28,6 +28,9 @@ struct pfs_config {
     int64_t retries;
     int64_t max_inflight;
     int64_t connect_timeout; /* seconds */
+    int64_t request_timeout; /* seconds, 0: none; requests without object data */
+    int64_t low_speed_limit; /* bytes/s */
+    int64_t low_speed_time;  /* seconds */
     char *ca_file;
     bool insecure;
     enum pfs_log_level log_level;
@@ -35,6 +38,7 @@ struct pfs_config {
     /* mount options */
     int64_t uid, gid, umask;
     bool allow_other, read_only;
+    bool nonempty; /* mount over a directory that has entries */
     char *cache_dir;
     char *default_cache_dir; /* used when cache_dir is unset; set by finish */
     int64_t cache_size;

@@ -118,11 +118,15 @@ void pfs_http_free(struct pfs_http *h);
 /* Options of the libcurl transport. */
 struct pfs_http_curl_opts {
     long connect_timeout_ms; /* default 10 s */
-    long low_speed_time_s;   /* abort a transfer slower than 1 KiB/s for this long; default 30 */
-    const char *ca_file;     /* NULL: the system store */
-    const char *cert_file;   /* PEM client certificate for TLS, or NULL */
-    const char *key_file;    /* PEM private key of cert_file */
-    bool insecure;           /* skip TLS verification (logged as a warning) */
+    long low_speed_time_s; /* abort a transfer slower than low_speed_limit this long; default 30 */
+    long low_speed_limit;  /* bytes/s; default 1024 */
+    /* Whole-request limit of a request that moves no object data either way
+     * (no body from a file, no response into memory or a file); 0: none. */
+    long request_timeout_ms;
+    const char *ca_file;   /* NULL: the system store */
+    const char *cert_file; /* PEM client certificate for TLS, or NULL */
+    const char *key_file;  /* PEM private key of cert_file */
+    bool insecure;         /* skip TLS verification (logged as a warning) */
 };
 
 /* Returns 0 or -ENOMEM / -EIO (libcurl could not initialise). */

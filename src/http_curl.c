@@ -270,6 +270,15 @@ static void return_handle(struct curl_transport *t, CURL *h)
         curl_easy_cleanup(h);
 }
 
+/* Object bytes come from a file (uploads) or go to memory or a file (ranged
+ * GETs); everything else is a small request with a small answer. */
+static bool carries_object_data(const struct pfs_http_request *req)
+{
+    if (req->body && !req->body->data && req->body->len > 0)
+        return true;
+    return req->sink.kind == PFS_SINK_MEMORY || req->sink.kind == PFS_SINK_FD;
+}
+
 static int curl_perform(void *ctx, const struct pfs_http_request *req,
                         struct pfs_http_response *resp)
 {
@@ -319,8 +328,15 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, t->opts.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    /* A stall (no answer after the body went out, or a body that stops
+     * moving) is caught by the speed floor, whatever the size: a 64 MiB part
+     * on a slow link keeps moving and is never cut. Only a request carrying
+     * no object data has a bound on its whole duration, against a store that
+     * trickles bytes just above the floor forever. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, t->opts.low_speed_limit);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, t->opts.low_speed_time_s);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     carries_object_data(req) ? 0L : t->opts.request_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     /* The connection cache is shared by every handle; curl would otherwise
@@ -331,6 +347,8 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (t->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
     if (t->cert_file) {
@@ -376,9 +394,19 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     } else {
         result = x.sink_error ? x.sink_error : map_curl_error(rc);
         resp->transport_error = result;
-        snprintf(resp->transport_message, sizeof(resp->transport_message), "%s",
-                 x.sink_error ? strerror(-x.sink_error) : curl_easy_strerror(rc));
+        /* curl's own sentence says which certificate check failed ("SSL
+         * certificate problem: self-signed certificate"); a TLS failure
+         * also says which options change what is trusted. */
+        bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
+        snprintf(resp->transport_message, sizeof(resp->transport_message), "%s%s",
+                 x.sink_error ? strerror(-x.sink_error)
+                 : errbuf[0]  ? errbuf
+                              : curl_easy_strerror(rc),
+                 tls ? " (ca_file = the CA's PEM file trusts it; insecure = true skips the "
+                       "check)"
+                     : "");
     }
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hdrs);
     return_handle(t, h);
     return result;
@@ -428,6 +456,10 @@ int pfs_http_curl_new(struct pfs_http **out, const struct pfs_http_curl_opts *op
         t->opts.connect_timeout_ms = 10000;
     if (t->opts.low_speed_time_s <= 0)
         t->opts.low_speed_time_s = 30;
+    if (t->opts.low_speed_limit <= 0)
+        t->opts.low_speed_limit = 1024;
+    if (t->opts.request_timeout_ms < 0)
+        t->opts.request_timeout_ms = 0;
     t->ca_file = opts && opts->ca_file ? strdup(opts->ca_file) : NULL;
     t->opts.ca_file = t->ca_file;
     t->cert_file = opts && opts->cert_file ? strdup(opts->cert_file) : NULL;

@@ -19,6 +19,7 @@
 #include "metrics_http.h"
 #include "fuse_ops.h"
 #include "log.h"
+#include "preflight.h"
 #include "runtime.h"
 #include "service.h"
 #include "stats.h"
@@ -166,7 +167,7 @@ static int check_bucket(const struct pfs_config *cfg, const char *bucket)
     snprintf(endpoint, sizeof(endpoint), "%s", store->endpoint);
     pfs_store_close(store);
     if (rc != 0) {
-        pfs_cli_explain_bucket_check(&st, true);
+        pfs_cli_explain_bucket_check(&st, cfg->region, true);
         char what[600];
         pfs_status_describe(&st, what, sizeof(what));
         fprintf(stderr, "presignfs: cannot mount bucket %s from %s: %s\n", bucket, endpoint, what);
@@ -275,8 +276,15 @@ static int run_mount(int argc, char **argv)
         status = PFS_EXIT_USAGE;
         goto out;
     }
-    if ((status = check_mountpoint(m.mountpoint, mountpoint)) != PFS_EXIT_OK ||
-        (status = check_bucket(&cfg, m.bucket)) != PFS_EXIT_OK)
+    if ((status = check_mountpoint(m.mountpoint, mountpoint)) != PFS_EXIT_OK)
+        goto out;
+    /* Local problems first, while the command is still there to say them. */
+    if (pfs_preflight_mount(&cfg, m.bucket, mountpoint, err.msg, sizeof(err.msg)) != 0) {
+        fprintf(stderr, "presignfs: %s\n", err.msg);
+        status = PFS_EXIT_USAGE;
+        goto out;
+    }
+    if ((status = check_bucket(&cfg, m.bucket)) != PFS_EXIT_OK)
         goto out;
 
     struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -320,8 +328,6 @@ static int run_mount(int argc, char **argv)
      * Registered before the mount is live: resolving the mount point later
      * would call into this very daemon. */
     const char *cache_dir = cfg.cache_dir ? cfg.cache_dir : cfg.default_cache_dir;
-    if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST)
-        PFS_WARN("cache directory %s: %s", cache_dir, strerror(errno));
     registered = pfs_runtime_register(mountpoint, cache_dir) == 0;
     /* The control socket of `presignfs stats`: its path comes from the
      * mount point, resolved now for the same reason. */

@@ -10,10 +10,17 @@ void pfs_status_clear(struct pfs_status *st)
     memset(st, 0, sizeof(*st));
 }
 
+/* The fields come from whatever answered, which may be hostile: control
+ * characters become spaces, so a described status stays one log line and
+ * cannot forge others. */
 static void copy_field(char *dst, size_t cap, const char *src)
 {
-    if (src)
-        snprintf(dst, cap, "%s", src);
+    if (!src)
+        return;
+    snprintf(dst, cap, "%s", src);
+    for (char *c = dst; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
 }
 
 void pfs_status_set(struct pfs_status *st, const char *code, const char *message,
@@ -22,6 +29,11 @@ void pfs_status_set(struct pfs_status *st, const char *code, const char *message
     copy_field(st->service_code, sizeof(st->service_code), code);
     copy_field(st->message, sizeof(st->message), message);
     copy_field(st->request_id, sizeof(st->request_id), request_id);
+}
+
+void pfs_status_set_region(struct pfs_status *st, const char *region)
+{
+    copy_field(st->store_region, sizeof(st->store_region), region);
 }
 
 int pfs_status_errno(const struct pfs_status *st)

@@ -13,13 +13,27 @@ struct pfs_status {
     char message[256];
     char request_id[128];
     int attempts; /* HTTP attempts made, re-signs and retries included */
+    /* What a failed answer said about our setup (empty / false when it said
+     * nothing): the region the store holds the bucket in (its
+     * x-amz-bucket-region / x-tos-bucket-region header), and its clock
+     * (Date) minus ours, in seconds. */
+    char store_region[64];
+    bool has_clock_skew;
+    long long clock_skew;
 };
+
+/* How far apart two clocks may be before a store refuses signatures
+ * (RequestTimeTooSkewed): S3's limit, 15 minutes. */
+#define PFS_STATUS_MAX_SKEW 900
 
 void pfs_status_clear(struct pfs_status *st);
 
 /* Fills service code, message and request id (truncating); NULL leaves a field. */
 void pfs_status_set(struct pfs_status *st, const char *code, const char *message,
                     const char *request_id);
+
+/* Sets store_region (truncated, control characters replaced). */
+void pfs_status_set_region(struct pfs_status *st, const char *region);
 
 /* The errno a filesystem call should return for this outcome (positive; 0 when
  * the operation succeeded). */

@@ -87,6 +87,9 @@ int pfs_store_open(struct pfs_store **out, const struct pfs_config *cfg, struct 
     };
     struct pfs_http_curl_opts http_opts = {
         .connect_timeout_ms = (long)cfg->connect_timeout * 1000,
+        .low_speed_time_s = (long)cfg->low_speed_time,
+        .low_speed_limit = (long)cfg->low_speed_limit,
+        .request_timeout_ms = (long)cfg->request_timeout * 1000,
         .ca_file = cfg->ca_file,
         .insecure = cfg->insecure,
     };

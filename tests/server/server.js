@@ -6,7 +6,10 @@
 //
 // When listening, writes "S3_PORT CONTROL_PORT" to FILE. The control port
 // answers GET /counts (JSON counts by request class), POST /reset,
-// POST /fail?count=N&status=S&code=C (the next N S3 requests fail that way),
+// POST /fail?count=N&status=S&code=C (the next N S3 requests fail that way;
+// &region=R adds x-amz-bucket-region: R and <Region>R</Region>, a store naming
+// the region it wants; &skew=S dates the answer S seconds from now and adds
+// RequestTime/ServerTime, a store whose clock is off by S),
 // and holds requests for race tests:
 //   POST /hold?method=M&path=SUB[&class=C][&count=N][&min_length=L] -> {"id": K}:
 //        the next N (default 1) requests with method M whose decoded path
@@ -366,10 +369,22 @@ async function main() {
       faults.count--
       counts.injected_faults = (counts.injected_faults || 0) + 1
       req.resume()
-      res.writeHead(faults.status, { 'Content-Type': 'application/xml' })
+      const headers = { 'Content-Type': 'application/xml' }
+      let extra = ''
+      if (faults.region) {
+        headers['x-amz-bucket-region'] = faults.region
+        extra += `<Region>${faults.region}</Region>`
+      }
+      if (faults.skew) {
+        const server = new Date(Date.now() + faults.skew * 1000)
+        headers.Date = server.toUTCString()
+        extra += `<RequestTime>${new Date().toISOString()}</RequestTime>` +
+          `<ServerTime>${server.toISOString()}</ServerTime>`
+      }
+      res.writeHead(faults.status, headers)
       res.end(
         `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${faults.code}</Code>` +
-          `<Message>injected by the test server</Message><RequestId>injected-${counts.total}` +
+          `<Message>injected by the test server</Message>${extra}<RequestId>injected-${counts.total}` +
           `</RequestId></Error>`
       )
       return
@@ -414,6 +429,8 @@ async function main() {
         count: Number(u.searchParams.get('count') || 1),
         status: Number(u.searchParams.get('status') || 503),
         code: u.searchParams.get('code') || 'SlowDown',
+        region: u.searchParams.get('region'),
+        skew: Number(u.searchParams.get('skew') || 0),
       }
       res.end('{}')
     } else if (req.method === 'POST' && u.pathname === '/hold') {

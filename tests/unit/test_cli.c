@@ -158,7 +158,7 @@ static void test_explain_bucket_check(void **state)
     st.http_status = 403;
     st.attempts = 2;
     pfs_status_set(&st, "AccessDenied", "0002-00000001", "RID");
-    pfs_cli_explain_bucket_check(&st, true);
+    pfs_cli_explain_bucket_check(&st, NULL, true);
     char what[600];
     pfs_status_describe(&st, what, sizeof(what));
     assert_string_equal(what, "HTTP 403 AccessDenied: the store refused the bucket check "
@@ -168,20 +168,49 @@ static void test_explain_bucket_check(void **state)
     st.http_status = 403;
     st.attempts = 1;
     pfs_status_set(&st, "", "", NULL);
-    pfs_cli_explain_bucket_check(&st, false);
+    pfs_cli_explain_bucket_check(&st, NULL, false);
     pfs_status_describe(&st, what, sizeof(what));
     assert_string_equal(what, "HTTP 403 AccessDenied: the store refused the bucket check: usually "
                               "a wrong access key, secret key or region (1 attempt)");
     pfs_status_clear(&st);
     st.http_status = 404;
     st.attempts = 1;
-    pfs_cli_explain_bucket_check(&st, true);
+    pfs_cli_explain_bucket_check(&st, NULL, true);
     assert_string_equal(st.service_code, "NoSuchBucket");
     pfs_status_clear(&st);
     st.http_status = 503;
     pfs_status_set(&st, "SlowDown", "busy", NULL);
-    pfs_cli_explain_bucket_check(&st, true);
+    pfs_cli_explain_bucket_check(&st, NULL, true);
     assert_string_equal(st.message, "busy");
+    /* Issue 10: the region the store names, and a clock far from the store's. */
+    pfs_status_clear(&st);
+    st.http_status = 400;
+    pfs_status_set(&st, "AuthorizationQueryParametersError", "", NULL);
+    pfs_status_set_region(&st, "eu-west-1");
+    pfs_cli_explain_bucket_check(&st, "us-east-1", true);
+    assert_string_equal(st.message, "wrong region 'us-east-1': the store says the bucket is in "
+                                    "'eu-west-1' (region = eu-west-1)");
+    st.http_status = 403; /* the right region named: a key problem, as before */
+    pfs_status_set(&st, "AccessDenied", "", NULL);
+    pfs_status_set_region(&st, "us-east-1");
+    pfs_cli_explain_bucket_check(&st, "us-east-1", false);
+    assert_non_null(strstr(st.message, "usually a wrong access key"));
+    pfs_status_clear(&st);
+    st.http_status = 403;
+    st.has_clock_skew = true;
+    st.clock_skew = 3600;
+    pfs_cli_explain_bucket_check(&st, "r", true);
+    assert_string_equal(st.service_code, "RequestTimeTooSkewed");
+    assert_string_equal(st.message, "this machine's clock is 3600 s behind the store's (at most "
+                                    "900 s are allowed): correct it (NTP)");
+    st.clock_skew = -5; /* a store that says so, whatever the Date */
+    pfs_status_set(&st, "RequestTimeTooSkewed", "", NULL);
+    pfs_cli_explain_bucket_check(&st, "r", true);
+    assert_non_null(strstr(st.message, "5 s ahead of the store's"));
+    st.clock_skew = 30; /* a small difference: not the problem */
+    pfs_status_set(&st, "AccessDenied", "", NULL);
+    pfs_cli_explain_bucket_check(&st, "r", true);
+    assert_non_null(strstr(st.message, "usually a wrong access key"));
 }
 
 int main(void)

@@ -158,6 +158,8 @@ static void test_errors(void **state)
                  "http://");
     expect_error("config=/nonexistent/presignfs.conf", NULL, "/nonexistent/presignfs.conf",
                  "cannot read");
+    /* Input quoted in a message cannot break it into two lines. */
+    expect_error(base, "colour\nfake: line=x", "unknown option 'colour?fake: line'", NULL);
 }
 
 static void test_file_errors(void **state)

@@ -47,6 +47,11 @@ static void test_truncation(void **state)
     pfs_status_set(&st, NULL, "kept?", NULL);
     assert_int_equal(strlen(st.service_code), sizeof(st.service_code) - 1);
     assert_string_equal(st.message, "kept?");
+    /* A hostile store's text stays one log line. */
+    pfs_status_set(&st, "Slow\rDown", "line one\npresignfs: forged", "id\t1");
+    assert_string_equal(st.service_code, "Slow Down");
+    assert_string_equal(st.message, "line one presignfs: forged");
+    assert_string_equal(st.request_id, "id 1");
 }
 
 /* Upload failures by class: what retrying cannot fix is permanent; what a
