@@ -12,7 +12,9 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "cli.h"
+#include "control.h"
 #include "crypto.h"
 #include "journal.h"
 #include "runtime.h"
@@ -127,7 +129,52 @@ static int put_bytes(json_t *o, const char *name, const char *value)
     return rc;
 }
 
-static int print_json(FILE *out, const char *cache_dir, const struct entries *es, int64_t now)
+#define PROGRESS_TIMEOUT_MS 2000
+
+/* What the daemon of mountpoint is uploading now (the "upload_progress" of
+ * its stats, metrics.h), or NULL when it does not answer: the journal alone
+ * is then the answer. */
+static json_t *live_progress(const char *mountpoint)
+{
+    char sock[256];
+    if (pfs_runtime_socket_path(mountpoint, sock, sizeof(sock)) != 0)
+        return NULL;
+    struct pfs_buf b;
+    pfs_buf_init(&b);
+    json_t *progress = NULL;
+    if (pfs_control_fetch(sock, &b, PROGRESS_TIMEOUT_MS) == 0 && b.data) {
+        json_t *root = json_loadb(b.data, b.len, 0, NULL);
+        json_t *p = json_object_get(root, "upload_progress");
+        if (json_is_object(p) && json_is_array(json_object_get(p, "largest")))
+            progress = json_incref(p);
+        json_decref(root);
+    }
+    pfs_buf_cleanup(&b);
+    return progress;
+}
+
+/* The in-flight upload of key in progress, or NULL. */
+static json_t *progress_of(json_t *progress, const char *key)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(progress, "largest"), i, item)
+    {
+        const char *k = json_string_value(json_object_get(item, "key"));
+        if (k && key && strcmp(k, key) == 0)
+            return item;
+    }
+    return NULL;
+}
+
+static uint64_t jnum(json_t *o, const char *name)
+{
+    json_int_t v = json_integer_value(json_object_get(o, name));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static int print_json(FILE *out, const char *cache_dir, const struct entries *es, int64_t now,
+                      json_t *progress)
 {
     json_t *root = json_object(), *list = json_array();
     long long failed = 0, bytes = 0;
@@ -159,7 +206,8 @@ static int print_json(FILE *out, const char *cache_dir, const struct entries *es
         if (r->size <= (uint64_t)(LLONG_MAX - bytes))
             bytes += (long long)r->size;
     }
-    if (json_object_set_new(root, "pending", json_integer((long long)es->n)) ||
+    if (json_object_set(root, "in_flight", progress ? progress : json_null()) ||
+        json_object_set_new(root, "pending", json_integer((long long)es->n)) ||
         json_object_set_new(root, "failed", json_integer(failed)) ||
         json_object_set_new(root, "bytes", json_integer(bytes)))
         goto out;
@@ -172,7 +220,8 @@ out:
     return rc;
 }
 
-static void print_text(FILE *out, const char *cache_dir, const struct entries *es, int64_t now)
+static void print_text(FILE *out, const char *cache_dir, const struct entries *es, int64_t now,
+                       json_t *progress)
 {
     if (es->n == 0) {
         fprintf(out, "nothing pending in ");
@@ -195,6 +244,15 @@ static void print_text(FILE *out, const char *cache_dir, const struct entries *e
             print_safe(out, r->key);
         else
             fprintf(out, "(no record: %s.data)", r->id);
+        json_t *p = progress_of(progress, r->key);
+        if (p) {
+            char sent[32], total[32];
+            uint64_t s = jnum(p, "sent"), t = jnum(p, "total");
+            human_size(sent, sizeof(sent), s);
+            human_size(total, sizeof(total), t);
+            fprintf(out, "  uploading: %s of %s sent (%d%%)", sent, total,
+                    t ? (int)(s * 100 / t) : 0);
+        }
         if (r->error) {
             fprintf(out, "  error: ");
             print_safe(out, r->error);
@@ -206,7 +264,14 @@ static void print_text(FILE *out, const char *cache_dir, const struct entries *e
         failed += r->state == PFS_J_FAILED;
     }
     human_size(size, sizeof(size), bytes);
-    fprintf(out, "%zu file%s, %s, %zu failed\n", es->n, es->n == 1 ? "" : "s", size, failed);
+    fprintf(out, "%zu file%s, %s, %zu failed", es->n, es->n == 1 ? "" : "s", size, failed);
+    if (progress && jnum(progress, "uploads")) {
+        char rest[32];
+        human_size(rest, sizeof(rest), jnum(progress, "remaining_bytes"));
+        fprintf(out, "; %llu uploading now, %s still to send",
+                (unsigned long long)jnum(progress, "uploads"), rest);
+    }
+    fputc('\n', out);
 }
 
 static bool has_journal(const char *dir)
@@ -254,7 +319,10 @@ int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err)
     /* The registry first: a mount whose bucket has a journal/ folder is
      * still a mount point. */
     char cache_dir[PATH_MAX];
-    if (pfs_runtime_lookup(arg, cache_dir, sizeof(cache_dir)) != 0) {
+    json_t *progress = NULL;
+    if (pfs_runtime_lookup(arg, cache_dir, sizeof(cache_dir)) == 0) {
+        progress = live_progress(arg); /* a mount: its uploads in flight too */
+    } else {
         struct stat st;
         if (!has_journal(arg)) {
             if (stat(arg, &st) != 0)
@@ -283,14 +351,15 @@ int pfs_cli_status(int argc, char **argv, FILE *out, FILE *err)
         qsort(es.v, es.n, sizeof(*es.v), by_age);
     int64_t now = (int64_t)time(NULL);
     if (json) {
-        if (print_json(out, cache_dir, &es, now) != 0) {
+        if (print_json(out, cache_dir, &es, now, progress) != 0) {
             fprintf(err, "presignfs status: out of memory\n");
             status = PFS_EXIT_FAILURE;
         }
     } else {
-        print_text(out, cache_dir, &es, now);
+        print_text(out, cache_dir, &es, now, progress);
     }
 out:
+    json_decref(progress);
     for (size_t i = 0; i < es.n; i++)
         pfs_jrec_cleanup(&es.v[i].r);
     free(es.v);

@@ -17,6 +17,7 @@
 #include "crc64.h"
 #include "crypto.h"
 #include "log.h"
+#include "progress.h"
 #include "stats.h"
 #include "timefmt.h"
 #include "uri.h"
@@ -1286,6 +1287,7 @@ struct part_job {
     int rc;
     _Atomic int *abort_flag;        /* set by the first failure: later parts skip */
     size_t presign_from, presign_n; /* part URLs to sign ahead (PART_URL_WINDOW) */
+    int progress;                   /* pfs_progress id of the upload, or -1 */
 };
 
 static void part_task(void *arg)
@@ -1303,6 +1305,8 @@ static void part_task(void *arg)
         j->fn(j->c, &j->part, j->key, j->upload_id, j->number, j->first, j->len, j->ctx, &j->st);
     if (j->rc)
         atomic_store(j->abort_flag, 1);
+    else
+        pfs_progress_add(j->progress, j->len);
 }
 
 /* A multipart upload of `total` bytes whose parts `fn` produces, several in
@@ -1334,6 +1338,8 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
     if (rep && rep->mpu_started)
         rep->mpu_started(rep->ctx, upload_id, part_size);
     bool presign = fn == upload_part_from_fd; /* copies sign a range each: not batched */
+    /* An upload's progress is shown (status, stats, unmount); a copy's is not. */
+    int progress = presign ? pfs_progress_begin(key, total) : -1;
     if (presign)
         pfs_client_presign_parts(c, key, upload_id, 1, n < PART_URL_WINDOW ? n : PART_URL_WINDOW);
     struct part_job *jobs = calloc(n, sizeof(*jobs));
@@ -1357,6 +1363,7 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
                 .len = total - at < part_size ? total - at : part_size,
                 .number = (int)i + 1,
                 .abort_flag = &abort_flag,
+                .progress = progress,
             };
             size_t next = i + 1 + PART_URL_WINDOW / 2 + 1; /* the next window's first part */
             if (presign && (i + 1) % PART_URL_WINDOW == PART_URL_WINDOW / 2 && next <= n) {
@@ -1387,6 +1394,7 @@ static int run_multipart(struct pfs_client *c, const char *key, const struct pfs
                      "bucket's lifecycle rule removes it",
                      upload_id, key);
     }
+    pfs_progress_end(progress);
     free(jobs);
     free(parts);
     free(upload_id);
@@ -1420,7 +1428,10 @@ int pfs_client_upload_fd(struct pfs_client *c, const char *key, int fd, off_t of
         rep->etag[0] = '\0';
     if (!pfs_client_upload_is_multipart(len, threshold)) {
         struct pfs_http_body body = {.fd = fd, .offset = offset, .len = len};
-        return pfs_client_put(c, key, &body, meta, n_meta, rep ? rep->etag : NULL, st);
+        int progress = pfs_progress_begin(key, len);
+        int rc = pfs_client_put(c, key, &body, meta, n_meta, rep ? rep->etag : NULL, st);
+        pfs_progress_end(progress);
+        return rc;
     }
     struct fd_source src = {fd, offset};
     return run_multipart(c, key, meta, n_meta, len, part_size, upload_part_from_fd, &src, rep, st);

@@ -111,6 +111,11 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
     return 0;
 }
 
+void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *limit_out)
+{
+    pfs_budget_usage(fs->budget, used_out, limit_out);
+}
+
 void pfs_fs_free(struct pfs_fs *fs)
 {
     if (!fs)

@@ -135,6 +135,8 @@ struct pfs_upload_stats {
     uint64_t staged_bytes;
 };
 void pfs_fs_upload_stats(struct pfs_fs *fs, struct pfs_upload_stats *out);
+/* Read-ahead memory in use and its limit (memory_limit), in bytes. */
+void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *limit_out);
 
 /* A symbolic link stored as s3fs stores it (the target is the object body,
  * mode S_IFLNK|0777 in metadata). Takes a lookup reference. */

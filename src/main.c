@@ -15,6 +15,7 @@
 #include "config.h"
 #include "control.h"
 #include "metrics.h"
+#include "progress.h"
 #include "metrics_http.h"
 #include "fuse_ops.h"
 #include "log.h"
@@ -183,6 +184,26 @@ struct live {
     struct pfs_fs *fs;
 };
 
+/* Whether the FUSE loop has seen the unmount (it may still wait for its
+ * workers), asked from the progress reporter's thread; se is cleared before
+ * the session is destroyed. */
+struct loop_watch {
+    pthread_mutex_t lock;
+    struct fuse_session *se; /* protected by lock */
+    bool exited;             /* protected by lock */
+};
+
+static bool loop_exited(void *arg)
+{
+    struct loop_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    if (w->se && fuse_session_exited(w->se))
+        w->exited = true;
+    bool exited = w->exited;
+    pthread_mutex_unlock(&w->lock);
+    return exited;
+}
+
 /* One snapshot for the stats line, the control socket and -o metrics. */
 static void collect(void *arg, struct pfs_metrics *out)
 {
@@ -192,9 +213,13 @@ static void collect(void *arg, struct pfs_metrics *out)
     pthread_mutex_lock(&live->lock);
     if (live->store)
         pfs_urlcache_stats(live->store->urls, &out->urls);
-    if (live->fs)
+    if (live->fs) {
         pfs_fs_upload_stats(live->fs, &out->uploads);
+        pfs_fs_readahead_usage(live->fs, &out->readahead_bytes, &out->readahead_limit);
+    }
     out->have_fs = live->fs != NULL;
+    out->n_progress =
+        pfs_progress_snapshot(out->progress, PFS_METRICS_PROGRESS_MAX, &out->upload_remaining);
     pthread_mutex_unlock(&live->lock);
 }
 
@@ -227,6 +252,8 @@ static int run_mount(int argc, char **argv)
     struct fuse_session *se = NULL;
     struct pfs_store *store = NULL;
     struct pfs_fs *fs = NULL;
+    struct pfs_progress_reporter *reporter = NULL;
+    struct loop_watch watch = {PTHREAD_MUTEX_INITIALIZER, NULL, false};
     struct pfs_cred *cred = NULL;
     struct pfs_service *svc = NULL;
     struct live live = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -400,6 +427,12 @@ static int run_mount(int argc, char **argv)
     pfs_service_notify_ready(svc, mountpoint);
     if (svc)
         pfs_service_allow_exit_signals();
+    /* In the foreground, an unmount that waits more than a second (for a
+     * release still uploading, then for pending uploads) says what for. */
+    watch.se = se;
+    if (m.foreground &&
+        pfs_progress_reporter_start(&reporter, stderr, 1000, loop_exited, &watch) != 0)
+        reporter = NULL;
     rc = fuse_session_loop_mt(se, loop);
     fuse_loop_cfg_destroy(loop);
     /* libfuse returns the signal that ended the loop: SIGTERM (systemctl
@@ -411,6 +444,10 @@ out:
         fuse_remove_signal_handlers(se);
         fuse_session_unmount(se);
     }
+    pthread_mutex_lock(&watch.lock);
+    watch.se = NULL;
+    watch.exited = true; /* the loop is over */
+    pthread_mutex_unlock(&watch.lock);
     if (se)
         fuse_session_destroy(se);
     /* The store outlives every reader of live (closed after the control
@@ -420,6 +457,7 @@ out:
     pthread_mutex_unlock(&live.lock);
     /* After the unmount: pending uploads get their last attempt here. */
     pfs_fs_free(fs);
+    pfs_progress_reporter_stop(reporter);
     /* Answered until here (without the write path's gauges while the last
      * uploads run): the request counters show an unmount's progress. */
     pfs_control_free(control);

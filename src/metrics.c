@@ -4,6 +4,10 @@
 #include "metrics.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
 
 /* A histogram bound (microseconds) in seconds, as both renderings write it:
  * "0.001", "0.0025", ..., "10". */
@@ -20,6 +24,27 @@ static double seconds(uint64_t us)
 static int set_u64(json_t *o, const char *name, uint64_t v)
 {
     return json_object_set_new(o, name, json_integer((json_int_t)v));
+}
+
+/* {"key":K,"sent":N,"total":N}; a key that is not UTF-8 as "key_hex". */
+static json_t *progress_item(const struct pfs_progress_item *p)
+{
+    json_t *o = json_pack("{s:I,s:I}", "sent", (json_int_t)p->sent, "total", (json_int_t)p->total);
+    json_t *key = json_string(p->key);
+    if (!key) {
+        size_t n = strlen(p->key);
+        char *hex = malloc(2 * n + 1);
+        if (hex)
+            pfs_crypto_hex(hex, (const uint8_t *)p->key, n);
+        if (o && hex)
+            json_object_set_new(o, "key_hex", json_string(hex));
+        free(hex);
+    } else if (o) {
+        json_object_set_new(o, "key", key);
+        key = NULL;
+    }
+    json_decref(key);
+    return o;
 }
 
 json_t *pfs_metrics_json(const struct pfs_metrics *m)
@@ -78,10 +103,24 @@ json_t *pfs_metrics_json(const struct pfs_metrics *m)
     bad |= json_object_set_new(o, "urlcache", urls);
     if (m->have_fs) {
         bad |= json_object_set_new(o, "uploads", up);
+        bad |= json_object_set_new(o, "readahead",
+                                   json_pack("{s:I,s:I}", "bytes", (json_int_t)m->readahead_bytes,
+                                             "limit", (json_int_t)m->readahead_limit));
     } else {
         json_decref(up);
         bad |= json_object_set_new(o, "uploads", json_null());
+        bad |= json_object_set_new(o, "readahead", json_null());
     }
+    json_t *largest = json_array();
+    bad |= !largest;
+    size_t shown =
+        m->n_progress < PFS_METRICS_PROGRESS_MAX ? m->n_progress : PFS_METRICS_PROGRESS_MAX;
+    for (size_t i = 0; largest && i < shown; i++)
+        bad |= json_array_append_new(largest, progress_item(&m->progress[i]));
+    bad |= json_object_set_new(o, "upload_progress",
+                               json_pack("{s:I,s:I,s:o}", "uploads", (json_int_t)m->n_progress,
+                                         "remaining_bytes", (json_int_t)m->upload_remaining,
+                                         "largest", largest ? largest : json_array()));
     if (bad) {
         json_decref(o);
         return NULL;
@@ -186,4 +225,12 @@ void pfs_metrics_prometheus(struct pfs_buf *out, const struct pfs_metrics *m)
     sample(out, "presignfs_uploads_pending", m->uploads.pending);
     family(out, "presignfs_staged_bytes", "gauge", "Bytes of written files staged in cache_dir.");
     sample(out, "presignfs_staged_bytes", m->uploads.staged_bytes);
+    family(out, "presignfs_upload_remaining_bytes", "gauge",
+           "Bytes the uploads in flight still have to send (acknowledged parts count as sent).");
+    sample(out, "presignfs_upload_remaining_bytes", m->upload_remaining);
+    family(out, "presignfs_readahead_bytes", "gauge", "Read-ahead buffer memory in use.");
+    sample(out, "presignfs_readahead_bytes", m->readahead_bytes);
+    family(out, "presignfs_readahead_limit_bytes", "gauge",
+           "The read-ahead memory budget (memory_limit).");
+    sample(out, "presignfs_readahead_limit_bytes", m->readahead_limit);
 }

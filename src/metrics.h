@@ -11,14 +11,22 @@
 
 #include "buf.h"
 #include "fs.h"
+#include "progress.h"
 #include "stats.h"
 #include "urlcache.h"
+
+#define PFS_METRICS_PROGRESS_MAX 16
 
 struct pfs_metrics {
     struct pfs_stats_snapshot s;
     struct pfs_urlcache_stats urls;
     struct pfs_upload_stats uploads;
     bool have_fs; /* uploads is filled (false before the filesystem exists) */
+    uint64_t readahead_bytes, readahead_limit; /* with have_fs */
+    /* Uploads in flight, the largest first (progress.h). */
+    struct pfs_progress_item progress[PFS_METRICS_PROGRESS_MAX];
+    size_t n_progress;         /* uploads in flight, shown or not */
+    uint64_t upload_remaining; /* bytes they still have to send */
 };
 
 /* Fills a snapshot (a callback of the servers below and of SIGUSR1). */
@@ -30,7 +38,11 @@ typedef void (*pfs_metrics_collect_fn)(void *ctx, struct pfs_metrics *out);
  *    "retries":N, "resigns":N, "bytes_in":N, "bytes_out":N,
  *    "signer":{"calls":N,"urls":N}, "fuse":{"lookup":N,...},
  *    "urlcache":{"hits":N,"misses":N,"refreshes":N,"evictions":N,"invalidations":N},
- *    "uploads":{"queued":N,"in_flight":N,"failed":N,"pending":N,"staged_bytes":N}}
+ *    "uploads":{"queued":N,"in_flight":N,"failed":N,"pending":N,"staged_bytes":N},
+ *    "readahead":{"bytes":N,"limit":N},
+ *    "upload_progress":{"uploads":N,"remaining_bytes":N,
+ *                       "largest":[{"key":K,"sent":N,"total":N},...]}}
+ * (readahead null like uploads; largest holds up to PFS_METRICS_PROGRESS_MAX)
  * requests counts every request of a kind (ok and failed); buckets are
  * cumulative, as in Prometheus. Every kind is present, zero or not;
  * uploads is null without a filesystem (have_fs false). Returns

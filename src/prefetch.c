@@ -58,6 +58,14 @@ bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n)
     return ok;
 }
 
+void pfs_budget_usage(struct pfs_budget *b, uint64_t *used_out, uint64_t *limit_out)
+{
+    pthread_mutex_lock(&b->lock);
+    *used_out = b->used;
+    *limit_out = b->limit;
+    pthread_mutex_unlock(&b->lock);
+}
+
 void pfs_budget_give(struct pfs_budget *b, uint64_t n)
 {
     pthread_mutex_lock(&b->lock);

@@ -25,6 +25,8 @@ void pfs_budget_free(struct pfs_budget *b);
 /* Takes n bytes if they fit; never blocks. */
 bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n);
 void pfs_budget_give(struct pfs_budget *b, uint64_t n);
+/* Bytes of read-ahead buffers in use now, and the limit (a gauge). */
+void pfs_budget_usage(struct pfs_budget *b, uint64_t *used_out, uint64_t *limit_out);
 
 struct pfs_prefetch;
 

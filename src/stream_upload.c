@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "progress.h"
 
 #define MAX_PARTS 10000 /* the S3 and TOS limit */
 /* Part URLs are signed ahead in batches (a signing service answers one call
@@ -43,6 +44,7 @@ struct pfs_stream {
     bool batching;      /* the URL source batches: part URLs are signed ahead */
     int presigned;      /* part URLs 1..presigned were asked for */
     int presign_window; /* the size of the last batch */
+    int progress;       /* pfs_progress id, or -1 */
     bool failed;
     struct pfs_status first_error;
 };
@@ -79,6 +81,7 @@ static void part_task(void *arg)
     pthread_mutex_lock(&s->lock);
     if (rc == 0) {
         s->parts[t->number - 1] = part;
+        pfs_progress_add(s->progress, t->len);
     } else if (!s->failed) {
         s->failed = true;
         s->first_error = st;
@@ -122,6 +125,7 @@ int pfs_stream_start(struct pfs_stream **out, struct pfs_client *c, struct pfs_p
     s->max_inflight = max_inflight ? max_inflight : 1;
     s->presigned = pfs_client_presign_parts(c, s->key, s->upload_id, 1, PRESIGN_FIRST);
     s->batching = s->presigned > 0;
+    s->progress = pfs_progress_begin(s->key, 0);
     s->presign_window = s->presigned;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->changed, NULL);
@@ -168,6 +172,7 @@ static int queue_part(struct pfs_stream *s, uint64_t len)
 
 int pfs_stream_feed(struct pfs_stream *s, uint64_t size)
 {
+    pfs_progress_set_total(s->progress, size); /* a stream's total is what was written */
     pthread_mutex_lock(&s->lock);
     int rc = s->failed ? -1 : 0;
     while (rc == 0 && size - pfs_stream_sent(s) >= s->part_size && size > pfs_stream_sent(s))
@@ -186,6 +191,7 @@ static void wait_idle(struct pfs_stream *s)
 
 static void free_stream(struct pfs_stream *s)
 {
+    pfs_progress_end(s->progress);
     if (s->batching && s->presigned > s->queued)
         pfs_client_forget_part_urls(s->client, s->key, s->upload_id, (size_t)s->queued + 1,
                                     (size_t)(s->presigned - s->queued));
@@ -215,6 +221,7 @@ void pfs_stream_abandon(struct pfs_stream *s)
 
 int pfs_stream_finish(struct pfs_stream *s, uint64_t size, char etag_out[80], struct pfs_status *st)
 {
+    pfs_progress_set_total(s->progress, size);
     pthread_mutex_lock(&s->lock);
     int rc = s->failed || size < pfs_stream_sent(s) ? -1 : 0;
     while (rc == 0 && size > pfs_stream_sent(s)) {

@@ -162,4 +162,45 @@ ok "the socket is back (the stale one replaced)" test -S "$sock"
 ok "and answers" sh -c "'$PFS_BIN' stats --json '$MNT' >/dev/null"
 pfs_unmount "$MNT"
 ok "gone after the unmount" test ! -e "$sock"
+
+note "upload progress: status and stats while a large file uploads, a slow unmount says why"
+# Written second half first, so it goes up whole after close (async): three
+# parts (5, 5, 2 MiB) in parallel; one 5 MiB part is held, the others land.
+head -c $((12 * 1024 * 1024)) /dev/urandom >"$WORK/big"
+pfs_mount "$BUCKET" "upload=async,part_size=5M,multipart_threshold=5M"
+mkdir -p "$MNT/prog"
+h=$(hold PUT "/$BUCKET/prog/big" upload_part "count=1&min_length=5242880")
+py 'import os, sys
+src = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+half = len(src) // 2
+os.pwrite(fd, src[half:], half)
+os.pwrite(fd, src[:half], 0)
+os.close(fd)' "$WORK/big" "$MNT/prog/big"
+wait_held "$h"
+for _ in $(seq 100); do
+    "$PFS_BIN" status "$MNT" >"$WORK/status" 2>&1
+    grep -q "uploading: 7.0 MiB of 12.0 MiB" "$WORK/status" && break
+    sleep 0.1
+done
+ok "status shows the bytes sent of the upload in flight" \
+    grep -q "prog/big  uploading: 7.0 MiB of 12.0 MiB sent (58%)" "$WORK/status" || cat "$WORK/status"
+ok "and what is left to send" grep -q "1 uploading now, 5.0 MiB still to send" "$WORK/status"
+"$PFS_BIN" status --json "$MNT" >"$WORK/status.json"
+eq "status --json: in_flight.remaining_bytes" $((5 * 1024 * 1024)) "$(jget "$WORK/status.json" in_flight.remaining_bytes)"
+"$PFS_BIN" stats --json "$MNT" >"$WORK/s4.json"
+eq "stats --json: the largest upload's key" prog/big \
+    "$(py 'import json, sys; print(json.load(open(sys.argv[1]))["upload_progress"]["largest"][0]["key"])' "$WORK/s4.json")"
+ok "stats --json: a read-ahead gauge and its limit" test "$(jget "$WORK/s4.json" readahead.limit)" -gt 0
+log=${LOGS[-1]}
+take_mount "$MNT"
+fusermount3 -u "$MNT"
+for _ in $(seq 100); do grep -q "unmounting: waiting" "$log" && break; sleep 0.1; done
+ok "the unmount says what it waits for" \
+    grep -q "presignfs: unmounting: waiting for 1 upload (5.0 MiB to send; largest prog/big 7.0 MiB of 12.0 MiB) ..." "$log" || cat "$log"
+release "$h"
+for _ in $(seq 300); do kill -0 "$TAKEN_PID" 2>/dev/null || break; sleep 0.1; done
+ok "then exits" bash -c "! kill -0 $TAKEN_PID 2>/dev/null"
+wait "$TAKEN_PID" 2>/dev/null
+ok "and the file is stored" cmp "$WORK/big" <(s3 get prog/big)
 pfs_finish
