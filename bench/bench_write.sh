@@ -42,15 +42,7 @@ mkdir -p "$mnt" "$work/out"
 daemon_pid=
 
 cleanup() {
-    # Only what this script started: its own mount and its own daemon PID.
-    if mountpoint -q "$mnt" 2>/dev/null; then
-        fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-    fi
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$daemon_pid" 2>/dev/null || true
-    fi
+    stop_mount
     if [ "${keep_log:-}" = 1 ] && [ -s "$work/daemon.log" ]; then
         echo "--- daemon log (last 20 lines)" >&2
         tail -n 20 "$work/daemon.log" >&2
@@ -69,20 +61,7 @@ presign() { "$build/presignfs" presign -o "$store" "$@"; }
 counts_reset() { curl -sf -X POST -o /dev/null "$PFS_TEST_CONTROL/reset"; }
 counts() { curl -sf "$PFS_TEST_CONTROL/counts" | tr -d '{}"' | sed 's/,/, /g; s/:/ /g'; }
 
-# The daemon runs in the foreground (-f) as our child, so we hold its PID:
-# its /proc status gives the peak RSS, and after fusermount3 -u, waiting for
-# that PID to exit is the wait for whatever the unmount still uploads.
-mount_fs() {
-    "$build/presignfs" -f -o "$store,cache_dir=$work/cache${extra:+,$extra}" bench "$mnt" \
-        </dev/null >>"$work/daemon.log" 2>&1 &
-    daemon_pid=$!
-    for _ in $(seq 300); do
-        mountpoint -q "$mnt" && return 0
-        kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited before mounting"
-        sleep 0.05
-    done
-    die "the mount did not come up within 15 s"
-}
+. "$(dirname "$0")/mount_fs.sh"
 umount_fs() {
     fusermount3 -u "$mnt"
     wait "$daemon_pid" || die "the daemon exited with status $?"

@@ -281,6 +281,11 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
             max_chunk = PFS_PREFETCH_MAX_CHUNK;
         if (len > max_chunk)
             len = max_chunk;
+        /* Top up only by whole chunks (or up to the end): once the window
+         * stopped growing, each 128 KiB read moved its end by 128 KiB, and
+         * topping it up by that much made a GET per read (~2 per MiB). */
+        if (len < max_chunk && want_end < p->size)
+            return;
         if (!pfs_budget_try_take(p->budget, len))
             return; /* back-pressure: read-ahead waits for memory */
         struct chunk *c = calloc(1, sizeof(*c));

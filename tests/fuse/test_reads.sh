@@ -57,4 +57,18 @@ eq "[S63] one log line says the object changed under the reader" 1 \
     "$(grep -c 'was replaced in the store while open' "${LOGS[0]}")"
 ok "[S63] the next open reads the new version, whole" cmp -s "$WORK/new" "$MNT/v/f"
 
+note "a cold sequential read grows to large ranges"
+# The window doubles from 1 MiB to 64 MiB and its ranges from 1 MiB to 8 MiB
+# (prefetch.h): the ramp is 5 GETs (1+1+1+2+4 MiB), the rest 8 MiB each, plus
+# a few for reads the kernel sends out of order. Topping the window up by
+# every 128 KiB read once it had stopped growing made ~2 GETs per MiB.
+mib=64
+head -c $((mib << 20)) /dev/urandom >"$WORK/big"
+s3 put big <"$WORK/big"
+stat "$MNT/big" >/dev/null
+reset_counts
+ok "a $mib MiB cat reads back byte-exact" cmp -s "$WORK/big" "$MNT/big"
+le "a $mib MiB cat takes 8 MiB ranges once grown" $((5 + (mib - 9 + 7) / 8 + 4)) \
+    "$(count get get_range)"
+
 pfs_finish

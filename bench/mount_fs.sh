@@ -1,0 +1,29 @@
+# Sourced by the bench scripts: mount_fs starts the daemon under test in the
+# foreground (-f) as the script's child, so the script holds its PID (its
+# /proc status gives the peak RSS; after fusermount3 -u, waiting for it is
+# the wait for what the unmount still uploads). Uses build, store, work,
+# extra, mnt and die from the caller; sets daemon_pid.
+mount_fs() {
+    "$build/presignfs" -f -o "$store,cache_dir=$work/cache${extra:+,$extra}" bench "$mnt" \
+        </dev/null >>"$work/daemon.log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 300); do
+        mountpoint -q "$mnt" && return 0
+        kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited before mounting"
+        sleep 0.05
+    done
+    die "the mount did not come up within 15 s"
+}
+
+# stop_mount: at exit, only what the script started: its own mount and its
+# own daemon's PID.
+stop_mount() {
+    if mountpoint -q "$mnt" 2>/dev/null; then
+        fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+    fi
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -TERM "$daemon_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$daemon_pid" 2>/dev/null || true
+    fi
+}
