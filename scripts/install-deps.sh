@@ -13,6 +13,10 @@ PACKAGES=(
 )
 # presignfs signer (the signing service) serves HTTP with libmicrohttpd.
 PACKAGES+=(libmicrohttpd-dev)
+# Its client certificates are verified with GnuTLS (src/signer_tls.c).
+PACKAGES+=(libgnutls28-dev)
+# scripts/fuzz.sh: libFuzzer comes with clang's runtime libraries.
+PACKAGES+=(clang libclang-rt-14-dev)
 # This machine image may ship its own Node.js (with npm bundled); only fall
 # back to Debian's packages when there is none.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
