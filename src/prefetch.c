@@ -265,12 +265,17 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
     struct chunk **tail = &p->chunks;
     while (*tail)
         tail = &(*tail)->next;
-    while (p->fetched_end < want_end) {
-        uint64_t len = want_end - p->fetched_end;
-        uint64_t max_chunk =
-            p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
-        if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
-            max_chunk = PFS_PREFETCH_MAX_CHUNK;
+    uint64_t max_chunk =
+        p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
+    if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
+        max_chunk = PFS_PREFETCH_MAX_CHUNK;
+    /* Only whole chunks: topping the window up by what the last read
+     * consumed would turn every 128 KiB kernel read into its own GET once
+     * the window stops growing. The window is refilled when a whole chunk
+     * is missing from it (or the rest of the object is shorter). */
+    while (p->fetched_end < want_end &&
+           (p->fetched_end + max_chunk <= want_end || want_end == p->size)) {
+        uint64_t len = p->size - p->fetched_end;
         if (len > max_chunk)
             len = max_chunk;
         if (!pfs_budget_try_take(p->budget, len))

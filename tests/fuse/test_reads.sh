@@ -57,4 +57,15 @@ eq "[S63] one log line says the object changed under the reader" 1 \
     "$(grep -c 'was replaced in the store while open' "${LOGS[0]}")"
 ok "[S63] the next open reads the new version, whole" cmp -s "$WORK/new" "$MNT/v/f"
 
+note "a cold sequential read grows to large ranges"
+# The window doubles from 1 MiB up to 64 MiB and its ranges from 1 MiB up to
+# 8 MiB (prefetch.h): the ramp (1+1+2+4+8 MiB) takes 5 GETs, the other 80 MiB
+# 10 of 8 MiB; 4 more for reads the kernel sends out of order. Topping the
+# window up by each 128 KiB read once it stopped growing made ~300.
+head -c $((96 * M)) /dev/urandom >"$WORK/big"
+s3 put big <"$WORK/big"
+reset_counts
+ok "a 96 MiB cat reads back byte-exact" cmp -s "$WORK/big" "$MNT/big"
+le "a 96 MiB cat takes ranges of up to 8 MiB" 19 "$(count get get_range)"
+
 pfs_finish
