@@ -222,6 +222,14 @@ int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *et
     return rc;
 }
 
+bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag)
+{
+    pthread_mutex_lock(&p->lock);
+    bool same = !p->etag[0] || same_etag(p->etag, etag);
+    pthread_mutex_unlock(&p->lock);
+    return same;
+}
+
 static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
 {
     pfs_budget_give(p->budget, c->len);

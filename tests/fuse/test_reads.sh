@@ -68,4 +68,24 @@ reset_counts
 ok "a 96 MiB cat reads back byte-exact" cmp -s "$WORK/big" "$MNT/big"
 le "a 96 MiB cat takes ranges of up to 8 MiB" 19 "$(count get get_range)"
 
+note "keep_cache and close-to-open ([S64])"
+pfs_unmount
+pfs_mount "$BUCKET" "attr_timeout=1,entry_timeout=1"
+printf 'first version\n' >"$MNT/c"
+cat "$MNT/c" >/dev/null
+reset_counts
+eq "[S64] a re-read of an unchanged file" "first version" "$(cat "$MNT/c")"
+eq "[S64] ... costs no GET (the kernel kept its pages)" 0 "$(count get get_range)"
+printf 'the second, longer version\n' | s3 put c
+# Past attr_timeout: waiting out the documented bound, not a race.
+sleep 1.5
+reset_counts
+eq "[S64] an open after another client replaced the object reads it whole" \
+    "the second, longer version" "$(cat "$MNT/c")"
+le "[S64] ... at the cost of a lookup (LIST, and HEAD for a changed object's metadata)" 2 \
+    "$(count head list)"
+reset_counts
+eq "[S64] and its re-read is again free" "the second, longer version" "$(cat "$MNT/c")"
+eq "[S64] ... no GET" 0 "$(count get get_range)"
+
 pfs_finish
