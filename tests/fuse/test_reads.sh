@@ -68,6 +68,14 @@ reset_counts
 ok "a 96 MiB cat reads back byte-exact" cmp -s "$WORK/big" "$MNT/big"
 le "a 96 MiB cat takes ranges of up to 8 MiB" 19 "$(count get get_range)"
 
+note "time to first byte"
+s3 put ttfb/f <"$WORK/big"
+ls -l "$MNT/ttfb" >/dev/null
+reset_counts
+eq "the first bytes of a listed file" "$(head -c 100 "$WORK/big" | od -An -tx1)" \
+    "$(head -c 100 "$MNT/ttfb/f" | od -An -tx1)"
+eq "... cost one request, a GET (no HEAD at open, no tiny first range)" 1 "$(count total)"
+
 note "keep_cache and close-to-open ([S64])"
 pfs_unmount
 pfs_mount "$BUCKET" "attr_timeout=1,entry_timeout=1"
