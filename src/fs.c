@@ -853,6 +853,15 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
     bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
     if (writing && fs->o.read_only)
         return -EROFS;
+    if (!(flags & O_TRUNC)) {
+        /* Close-to-open: attributes older than attr_timeout are looked up
+         * again (getattr does only then), so an object another client
+         * replaced is read whole, at its new size. A store that cannot be
+         * reached leaves the attributes as they were: the read will say. */
+        struct pfs_attr fresh;
+        if (pfs_fs_getattr(fs, &fresh, ino) == -ENOENT)
+            return -ENOENT;
+    }
     pthread_mutex_lock(&fs->lock);
     struct inode *in = pfs_sb_find_ino(fs, ino);
     if (!in || in->is_dir) {
@@ -891,6 +900,26 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
     return rc;
 }
 
+bool pfs_fs_open_keep_cache(struct pfs_fs *fs, uint64_t fh, bool *changed)
+{
+    struct inode *in = ((struct handle *)(uintptr_t)fh)->inode;
+    pthread_mutex_lock(&fs->lock);
+    /* Only a clean stored version is vouched for by its ETag; a staged or
+     * unstored copy drops the kernel's pages as before. */
+    bool stored = !in->dirty && !in->pending_upload && !in->local_only && !in->unlinked &&
+                  in->stage_fd < 0 && in->etag[0];
+    bool same = stored && strcmp(in->open_etag, in->etag) == 0 && in->open_size == in->size;
+    *changed = in->open_etag[0] && !same;
+    if (stored) {
+        snprintf(in->open_etag, sizeof(in->open_etag), "%s", in->etag);
+        in->open_size = in->size;
+    } else {
+        in->open_etag[0] = '\0';
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return same;
+}
+
 ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off)
 {
     struct handle *h = (struct handle *)(uintptr_t)fh;
@@ -918,6 +947,14 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
         return rc;
     struct pfs_status st;
     ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
+    if ((n < 0 && st.http_status == 412) || !pfs_prefetch_reads_version(h->reader, etag)) {
+        /* Another version is in the store (this reader took it, or failed
+         * on it): the next open looks again and drops the kernel's pages. */
+        pthread_mutex_lock(&fs->lock);
+        in->open_etag[0] = '\0';
+        in->attr_expires = 0;
+        pthread_mutex_unlock(&fs->lock);
+    }
     return n < 0 ? pfs_sb_status_err(&st) : n;
 }
 

@@ -112,7 +112,13 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent, const char *name);
 /* create takes a lookup reference on the new inode, like lookup. */
 int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uint64_t parent,
                   const char *name, mode_t mode, int flags);
+/* Close-to-open: an open of a file whose attributes are older than
+ * attr_timeout looks at the store again first (one probe, as getattr). */
 int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags);
+/* After an open: may the kernel keep the pages it cached of the file (the
+ * version is the one the last open read)? *changed: another version than
+ * the last open's, so the kernel's size and pages must go. */
+bool pfs_fs_open_keep_cache(struct pfs_fs *fs, uint64_t fh, bool *changed);
 ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off);
 ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t size, uint64_t off);
 /* flush and fsync upload dirty data and return only once it is stored. */

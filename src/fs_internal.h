@@ -37,6 +37,10 @@ struct inode {
      * version a staged copy starts from, which recovery compares with the
      * store before it uploads or deletes anything. */
     char etag[80];
+    /* The version (ETag, size) the kernel may hold pages of: the one read
+     * by the last open ("": none). An open of the same one keeps them. */
+    char open_etag[80];
+    uint64_t open_size;
     mode_t perm;
     bool is_link;
     char *link_target; /* read lazily */

@@ -217,8 +217,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     fi->fh = fh;
-    /* The object may have changed since the kernel cached its pages. */
-    fi->keep_cache = 0;
+    /* The kernel keeps its pages of the version the last open read; another
+     * version drops them (keep_cache 0) and the cached size with them, so a
+     * read past the old end asks for the new attributes. Never blocks: no
+     * page is dirty without writeback caching. */
+    bool changed = false;
+    fi->keep_cache = pfs_fs_open_keep_cache(c->fs, fh, &changed);
+    if (changed && c->se)
+        fuse_lowlevel_notify_inval_inode(c->se, ino, -1, 0);
     if (fuse_reply_open(req, fi) != 0)
         pfs_fs_release(c->fs, fh);
 }

@@ -10,6 +10,7 @@
 struct pfs_fuse_ctx {
     struct pfs_fs *fs;
     double attr_timeout, entry_timeout, negative_timeout;
+    struct fuse_session *se; /* for invalidations (NULL: none) */
 };
 
 extern const struct fuse_lowlevel_ops pfs_fuse_ops;

@@ -308,6 +308,7 @@ static int run_mount(int argc, char **argv)
         status = PFS_EXIT_FAILURE;
         goto out;
     }
+    ctx.se = se; /* open invalidates the pages of a replaced object */
     /* -o metrics: bound now, so a taken port fails the mount, not later
      * in a daemon nobody watches. */
     if (cfg.metrics) {

@@ -230,6 +230,14 @@ int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *et
     return rc;
 }
 
+bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag)
+{
+    pthread_mutex_lock(&p->lock);
+    bool same = !p->etag[0] || same_etag(p->etag, etag);
+    pthread_mutex_unlock(&p->lock);
+    return same;
+}
+
 static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
 {
     pfs_budget_give(p->budget, c->len);
@@ -273,19 +281,19 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
     struct chunk **tail = &p->chunks;
     while (*tail)
         tail = &(*tail)->next;
-    while (p->fetched_end < want_end) {
-        uint64_t len = want_end - p->fetched_end;
-        uint64_t max_chunk =
-            p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
-        if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
-            max_chunk = PFS_PREFETCH_MAX_CHUNK;
+    uint64_t max_chunk =
+        p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
+    if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
+        max_chunk = PFS_PREFETCH_MAX_CHUNK;
+    /* Only whole chunks: topping the window up by what the last read
+     * consumed would turn every 128 KiB kernel read into its own GET once
+     * the window stops growing. The window is refilled when a whole chunk
+     * is missing from it (or the rest of the object is shorter). */
+    while (p->fetched_end < want_end &&
+           (p->fetched_end + max_chunk <= want_end || want_end == p->size)) {
+        uint64_t len = p->size - p->fetched_end;
         if (len > max_chunk)
             len = max_chunk;
-        /* Top up only by whole chunks (or up to the end): once the window
-         * stopped growing, each 128 KiB read moved its end by 128 KiB, and
-         * topping it up by that much made a GET per read (~2 per MiB). */
-        if (len < max_chunk && want_end < p->size)
-            return;
         if (!pfs_budget_try_take(p->budget, len))
             return; /* back-pressure: read-ahead waits for memory */
         struct chunk *c = calloc(1, sizeof(*c));

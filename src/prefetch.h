@@ -51,6 +51,9 @@ struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *poo
  * (may be NULL or ""), the version its copy has under the new key. */
 int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *etag);
 
+/* Is etag the version this reader reads (or has it none yet)? */
+bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag);
+
 /* Reads up to len bytes at off. Returns the count (0 at or past the end), or
  * -1 with st filled. Thread-safe, though one handle is usually read by one
  * thread at a time. */
