@@ -183,6 +183,39 @@ static int absent_while_down(struct pfs_fs *fs, struct inode *parent, const char
     return -ENOENT;
 }
 
+/* A name the listing knows without the metadata a backup tool set (a walk's
+ * listing HEADs nothing; a HEAD of a listing may have failed): HEAD this name
+ * alone, keep what it said in the listing, and look up again. fs->lock held
+ * on entry, released on return. Each pass settles the entry (metadata kept,
+ * or the entry dropped), so the second lookup answers from the listing. */
+static int lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct inode *parent,
+                              const char *name, bool is_dir)
+{
+    uint64_t parent_ino = parent->ino;
+    char *parent_key = strdup(parent->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!parent_key)
+        return -ENOMEM;
+    struct pfs_objmeta m;
+    int hrc = pfs_lookup_head_entry(fs, &m, parent_key, name, is_dir);
+    free(parent_key);
+    pthread_mutex_lock(&fs->lock);
+    parent = pfs_sb_find_ino(fs, parent_ino);
+    struct pfs_dentry *d =
+        parent && pfs_lookup_listing_fresh(parent) ? pfs_listing_find(parent->listing, name) : NULL;
+    if (d && d->is_dir == is_dir && !d->meta_fetched) {
+        if (hrc == 1 && !is_dir) {
+            pfs_listing_remove(parent->listing, name); /* deleted since the listing */
+        } else {
+            /* A failed HEAD leaves no metadata: the listing's attributes. */
+            d->meta = m;
+            d->meta_fetched = true;
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return pfs_fs_lookup(fs, out, parent_ino, name);
+}
+
 int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name)
 {
     if (strlen(name) > PFS_NAME_MAX)
@@ -210,6 +243,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
     }
     if (pfs_lookup_listing_fresh(parent)) {
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
+        if (d && !d->meta_fetched && !in && fs->o.head_metadata)
+            return lookup_head_listed(fs, out, parent, name, d->is_dir);
         int rc = -ENOENT;
         if (d) {
             in = pfs_sb_upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime, d->etag,
@@ -360,7 +395,9 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
         return dir ? -ENOTDIR : -ENOENT;
     }
     dir->open_count++;
-    bool fresh = pfs_lookup_listing_fresh(dir);
+    /* A walk's listing has no metadata=head HEADs: ls -l needs them. */
+    bool fresh =
+        pfs_lookup_listing_fresh(dir) && (dir->listing->heads_done || !fs->o.head_metadata);
     char *key = strdup(dir->key);
     pthread_mutex_unlock(&fs->lock);
     if (!key) {
@@ -373,7 +410,7 @@ int pfs_fs_opendir(struct pfs_fs *fs, uint64_t *dh_out, uint64_t ino)
     struct pfs_listing *fetched = NULL;
     if (!fresh) {
         struct pfs_status st;
-        if (pfs_lookup_list_dir(fs, &fetched, key, 0, &st) != 0)
+        if (pfs_lookup_list_dir(fs, &fetched, key, 0, true, &st) != 0)
             rc = pfs_sb_status_err(&st);
     }
     free(key);
@@ -539,8 +576,10 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
         pfs_sb_apply_meta(fs, in, &m);
         in->attr_expires = pfs_sb_mono_now() + fs->o.attr_timeout;
         /* A directory made here is known to be empty: no listing needed. */
-        if (!in->listing && (in->listing = pfs_listing_new()) != NULL)
+        if (!in->listing && (in->listing = pfs_listing_new()) != NULL) {
             in->listing->expires = pfs_sb_mono_now() + fs->o.dir_timeout;
+            in->listing->heads_done = true; /* nothing to HEAD */
+        }
         pfs_listing_put(parent->listing, name, true, 0, 0);
         in->nlookup++;
         pfs_sb_fill_attr(fs, in, out);

@@ -251,9 +251,15 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
                           const char *name, struct pfs_status *st);
 
 /* The whole listing of a directory, every page (max_pages 0), or -E2BIG when
- * it has more pages than max_pages. */
+ * it has more pages than max_pages. heads: with metadata=head, HEAD every
+ * entry (an entry whose HEAD fails keeps its listing attributes). */
 int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
-                        unsigned max_pages, struct pfs_status *st);
+                        unsigned max_pages, bool heads, struct pfs_status *st);
+/* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
+ * store no longer has it, -1 failed (logged; the caller keeps the listing's
+ * attributes). */
+int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
+                          const char *name, bool is_dir);
 
 /* Has the URLs of HEADs of l's entries without metadata signed in batches
  * (listing_presign.c); a no-op with local keys. */

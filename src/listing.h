@@ -23,7 +23,9 @@ struct pfs_dentry {
 struct pfs_listing {
     struct pfs_dentry *e;
     size_t n, cap;
-    double expires; /* monotonic seconds; 0: not to be trusted */
+    double expires;  /* monotonic seconds; 0: not to be trusted */
+    bool heads_done; /* metadata=head: every entry's HEAD was asked (some may
+                        have failed); a walk's listing has none */
 };
 
 /* NULL on ENOMEM. */

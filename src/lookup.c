@@ -152,6 +152,23 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     return rc;
 }
 
+int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
+                          const char *name, bool is_dir)
+{
+    char *key = pfs_sb_child_key(parent_key, name, is_dir);
+    if (!key)
+        return -1;
+    struct pfs_status st;
+    int rc = head_meta(fs, out, NULL, key, &st);
+    if (rc < 0) {
+        char why[256];
+        pfs_status_describe(&st, why, sizeof(why));
+        PFS_WARN("HEAD of '%s' failed (%s): it shows with the listing's attributes", key, why);
+    }
+    free(key);
+    return rc;
+}
+
 struct head_job {
     struct pfs_fs *fs;
     struct pfs_dentry *d;
@@ -195,16 +212,29 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
     }
     pfs_task_group_wait(&g);
     pfs_task_group_cleanup(&g);
+    /* One entry the user may list but not read (a prefix-scoped policy,
+     * SSE-C) must not make the directory unlistable: it keeps its listing
+     * attributes, and a lookup of it asks again. One line per listing. */
+    size_t failed = 0, first = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (jobs[i].rc < 0 && rc == 0) {
-            *st = jobs[i].st;
-            if (!jobs[i].key)
-                st->error = -ENOMEM;
+        if (!jobs[i].key) {
+            pfs_status_clear(st);
+            st->error = -ENOMEM;
             rc = -1;
+        } else if (jobs[i].rc < 0 && failed++ == 0) {
+            first = i;
         }
-        free(jobs[i].key);
     }
+    if (failed && rc == 0) {
+        char why[256];
+        pfs_status_describe(&jobs[first].st, why, sizeof(why));
+        PFS_WARN("listing '%s': HEAD failed for %zu of %zu entries (first '%s': %s); they show "
+                 "with the listing's attributes",
+                 dir_key, failed, n, jobs[first].key, why);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(jobs[i].key);
     free(jobs);
     return rc;
 }
@@ -268,7 +298,7 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
 /* The whole listing of a directory, every page (max_pages 0), or -E2BIG when
  * it has more pages than max_pages. */
 int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
-                        unsigned max_pages, struct pfs_status *st)
+                        unsigned max_pages, bool heads, struct pfs_status *st)
 {
     *out = NULL;
     struct pfs_listing *l = pfs_listing_new();
@@ -285,8 +315,10 @@ int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char 
         pfs_listing_free(l);
         return -E2BIG;
     }
-    if (rc == 0 && fs->o.head_metadata)
+    if (rc == 0 && heads && fs->o.head_metadata) {
         rc = head_listing(fs, l, dir_key, st);
+        l->heads_done = rc == 0;
+    }
     if (rc) {
         pfs_listing_free(l);
         return -1;
@@ -326,7 +358,8 @@ int pfs_lookup_list_parent(struct pfs_fs *fs, uint64_t dir_ino, const char *dir_
 {
     struct pfs_listing *l = NULL;
     struct pfs_status st;
-    int rc = pfs_lookup_list_dir(fs, &l, dir_key, WALK_MAX_PAGES, &st);
+    /* No HEAD fan-out: the lookups that asked HEAD only their own names. */
+    int rc = pfs_lookup_list_dir(fs, &l, dir_key, WALK_MAX_PAGES, false, &st);
     pthread_mutex_lock(&fs->lock);
     struct inode *dir = pfs_sb_find_ino(fs, dir_ino);
     if (rc == 0 && dir) {

@@ -69,4 +69,32 @@ le "one DELETE per file (plus the marker)" 1001 "$(count delete)"
 le "a handful of LISTs" 5 "$(count list)"
 eq "rm -r leaves nothing" "" "$(s3 keys small/)"
 
+note "metadata=head: stats of missing names in a 300-entry directory"
+s3 put-many walk/obj 300
+pfs_unmount
+pfs_mount "$BUCKET" "metadata=head,dir_timeout=120,attr_timeout=120,entry_timeout=120"
+stat "$MNT/walk" >/dev/null
+reset_counts
+for i in 1 2 3 4 5 6; do stat "$MNT/walk/missing$i" >/dev/null 2>&1; done
+report "six stats of missing names"
+eq "[S38] missing names cost no HEAD fan-out" 0 "$(count head)"
+le "[S38] ... and at most one LIST each" 6 "$(count list)"
+if ! is_tos; then # a TOS listing carries the metadata: no HEAD at all
+    reset_counts
+    stat "$MNT/walk/obj00007" >/dev/null
+    eq "[S38] a name the walk listed costs its own HEAD" "0 1" "$(count list) $(count head)"
+    reset_counts
+    ls -l "$MNT/walk" >/dev/null
+    le "[S26] ls -l after the walk lists again and HEADs the rest" 300 "$(count head)"
+
+    note "metadata=head: a directory holding one object the key may list but not HEAD"
+    s3 put-many deny/obj 20
+    inject "count=50&status=403&code=AccessDenied&method=HEAD&path=deny/obj00007"
+    eq "[S38] the directory lists with every entry" 20 "$(ls -l "$MNT/deny" | grep -c '^-')"
+    ok "[S38] ... and stat of the unreadable one works" stat "$MNT/deny/obj00007"
+    inject "count=0"
+    ok "[S38] one log line names it" grep -q "HEAD failed for 1 of 20 entries (first 'deny/obj00007'" \
+        "${LOGS[-1]}"
+fi
+
 pfs_finish

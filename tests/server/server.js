@@ -7,6 +7,8 @@
 // When listening, writes "S3_PORT CONTROL_PORT" to FILE. The control port
 // answers GET /counts (JSON counts by request class), POST /reset,
 // POST /fail?count=N&status=S&code=C (the next N S3 requests fail that way;
+// &method=M&path=SUB narrows it to requests of method M whose decoded path
+// contains SUB;
 // &region=R adds x-amz-bucket-region: R and <Region>R</Region>, a store naming
 // the region it wants; &skew=S dates the answer S seconds from now and adds
 // RequestTime/ServerTime, a store whose clock is off by S),
@@ -319,13 +321,20 @@ let faults = { count: 0, status: 503, code: 'SlowDown' }
 // backpressure (node stops reading the socket past the stream's buffer).
 const holds = new Map()
 let nextHoldId = 1
-function holdFor(req, cls) {
-  let p
+function decodedPath(req) {
   try {
-    p = decodeURIComponent(new URL(req.url, 'http://x').pathname)
+    return decodeURIComponent(new URL(req.url, 'http://x').pathname)
   } catch {
-    p = new URL(req.url, 'http://x').pathname
+    return new URL(req.url, 'http://x').pathname
   }
+}
+// A /fail with &method=M and/or &path=SUB fails only the requests that match.
+function faultMatches(req) {
+  if (faults.method && faults.method !== req.method) return false
+  return !faults.path || decodedPath(req).includes(faults.path)
+}
+function holdFor(req, cls) {
+  const p = decodedPath(req)
   for (const h of holds.values()) {
     if (h.released || h.matched >= h.count) continue
     if (h.method !== req.method || !p.includes(h.path)) continue
@@ -365,7 +374,7 @@ async function main() {
     res.once('close', () => inflight--)
     counts[cls] = (counts[cls] || 0) + 1
     counts.total = (counts.total || 0) + 1
-    if (faults.count > 0) {
+    if (faults.count > 0 && faultMatches(req)) {
       faults.count--
       counts.injected_faults = (counts.injected_faults || 0) + 1
       req.resume()
@@ -431,6 +440,8 @@ async function main() {
         code: u.searchParams.get('code') || 'SlowDown',
         region: u.searchParams.get('region'),
         skew: Number(u.searchParams.get('skew') || 0),
+        method: u.searchParams.get('method'),
+        path: u.searchParams.get('path'),
       }
       res.end('{}')
     } else if (req.method === 'POST' && u.pathname === '/hold') {
