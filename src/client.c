@@ -16,6 +16,7 @@
 
 #include "crc64.h"
 #include "crypto.h"
+#include "list_guard.h"
 #include "log.h"
 #include "progress.h"
 #include "stats.h"
@@ -857,30 +858,54 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
     return rc;
 }
 
+/* A walk that must stop because the store's listing loops: one log line
+ * naming the bucket and prefix, EIO to the caller. */
+static int fail_listing(struct pfs_client *c, const struct pfs_list_params *p, const char *why,
+                        struct pfs_status *st)
+{
+    PFS_WARN("LIST %s prefix '%s': %s; giving up (EIO)", c->bucket, p->prefix ? p->prefix : "",
+             why);
+    return fail_local(st, -EIO, why);
+}
+
 int pfs_client_list_each(struct pfs_client *c, const struct pfs_list_params *params, pfs_list_fn fn,
                          void *ctx, struct pfs_status *st)
 {
     struct pfs_list_params p = *params;
+    struct pfs_list_guard guard;
+    pfs_list_guard_init(&guard);
     char *token = NULL;
     int rc = 0;
     do {
         struct pfs_list_page page;
         p.continuation_token = token;
         rc = pfs_client_list(c, &page, &p, st);
+        if (rc) {
+            free(token);
+            pfs_list_guard_cleanup(&guard);
+            return -1;
+        }
+        char why[256];
+        int grc = pfs_list_guard_check(&guard, &page, token, why, sizeof(why));
         free(token);
         token = NULL;
-        if (rc)
-            return -1;
-        int frc = fn(ctx, &page);
+        int frc = grc ? grc : fn(ctx, &page);
         if (frc == 0 && page.truncated && page.next_token && !(token = strdup(page.next_token)))
             frc = -ENOMEM;
         pfs_list_page_cleanup(&page);
-        if (frc < 0)
+        if (grc == -EIO) {
+            pfs_list_guard_cleanup(&guard);
+            return fail_listing(c, params, why, st);
+        }
+        if (frc < 0) {
+            pfs_list_guard_cleanup(&guard);
             return fail_local(st, frc, "listing walk failed");
+        }
         if (frc > 0)
             break;
     } while (token);
     free(token);
+    pfs_list_guard_cleanup(&guard);
     return 0;
 }
 

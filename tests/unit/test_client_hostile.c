@@ -1,0 +1,261 @@
+/* The client against a hostile store, through the scripted fake transport:
+ * listings that loop or go backwards, in both dialects. Each must end in a
+ * clear error (EIO, one log line naming the bucket and prefix), never a walk
+ * that runs forever. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "fake_http.h"
+#include "list_guard.h"
+#include "log.h"
+#include "client_fx.h"
+
+/* One listing page in the dialect's format: keys and prefixes given as
+ * space-separated lists ("" for none), token NULL for the last page. */
+static char *page_body(enum pfs_dialect d, const char *keys, const char *prefixes,
+                       const char *token)
+{
+    struct pfs_buf b;
+    pfs_buf_init(&b);
+    bool tos = d == PFS_DIALECT_TOS;
+    pfs_buf_puts(&b, tos ? "{\"EncodingType\":\"url\",\"Contents\":["
+                         : "<ListBucketResult><EncodingType>url</EncodingType>");
+    const char *lists[2] = {keys, prefixes};
+    for (int which = 0; which < 2; which++) {
+        if (tos && which == 1)
+            pfs_buf_puts(&b, "],\"CommonPrefixes\":[");
+        char *copy = strdup(lists[which]), *save = NULL;
+        bool first = true;
+        for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+            if (tos)
+                pfs_buf_printf(&b,
+                               which ? "%s{\"Prefix\":\"%s\"}" : "%s{\"Key\":\"%s\",\"Size\":1}",
+                               first ? "" : ",", w);
+            else
+                pfs_buf_printf(&b,
+                               which ? "<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>"
+                                     : "<Contents><Key>%s</Key><Size>1</Size></Contents>",
+                               w);
+            first = false;
+        }
+        free(copy);
+    }
+    if (tos)
+        pfs_buf_printf(&b, "],\"IsTruncated\":%s,\"NextContinuationToken\":\"%s\"}",
+                       token ? "true" : "false", token ? token : "");
+    else if (token)
+        pfs_buf_printf(&b,
+                       "<IsTruncated>true</IsTruncated><NextContinuationToken>%s"
+                       "</NextContinuationToken></ListBucketResult>",
+                       token);
+    else
+        pfs_buf_puts(&b, "<IsTruncated>false</IsTruncated></ListBucketResult>");
+    return pfs_buf_detach(&b);
+}
+
+static void push_page(struct fx *f, enum pfs_dialect d, const char *keys, const char *prefixes,
+                      const char *token)
+{
+    char *body = page_body(d, keys, prefixes, token);
+    fake_http_push(f->fake, 200, body, NULL);
+    free(body);
+}
+
+struct seen {
+    size_t pages, names;
+};
+
+static int count_page(void *ctx, const struct pfs_list_page *page)
+{
+    struct seen *s = ctx;
+    s->pages++;
+    s->names += page->n_entries + page->n_prefixes;
+    return 0;
+}
+
+/* Walks prefix "d/" and expects it to fail with EIO after `requests`
+ * requests, fn having seen `pages` pages, the log line naming bucket, prefix
+ * and `reason`. */
+static void expect_loop(struct fx *f, size_t requests, size_t pages, const char *reason)
+{
+    struct pfs_list_params lp = {.prefix = "d/", .delimiter = "/"};
+    struct pfs_status st;
+    struct seen seen = {0};
+    struct log_capture cap;
+    capture_begin(&cap);
+    int rc = pfs_client_list_each(f->c, &lp, count_page, &seen, &st);
+    char log[4096];
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(rc, -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_non_null(strstr(st.message, reason));
+    assert_int_equal(fake_http_count(f->fake), requests);
+    assert_int_equal(seen.pages, pages);
+    assert_non_null(strstr(log, "LIST bkt prefix 'd/': "));
+    assert_non_null(strstr(log, reason));
+    assert_null(strchr(strchr(log, '\n') + 1, '\n')); /* one line */
+}
+
+static void same_token_forever(enum pfs_dialect d)
+{
+    struct fx *f = make(d, 0);
+    push_page(f, d, "d/a d/b", "", "T1");
+    push_page(f, d, "d/c", "", "T1"); /* the answer to T1 names T1 again */
+    expect_loop(f, 2, 1, "names continuation token 'T1' again");
+    /* The second request did carry T1. */
+    assert_non_null(strstr(url_of(f, 1), "continuation-token=T1"));
+    destroy(f);
+}
+
+static void test_same_token_s3(void **state)
+{
+    (void)state;
+    same_token_forever(PFS_DIALECT_S3);
+}
+
+static void test_same_token_tos(void **state)
+{
+    (void)state;
+    same_token_forever(PFS_DIALECT_TOS);
+}
+
+/* Empty truncated pages cycling T1 -> T2 -> T1. */
+static void token_cycle(enum pfs_dialect d)
+{
+    struct fx *f = make(d, 0);
+    push_page(f, d, "d/a", "", "T1");
+    push_page(f, d, "", "", "T2");
+    push_page(f, d, "", "", "T1");
+    expect_loop(f, 3, 2, "names continuation token 'T1' again");
+    destroy(f);
+}
+
+static void test_token_cycle_s3(void **state)
+{
+    (void)state;
+    token_cycle(PFS_DIALECT_S3);
+}
+
+static void test_token_cycle_tos(void **state)
+{
+    (void)state;
+    token_cycle(PFS_DIALECT_TOS);
+}
+
+/* Fresh tokens each time, but the keys start over: a page that does not
+ * sort after the last name of the page before. */
+static void keys_backwards(enum pfs_dialect d)
+{
+    struct fx *f = make(d, 0);
+    push_page(f, d, "d/b", "d/c/", "T1");
+    push_page(f, d, "d/a", "", "T2");
+    expect_loop(f, 2, 1, "went backwards: page 2 begins at 'd/a', not after 'd/c/'");
+    destroy(f);
+}
+
+static void test_keys_backwards_s3(void **state)
+{
+    (void)state;
+    keys_backwards(PFS_DIALECT_S3);
+}
+
+static void test_keys_backwards_tos(void **state)
+{
+    (void)state;
+    keys_backwards(PFS_DIALECT_TOS);
+}
+
+/* A page that repeats the last name of the page before is no progress either. */
+static void test_page_repeats_last_name(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 0);
+    push_page(f, PFS_DIALECT_S3, "d/a d/b", "", "T1");
+    push_page(f, PFS_DIALECT_S3, "d/b d/c", "", "T2");
+    expect_loop(f, 2, 1, "page 2 begins at 'd/b', not after 'd/b'");
+    destroy(f);
+}
+
+/* Empty truncated pages with ever new tokens: bounded. */
+static void empty_pages_forever(enum pfs_dialect d)
+{
+    struct fx *f = make(d, 0);
+    for (int i = 0; i <= PFS_LIST_MAX_EMPTY_PAGES; i++) {
+        char token[16];
+        snprintf(token, sizeof(token), "E%d", i);
+        push_page(f, d, "", "", token);
+    }
+    expect_loop(f, PFS_LIST_MAX_EMPTY_PAGES + 1, PFS_LIST_MAX_EMPTY_PAGES,
+                "empty truncated pages in a row");
+    destroy(f);
+}
+
+static void test_empty_pages_s3(void **state)
+{
+    (void)state;
+    empty_pages_forever(PFS_DIALECT_S3);
+}
+
+static void test_empty_pages_tos(void **state)
+{
+    (void)state;
+    empty_pages_forever(PFS_DIALECT_TOS);
+}
+
+/* What real stores do passes: prefixes and keys interleaved across pages, a
+ * prefix followed by keys past its subtree, empty truncated pages (S3 skipping
+ * delete markers) up to the bound, then the end. */
+static void honest_walk(enum pfs_dialect d)
+{
+    struct fx *f = make(d, 0);
+    push_page(f, d, "d/a", "d/b/", "T1");
+    for (int i = 0; i < PFS_LIST_MAX_EMPTY_PAGES; i++) {
+        char token[16];
+        snprintf(token, sizeof(token), "E%d", i);
+        push_page(f, d, "", "", token);
+    }
+    push_page(f, d, "d/b0 d/c", "", "T2");
+    push_page(f, d, "", "d/e/", "T1"); /* an old token is fine once names moved on */
+    push_page(f, d, "d/f", "", NULL);
+    struct pfs_list_params lp = {.prefix = "d/", .delimiter = "/"};
+    struct pfs_status st;
+    struct seen seen = {0};
+    assert_int_equal(pfs_client_list_each(f->c, &lp, count_page, &seen, &st), 0);
+    assert_int_equal(seen.pages, PFS_LIST_MAX_EMPTY_PAGES + 4);
+    assert_int_equal(seen.names, 6);
+    destroy(f);
+}
+
+static void test_honest_walk_s3(void **state)
+{
+    (void)state;
+    honest_walk(PFS_DIALECT_S3);
+}
+
+static void test_honest_walk_tos(void **state)
+{
+    (void)state;
+    honest_walk(PFS_DIALECT_TOS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_token_s3),          cmocka_unit_test(test_same_token_tos),
+        cmocka_unit_test(test_token_cycle_s3),         cmocka_unit_test(test_token_cycle_tos),
+        cmocka_unit_test(test_keys_backwards_s3),      cmocka_unit_test(test_keys_backwards_tos),
+        cmocka_unit_test(test_page_repeats_last_name), cmocka_unit_test(test_empty_pages_s3),
+        cmocka_unit_test(test_empty_pages_tos),        cmocka_unit_test(test_honest_walk_s3),
+        cmocka_unit_test(test_honest_walk_tos),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
