@@ -633,13 +633,43 @@ int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st)
 
 /* ---- GET ---- */
 
-static int check_content_range(const struct pfs_http_response *resp, uint64_t offset)
+/* A 206 must hold exactly the bytes its Content-Range names, starting at
+ * offset, no more than asked for, and fewer only at the end of the object:
+ * any other body is never taken as the object's bytes (a store or proxy
+ * that lies would otherwise make a file look shorter or shifted). */
+static const char *check_partial(const struct pfs_http_response *resp, uint64_t offset,
+                                 uint64_t len, uint64_t got)
 {
     const char *cr = pfs_http_response_header(resp, "content-range");
-    uint64_t first;
-    if (!cr || strncmp(cr, "bytes ", 6) != 0 || sscanf(cr + 6, "%" SCNu64, &first) != 1)
-        return -EPROTO;
-    return first == offset ? 0 : -EPROTO;
+    uint64_t first, last, total = 0;
+    char slash = 0, star = 0;
+    int n = cr && strncmp(cr, "bytes ", 6) == 0
+                ? sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c%c", &first, &last, &slash, &star)
+                : 0;
+    if (n < 3 || slash != '/' || last < first)
+        return "a 206 without a valid Content-Range";
+    bool known = sscanf(strchr(cr, '/') + 1, "%" SCNu64, &total) == 1;
+    if (first != offset)
+        return "Content-Range does not start at the requested offset";
+    if (got != last - first + 1)
+        return "the body's length is not the Content-Range's";
+    if (len != UINT64_MAX && got > len)
+        return "the store sent more bytes than asked for";
+    if ((len == UINT64_MAX || got < len) && (!known || last + 1 != total))
+        return "the store sent fewer bytes than asked for, short of the object's end";
+    return NULL;
+}
+
+/* A 200 carries the whole object: its length must be one the transport
+ * checked (Content-Length, or chunks with their terminator), since a body
+ * that merely ends when the connection closes may have been cut short. */
+static const char *check_whole(const struct pfs_http_response *resp, uint64_t got)
+{
+    uint64_t declared;
+    const char *te = pfs_http_response_header(resp, "transfer-encoding");
+    if (parse_decimal_u64(&declared, pfs_http_response_header(resp, "content-length")) == 0)
+        return declared == got ? NULL : "the body's length is not its Content-Length";
+    return te && strcasestr(te, "chunked") ? NULL : "a 200 without a Content-Length";
 }
 
 static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint64_t len,
@@ -669,17 +699,25 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
         rc = 0;
     } else if (rc == 0) {
         bool ranged = len != UINT64_MAX || offset;
-        if (resp.status == 206 && check_content_range(&resp, offset) != 0) {
-            rc = fail_local(st, -EIO, "Content-Range does not start at the requested offset");
-        } else if (resp.status == 200 && ranged && offset != 0) {
-            rc = fail_local(st, -EIO, "the store ignored the Range header");
+        const char *bad = NULL;
+        if (resp.status == 206)
+            bad = check_partial(&resp, offset, len, resp.body_bytes);
+        else if (ranged && offset != 0)
+            bad = "the store ignored the Range header";
+        else if (!(bad = check_whole(&resp, resp.body_bytes)) && len != UINT64_MAX &&
+                 resp.body_bytes > len)
+            bad = "the store sent more bytes than asked for";
+        if (bad) {
+            int attempts = st->attempts;
+            rc = fail_local(st, -EIO, bad);
+            st->http_status = resp.status; /* the log line names the answer */
+            st->attempts = attempts;
+            log_failure(op, op->key, st);
         } else {
             *got_out = resp.body_bytes;
             const char *etag = pfs_http_response_header(&resp, "etag");
             if (op->etag_out)
                 snprintf(op->etag_out, 80, "%s", etag ? etag : "");
-            if (len != UINT64_MAX && *got_out > len)
-                rc = fail_local(st, -EIO, "the store sent more bytes than asked for");
         }
     }
     pfs_http_response_cleanup(&resp);

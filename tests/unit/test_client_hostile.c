@@ -1,5 +1,6 @@
 /* The client against a hostile store, through the scripted fake transport:
- * listings that loop or go backwards, in both dialects. Each must end in a
+ * listings that loop or go backwards (both dialects), GET bodies that are not
+ * the range asked for. Each must end in a
  * clear error (EIO, one log line naming the bucket and prefix), never a walk
  * that runs forever. */
 #include <errno.h>
@@ -247,15 +248,106 @@ static void test_honest_walk_tos(void **state)
     honest_walk(PFS_DIALECT_TOS);
 }
 
+/* ---- GETs whose body is not the range asked for ---- */
+
+/* A ranged GET of len bytes at offset answered with status, body and
+ * headers: 0 with *got, or -1 with st. */
+static int get_answered(struct fx *f, long status, const char *body, const char *const *headers,
+                        uint64_t offset, size_t len, size_t *got, struct pfs_status *st)
+{
+    char buf[128];
+    fake_http_push(f->fake, status, body, headers);
+    return pfs_client_get_range(f->c, buf, len, offset, got, "k", st);
+}
+
+#define H(...) ((const char *[]){__VA_ARGS__, NULL})
+
+static void expect_refused(struct fx *f, long status, const char *body, const char *const *headers,
+                           uint64_t offset, size_t len, const char *reason)
+{
+    size_t got = 99;
+    struct pfs_status st;
+    assert_int_equal(get_answered(f, status, body, headers, offset, len, &got, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_non_null(strstr(st.message, reason));
+}
+
+static void test_get_body_not_the_range(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 0);
+    const char *ten = "0123456789";
+    /* Fewer bytes than asked, the object going on past them. */
+    expect_refused(f, 206, ten, H("Content-Range: bytes 0-19/100"), 0, 20,
+                   "length is not the Content-Range's");
+    expect_refused(f, 206, ten, H("Content-Range: bytes 0-9/100"), 0, 20,
+                   "fewer bytes than asked for");
+    expect_refused(f, 206, ten, H("Content-Range: bytes 0-9/*"), 0, 20,
+                   "fewer bytes than asked for");
+    /* Another range, none, or a malformed one. */
+    expect_refused(f, 206, ten, H("Content-Range: bytes 10-19/100"), 0, 10, "offset");
+    expect_refused(f, 206, ten, H("Content-Length: 10"), 0, 10, "without a valid Content-Range");
+    expect_refused(f, 206, ten, H("Content-Range: bytes 9-0/100"), 9, 10,
+                   "without a valid Content-Range");
+    expect_refused(f, 206, ten, H("Content-Range: items 0-9/100"), 0, 10,
+                   "without a valid Content-Range");
+    /* A 200 whose length nothing vouches for, or that lies about it. */
+    expect_refused(f, 200, ten, NULL, 0, 20, "without a Content-Length");
+    expect_refused(f, 200, ten, H("Content-Length: 12"), 0, 20, "not its Content-Length");
+    /* Honest answers pass: the end of the object, a whole small object. */
+    size_t got = 0;
+    struct pfs_status st;
+    assert_int_equal(get_answered(f, 206, ten, H("Content-Range: bytes 5-14/15"), 5, 20, &got, &st),
+                     0);
+    assert_int_equal(got, 10);
+    assert_int_equal(get_answered(f, 206, ten, H("Content-Range: bytes 0-9/*"), 0, 10, &got, &st),
+                     0);
+    assert_int_equal(got, 10);
+    assert_int_equal(get_answered(f, 200, ten, H("Content-Length: 10"), 0, 20, &got, &st), 0);
+    assert_int_equal(got, 10);
+    assert_int_equal(get_answered(f, 200, ten, H("Transfer-Encoding: chunked"), 0, 20, &got, &st),
+                     0);
+    assert_int_equal(got, 10);
+    destroy(f);
+}
+
+/* A GET to the end of the object (into a file) must reach it. */
+static void test_get_to_fd_short_of_the_end(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_TOS, 0);
+    FILE *tmp = tmpfile();
+    uint64_t got = 0;
+    struct pfs_status st;
+    fake_http_push(f->fake, 206, "56789", H("Content-Range: bytes 5-9/20"));
+    assert_int_equal(
+        pfs_client_get_to_fd(f->c, fileno(tmp), 0, 5, UINT64_MAX, &got, NULL, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_int_equal(got, 0);
+    fake_http_push(f->fake, 206, "56789", H("Content-Range: bytes 5-9/10"));
+    assert_int_equal(
+        pfs_client_get_to_fd(f->c, fileno(tmp), 0, 5, UINT64_MAX, &got, NULL, "k", &st), 0);
+    assert_int_equal(got, 5);
+    fclose(tmp);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_token_s3),          cmocka_unit_test(test_same_token_tos),
-        cmocka_unit_test(test_token_cycle_s3),         cmocka_unit_test(test_token_cycle_tos),
-        cmocka_unit_test(test_keys_backwards_s3),      cmocka_unit_test(test_keys_backwards_tos),
-        cmocka_unit_test(test_page_repeats_last_name), cmocka_unit_test(test_empty_pages_s3),
-        cmocka_unit_test(test_empty_pages_tos),        cmocka_unit_test(test_honest_walk_s3),
+        cmocka_unit_test(test_same_token_s3),
+        cmocka_unit_test(test_same_token_tos),
+        cmocka_unit_test(test_token_cycle_s3),
+        cmocka_unit_test(test_token_cycle_tos),
+        cmocka_unit_test(test_keys_backwards_s3),
+        cmocka_unit_test(test_keys_backwards_tos),
+        cmocka_unit_test(test_page_repeats_last_name),
+        cmocka_unit_test(test_empty_pages_s3),
+        cmocka_unit_test(test_empty_pages_tos),
+        cmocka_unit_test(test_honest_walk_s3),
         cmocka_unit_test(test_honest_walk_tos),
+        cmocka_unit_test(test_get_body_not_the_range),
+        cmocka_unit_test(test_get_to_fd_short_of_the_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
