@@ -240,7 +240,7 @@ static void fill_setup_hints(struct pfs_status *st, const struct pfs_http_respon
 {
     char name[HEADER_NAME_MAX];
     const char *region = pfs_http_response_header(resp, dialect_header(name, d, "bucket-region"));
-    st->store_region[0] = '\0';
+    st->store_region[0] = st->store_endpoint[0] = '\0';
     if (region)
         pfs_status_set_region(st, region);
     const char *date = pfs_http_response_header(resp, "date");
@@ -271,6 +271,23 @@ static void log_failure(const struct op *op, const char *key, const struct pfs_s
     char what[600];
     pfs_status_describe(st, what, sizeof(what));
     PFS_WARN("%s %s: %s", op->method, key ? key : "(bucket)", what);
+}
+
+/* A 3xx is never followed: the URL is signed for our endpoint, and sending
+ * it (or re-signing it) for another host would hand that host a request it
+ * can replay. The message names where the store pointed (signatures in the
+ * Location redacted) so the user can set the endpoint. */
+static void explain_redirect(struct pfs_status *st, const struct pfs_http_response *resp)
+{
+    const char *location = pfs_http_response_header(resp, "location");
+    char shown[160] = "";
+    if (location)
+        pfs_log_redact_url(shown, sizeof(shown), location);
+    char msg[sizeof(st->message)];
+    snprintf(msg, sizeof(msg), "redirected%s%s, not followed%s%s%s", shown[0] ? " to " : "", shown,
+             st->store_endpoint[0] ? " (the store names endpoint " : "", st->store_endpoint,
+             st->store_endpoint[0] ? ")" : "");
+    pfs_status_set(st, st->service_code[0] ? NULL : "Redirect", msg, NULL);
 }
 
 /* ---- the request loop ---- */
@@ -355,8 +372,13 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
              * its fault, an I/O error. Local failures keep their errno. */
             st->error =
                 (rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT || rc == -ECANCELED) ? rc : -EIO;
-            if (rc == -EFBIG)
-                pfs_status_set(st, "", "the store sent a larger body than expected", NULL);
+            if (rc == -EFBIG) {
+                char msg[96];
+                snprintf(msg, sizeof(msg),
+                         "the store sent a larger body than expected (over %zu bytes)",
+                         op->sink.kind == PFS_SINK_BUFFER ? op->sink.max : op->sink.mem_len);
+                pfs_status_set(st, "", msg, NULL);
+            }
             free(url);
             if (rc != -ECANCELED)
                 log_failure(op, op->key, st);
@@ -400,6 +422,8 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
             pfs_status_set(st, status_text(resp->status),
                            ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
         }
+        if (resp->status >= 300 && resp->status < 400)
+            explain_redirect(st, resp);
         if (resign_may_help(st) &&
             (resigns == 0 || (url_expired(st) && resigns < EXPIRED_RESIGNS))) {
             if (resigns > 0) /* the fresh URL failed too: not at once again */
@@ -888,9 +912,18 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
     int rc = run(c, &op, st);
     if (rc == 0) {
         int prc = c->d->parse_list(body.data ? body.data : "", body.len, out);
-        if (prc)
-            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
-                            "unreadable listing from the store");
+        /* Malformed, hostile, or holding a name that is not UTF-8 where the
+         * format needs it (expat and jansson refuse those; url-encoded
+         * names decode to any bytes and pass): the whole page is unusable,
+         * so the listing fails rather than silently lacking names. */
+        if (prc == -ENOMEM) {
+            rc = fail_local(st, -ENOMEM, "out of memory");
+        } else if (prc) {
+            rc = fail_local(st, -EIO,
+                            "unreadable listing from the store (malformed, or a name "
+                            "that is not UTF-8 and not url-encoded)");
+            PFS_WARN("LIST %s prefix '%s': %s", c->bucket, p->prefix ? p->prefix : "", st->message);
+        }
     }
     pfs_buf_cleanup(&body);
     return rc;

@@ -1,6 +1,7 @@
 /* The client against a hostile store, through the scripted fake transport:
  * listings that loop or go backwards (both dialects), GET bodies that are not
- * the range asked for. Each must end in a
+ * the range asked for, redirects, names that are not UTF-8, the caps on
+ * headers and bodies. Each must end in a
  * clear error (EIO, one log line naming the bucket and prefix), never a walk
  * that runs forever. */
 #include <errno.h>
@@ -332,6 +333,156 @@ static void test_get_to_fd_short_of_the_end(void **state)
     destroy(f);
 }
 
+/* ---- redirects: never followed, the error names where they point ---- */
+
+static void test_redirect_not_followed(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 3);
+    fake_http_push(f->fake, 301,
+                   "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting "
+                   "to access must be addressed using the specified endpoint.</Message><Bucket>"
+                   "bkt</Bucket><Endpoint>bkt.s3.eu-west-1.amazonaws.com</Endpoint><RequestId>R1"
+                   "</RequestId></Error>",
+                   H("Location: http://198.51.100.7:81/bkt/k?X-Amz-Signature=abc123&x=1"));
+    struct pfs_object_info info;
+    char buf[4];
+    size_t got;
+    struct pfs_status st;
+    struct log_capture cap;
+    capture_begin(&cap);
+    assert_int_equal(pfs_client_get_range(f->c, buf, 4, 0, &got, "k", &st), -1);
+    char log[4096];
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_int_equal(st.http_status, 301);
+    assert_string_equal(st.service_code, "PermanentRedirect");
+    assert_string_equal(st.message,
+                        "redirected to http://198.51.100.7:81/bkt/k?X-Amz-Signature=REDACTED&x=1, "
+                        "not followed (the store names endpoint bkt.s3.eu-west-1.amazonaws.com)");
+    assert_null(strstr(log, "abc123"));
+    assert_non_null(strstr(log, "not followed"));
+    /* One request: no retry, no re-sign, nothing sent to the Location. */
+    assert_int_equal(fake_http_count(f->fake), 1);
+    /* TOS, a bodiless 307 on a HEAD. */
+    struct fx *t = make(PFS_DIALECT_TOS, 3);
+    fake_http_push(t->fake, 307, NULL, H("Location: https://other.example:8443/k"));
+    assert_int_equal(pfs_client_head(t->c, &info, "k", &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_string_equal(st.service_code, "Redirect");
+    assert_string_equal(st.message, "redirected to https://other.example:8443/k, not followed");
+    assert_int_equal(fake_http_count(t->fake), 1);
+    destroy(t);
+    destroy(f);
+}
+
+/* ---- listings with names that are not UTF-8 ---- */
+
+static int first_key(void *ctx, const struct pfs_list_page *page)
+{
+    char **out = ctx;
+    *out = page->n_entries ? strdup(page->entries[0].key) : NULL;
+    return 0;
+}
+
+static void non_utf8_listing(enum pfs_dialect d, const char *raw_body, const char *encoded_body)
+{
+    struct fx *f = make(d, 0);
+    struct pfs_list_params lp = {.prefix = "d/", .delimiter = "/"};
+    struct pfs_status st;
+    char *key = NULL;
+    /* Raw invalid UTF-8: the parser refuses the page, the walk fails. */
+    fake_http_push(f->fake, 200, raw_body, NULL);
+    struct log_capture cap;
+    capture_begin(&cap);
+    assert_int_equal(pfs_client_list_each(f->c, &lp, first_key, &key, &st), -1);
+    char log[4096];
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_non_null(strstr(st.message, "not UTF-8"));
+    assert_non_null(strstr(log, "LIST bkt prefix 'd/': unreadable listing"));
+    assert_null(key);
+    /* Url-encoded, it decodes to the bytes it names: a legal key. */
+    fake_http_push(f->fake, 200, encoded_body, NULL);
+    assert_int_equal(pfs_client_list_each(f->c, &lp, first_key, &key, &st), 0);
+    assert_string_equal(key, "d/\xff\xfe"
+                             "x");
+    free(key);
+    destroy(f);
+}
+
+static void test_non_utf8_s3(void **state)
+{
+    (void)state;
+    non_utf8_listing(PFS_DIALECT_S3,
+                     "<ListBucketResult><Contents><Key>d/\xff\xfex</Key><Size>1</Size></Contents>"
+                     "<IsTruncated>false</IsTruncated></ListBucketResult>",
+                     "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>d%2F%FF%FEx"
+                     "</Key><Size>1</Size></Contents><IsTruncated>false</IsTruncated>"
+                     "</ListBucketResult>");
+}
+
+static void test_non_utf8_tos(void **state)
+{
+    (void)state;
+    non_utf8_listing(
+        PFS_DIALECT_TOS,
+        "{\"EncodingType\":\"\",\"Contents\":[{\"Key\":\"d/\xff\xfex\",\"Size\":1}],"
+        "\"IsTruncated\":false,\"NextContinuationToken\":\"\"}",
+        "{\"EncodingType\":\"url\",\"Contents\":[{\"Key\":\"d%2F%FF%FEx\",\"Size\":1}],"
+        "\"IsTruncated\":false,\"NextContinuationToken\":\"\"}");
+}
+
+/* ---- caps on what a response may make us hold ---- */
+
+static void test_header_caps(void **state)
+{
+    (void)state;
+    struct pfs_http_response r;
+    pfs_http_response_init(&r);
+    for (int i = 0; i < PFS_HTTP_MAX_HEADERS; i++)
+        assert_int_equal(pfs_http_response_add_header(&r, "X-A", 3, "v", 1), 0);
+    assert_int_equal(pfs_http_response_add_header(&r, "X-A", 3, "v", 1), -E2BIG);
+    pfs_http_response_reset(&r);
+    char *big = malloc(PFS_HTTP_MAX_HEADER_TOTAL);
+    memset(big, 'v', PFS_HTTP_MAX_HEADER_TOTAL);
+    assert_int_equal(pfs_http_response_add_header(&r, "x", 1, big, PFS_HTTP_MAX_HEADER_BYTES),
+                     -E2BIG);
+    size_t each = PFS_HTTP_MAX_HEADER_BYTES - 1, fit = PFS_HTTP_MAX_HEADER_TOTAL / (each + 1);
+    for (size_t i = 0; i < fit; i++)
+        assert_int_equal(pfs_http_response_add_header(&r, "x", 1, big, each), 0);
+    assert_int_equal(pfs_http_response_add_header(&r, "x", 1, big, each), -E2BIG);
+    assert_int_equal(r.header_bytes, fit * (each + 1));
+    /* A new status line (after a 1xx) starts the count afresh. */
+    pfs_http_response_clear_headers(&r);
+    assert_int_equal(pfs_http_response_add_header(&r, "x", 1, big, each), 0);
+    free(big);
+    pfs_http_response_cleanup(&r);
+}
+
+/* A listing page over list_max_body: EIO naming the cap, not a page. */
+static void test_listing_body_cap(void **state)
+{
+    (void)state;
+    struct fx *f = make(PFS_DIALECT_S3, 0);
+    pfs_client_free(f->c);
+    struct pfs_client_opts opts = {.list_max_body = 64, .sleep_ms = record_sleep, .sleep_ctx = f};
+    assert_int_equal(pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, NULL,
+                                    PFS_DIALECT_S3, "bkt", &opts),
+                     0);
+    char *body = page_body(PFS_DIALECT_S3, "d/a d/b d/c", "", NULL);
+    assert_true(strlen(body) > 64);
+    fake_http_push(f->fake, 200, body, NULL);
+    free(body);
+    struct pfs_list_page page;
+    struct pfs_list_params lp = {.prefix = "d/"};
+    struct pfs_status st;
+    assert_int_equal(pfs_client_list(f->c, &page, &lp, &st), -1);
+    assert_int_equal(pfs_status_errno(&st), EIO);
+    assert_non_null(strstr(st.message, "larger body than expected (over 64 bytes)"));
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +499,11 @@ int main(void)
         cmocka_unit_test(test_honest_walk_tos),
         cmocka_unit_test(test_get_body_not_the_range),
         cmocka_unit_test(test_get_to_fd_short_of_the_end),
+        cmocka_unit_test(test_redirect_not_followed),
+        cmocka_unit_test(test_non_utf8_s3),
+        cmocka_unit_test(test_non_utf8_tos),
+        cmocka_unit_test(test_header_caps),
+        cmocka_unit_test(test_listing_body_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
