@@ -275,14 +275,16 @@ static void log_failure(const struct op *op, const char *key, const struct pfs_s
 
 /* A 3xx is never followed: the URL is signed for our endpoint, and sending
  * it (or re-signing it) for another host would hand that host a request it
- * can replay. The message names where the store pointed (signatures in the
- * Location redacted) so the user can set the endpoint. */
+ * can replay. The message names where the store pointed (the Location without
+ * its query, which holds our signature) so the user can set the endpoint. */
 static void explain_redirect(struct pfs_status *st, const struct pfs_http_response *resp)
 {
     const char *location = pfs_http_response_header(resp, "location");
     char shown[160] = "";
-    if (location)
+    if (location) {
         pfs_log_redact_url(shown, sizeof(shown), location);
+        shown[strcspn(shown, "?")] = '\0'; /* the query is our own signed one */
+    }
     char msg[sizeof(st->message)];
     snprintf(msg, sizeof(msg), "redirected%s%s, not followed%s%s%s", shown[0] ? " to " : "", shown,
              st->store_endpoint[0] ? " (the store names endpoint " : "", st->store_endpoint,

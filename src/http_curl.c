@@ -437,6 +437,12 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     } else {
         result = x.sink_error ? x.sink_error : map_curl_error(rc);
+        /* Not HTTP on a connection already used: the bytes an earlier answer
+         * sent past its Content-Length (curl 7.88 keeps such a connection).
+         * curl has closed it now; a fresh one may well work, so this is a
+         * reset to retry, not the scheme problem UNSUPPORTED_PROTOCOL means. */
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL && connects == 0 && !x.sink_error)
+            result = -ECONNRESET;
         resp->transport_error = result;
         /* curl's own sentence says which certificate check failed ("SSL
          * certificate problem: self-signed certificate"); a TLS failure

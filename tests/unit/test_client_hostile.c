@@ -358,7 +358,7 @@ static void test_redirect_not_followed(void **state)
     assert_int_equal(st.http_status, 301);
     assert_string_equal(st.service_code, "PermanentRedirect");
     assert_string_equal(st.message,
-                        "redirected to http://198.51.100.7:81/bkt/k?X-Amz-Signature=REDACTED&x=1, "
+                        "redirected to http://198.51.100.7:81/bkt/k, "
                         "not followed (the store names endpoint bkt.s3.eu-west-1.amazonaws.com)");
     assert_null(strstr(log, "abc123"));
     assert_non_null(strstr(log, "not followed"));
