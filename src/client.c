@@ -285,7 +285,7 @@ static void explain_redirect(struct pfs_status *st, const struct pfs_http_respon
         pfs_log_redact_url(shown, sizeof(shown), location);
         shown[strcspn(shown, "?")] = '\0'; /* the query is our own signed one */
     }
-    char msg[sizeof(st->message)];
+    char msg[512]; /* pfs_status_set cuts it to the message's size */
     snprintf(msg, sizeof(msg), "redirected%s%s, not followed%s%s%s", shown[0] ? " to " : "", shown,
              st->store_endpoint[0] ? " (the store names endpoint " : "", st->store_endpoint,
              st->store_endpoint[0] ? ")" : "");

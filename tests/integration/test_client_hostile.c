@@ -3,7 +3,7 @@
  * length lies, ranges that are not the one asked for, redirects to another
  * port (the trap counts any request that reaches it), oversized error and
  * listing bodies, listings that loop and names that are not UTF-8. Each must
- * end in a clear error or the right bytes, never a hang. */
+ * end in a clear error or the right bytes, never a hang ([S70]-[S72]). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,13 +79,19 @@ static void control(const char *what, char *out, size_t out_len)
     snprintf(url, sizeof(url), "%s/__hostile/%s", E.endpoint, what);
     struct pfs_buf body;
     pfs_buf_init(&body);
-    struct pfs_http_request req = {
-        .method = out ? "GET" : "POST",
-        .url = url,
-        .sink = {.kind = PFS_SINK_BUFFER, .buf = &body, .max = 65536}};
+    struct pfs_http_request req = {.method = out ? "GET" : "POST",
+                                   .url = url,
+                                   .sink = {.kind = PFS_SINK_BUFFER, .buf = &body, .max = 65536}};
     struct pfs_http_response resp;
     pfs_http_response_init(&resp);
-    assert_int_equal(pfs_http_perform(E.http, &req, &resp), 0);
+    /* The connection may hold the excess of a "long" answer: that attempt
+     * is a reset (the client would retry it too), the next one is clean. */
+    int rc = pfs_http_perform(E.http, &req, &resp);
+    if (rc == -ECONNRESET) {
+        pfs_http_response_reset(&resp);
+        rc = pfs_http_perform(E.http, &req, &resp);
+    }
+    assert_int_equal(rc, 0);
     assert_int_equal(resp.status, 200);
     if (out)
         snprintf(out, out_len, "%s", body.data ? body.data : "");
@@ -135,7 +141,7 @@ static void expect_get_fails(const char *key, uint64_t offset, const char *reaso
     assert_int_equal(pfs_client_get_range(E.client, buf, sizeof(buf), offset, &got, key, &st), -1);
     assert_int_equal(pfs_status_errno(&st), EIO);
     if (!strstr(st.message, reason))
-        fail_msg("%s: message '%s' lacks '%s'", key, st.message, reason);
+        fail_msg("[S72] %s: message '%s' lacks '%s'", key, st.message, reason);
     assert_int_equal(st.attempts, attempts);
 }
 
@@ -175,9 +181,8 @@ static void test_long_body(void **state)
     struct pfs_status st;
     for (int i = 0; i < 3; i++) {
         memset(buf, 0, sizeof(buf));
-        assert_int_equal(pfs_client_get_range(E.client, buf, 100, 100 * (uint64_t)i, &got,
-                                              "long-a", &st),
-                         0);
+        assert_int_equal(
+            pfs_client_get_range(E.client, buf, 100, 100 * (uint64_t)i, &got, "long-a", &st), 0);
         assert_int_equal(got, 100);
         expect_bytes(buf, 100 * (size_t)i, 100);
     }
@@ -248,7 +253,7 @@ static void expect_walk_fails(const char *mode, const char *reason, long request
     free(w.first_key);
     assert_int_equal(pfs_status_errno(&st), EIO);
     if (!strstr(st.message, reason))
-        fail_msg("%s: message '%s' lacks '%s'", mode, st.message, reason);
+        fail_msg("[S70] %s: message '%s' lacks '%s'", mode, st.message, reason);
     assert_int_equal(requests_of(mode), requests);
 }
 
@@ -271,7 +276,8 @@ static void test_names_not_utf8(void **state)
     struct pfs_status st;
     struct walk w = {0};
     assert_int_equal(pfs_client_list_each(E.client, &lp, on_page, &w, &st), 0);
-    assert_string_equal(w.first_key, "nonutf8-url/\xff\xfe" "x");
+    assert_string_equal(w.first_key, "nonutf8-url/\xff\xfe"
+                                     "x");
     free(w.first_key);
 }
 

@@ -3,7 +3,7 @@
  * the range asked for, redirects, names that are not UTF-8, the caps on
  * headers and bodies. Each must end in a
  * clear error (EIO, one log line naming the bucket and prefix), never a walk
- * that runs forever. */
+ * that runs forever ([S70]-[S72] of doc/SEMANTICS.md). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
