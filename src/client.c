@@ -16,6 +16,7 @@
 
 #include "crc64.h"
 #include "crypto.h"
+#include "list_guard.h"
 #include "log.h"
 #include "progress.h"
 #include "stats.h"
@@ -239,7 +240,7 @@ static void fill_setup_hints(struct pfs_status *st, const struct pfs_http_respon
 {
     char name[HEADER_NAME_MAX];
     const char *region = pfs_http_response_header(resp, dialect_header(name, d, "bucket-region"));
-    st->store_region[0] = '\0';
+    st->store_region[0] = st->store_endpoint[0] = '\0';
     if (region)
         pfs_status_set_region(st, region);
     const char *date = pfs_http_response_header(resp, "date");
@@ -270,6 +271,25 @@ static void log_failure(const struct op *op, const char *key, const struct pfs_s
     char what[600];
     pfs_status_describe(st, what, sizeof(what));
     PFS_WARN("%s %s: %s", op->method, key ? key : "(bucket)", what);
+}
+
+/* A 3xx is never followed: the URL is signed for our endpoint, and sending
+ * it (or re-signing it) for another host would hand that host a request it
+ * can replay. The message names where the store pointed (the Location without
+ * its query, which holds our signature) so the user can set the endpoint. */
+static void explain_redirect(struct pfs_status *st, const struct pfs_http_response *resp)
+{
+    const char *location = pfs_http_response_header(resp, "location");
+    char shown[160] = "";
+    if (location) {
+        pfs_log_redact_url(shown, sizeof(shown), location);
+        shown[strcspn(shown, "?")] = '\0'; /* the query is our own signed one */
+    }
+    char msg[512]; /* pfs_status_set cuts it to the message's size */
+    snprintf(msg, sizeof(msg), "redirected%s%s, not followed%s%s%s", shown[0] ? " to " : "", shown,
+             st->store_endpoint[0] ? " (the store names endpoint " : "", st->store_endpoint,
+             st->store_endpoint[0] ? ")" : "");
+    pfs_status_set(st, st->service_code[0] ? NULL : "Redirect", msg, NULL);
 }
 
 /* ---- the request loop ---- */
@@ -354,8 +374,13 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
              * its fault, an I/O error. Local failures keep their errno. */
             st->error =
                 (rc == -ENOMEM || rc == -ENOSPC || rc == -EDQUOT || rc == -ECANCELED) ? rc : -EIO;
-            if (rc == -EFBIG)
-                pfs_status_set(st, "", "the store sent a larger body than expected", NULL);
+            if (rc == -EFBIG) {
+                char msg[96];
+                snprintf(msg, sizeof(msg),
+                         "the store sent a larger body than expected (over %zu bytes)",
+                         op->sink.kind == PFS_SINK_BUFFER ? op->sink.max : op->sink.mem_len);
+                pfs_status_set(st, "", msg, NULL);
+            }
             free(url);
             if (rc != -ECANCELED)
                 log_failure(op, op->key, st);
@@ -399,6 +424,8 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
             pfs_status_set(st, status_text(resp->status),
                            ec ? ec : (resp->error_body.len ? "unreadable error body" : ""), NULL);
         }
+        if (resp->status >= 300 && resp->status < 400)
+            explain_redirect(st, resp);
         if (resign_may_help(st) &&
             (resigns == 0 || (url_expired(st) && resigns < EXPIRED_RESIGNS))) {
             if (resigns > 0) /* the fresh URL failed too: not at once again */
@@ -632,13 +659,43 @@ int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st)
 
 /* ---- GET ---- */
 
-static int check_content_range(const struct pfs_http_response *resp, uint64_t offset)
+/* A 206 must hold exactly the bytes its Content-Range names, starting at
+ * offset, no more than asked for, and fewer only at the end of the object:
+ * any other body is never taken as the object's bytes (a store or proxy
+ * that lies would otherwise make a file look shorter or shifted). */
+static const char *check_partial(const struct pfs_http_response *resp, uint64_t offset,
+                                 uint64_t len, uint64_t got)
 {
     const char *cr = pfs_http_response_header(resp, "content-range");
-    uint64_t first;
-    if (!cr || strncmp(cr, "bytes ", 6) != 0 || sscanf(cr + 6, "%" SCNu64, &first) != 1)
-        return -EPROTO;
-    return first == offset ? 0 : -EPROTO;
+    uint64_t first, last, total = 0;
+    char slash = 0, star = 0;
+    int n = cr && strncmp(cr, "bytes ", 6) == 0
+                ? sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c%c", &first, &last, &slash, &star)
+                : 0;
+    if (n < 3 || slash != '/' || last < first)
+        return "a 206 without a valid Content-Range";
+    bool known = sscanf(strchr(cr, '/') + 1, "%" SCNu64, &total) == 1;
+    if (first != offset)
+        return "Content-Range does not start at the requested offset";
+    if (got != last - first + 1)
+        return "the body's length is not the Content-Range's";
+    if (len != UINT64_MAX && got > len)
+        return "the store sent more bytes than asked for";
+    if ((len == UINT64_MAX || got < len) && (!known || last + 1 != total))
+        return "the store sent fewer bytes than asked for, short of the object's end";
+    return NULL;
+}
+
+/* A 200 carries the whole object: its length must be one the transport
+ * checked (Content-Length, or chunks with their terminator), since a body
+ * that merely ends when the connection closes may have been cut short. */
+static const char *check_whole(const struct pfs_http_response *resp, uint64_t got)
+{
+    uint64_t declared;
+    const char *te = pfs_http_response_header(resp, "transfer-encoding");
+    if (parse_decimal_u64(&declared, pfs_http_response_header(resp, "content-length")) == 0)
+        return declared == got ? NULL : "the body's length is not its Content-Length";
+    return te && strcasestr(te, "chunked") ? NULL : "a 200 without a Content-Length";
 }
 
 static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint64_t len,
@@ -668,17 +725,25 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
         rc = 0;
     } else if (rc == 0) {
         bool ranged = len != UINT64_MAX || offset;
-        if (resp.status == 206 && check_content_range(&resp, offset) != 0) {
-            rc = fail_local(st, -EIO, "Content-Range does not start at the requested offset");
-        } else if (resp.status == 200 && ranged && offset != 0) {
-            rc = fail_local(st, -EIO, "the store ignored the Range header");
+        const char *bad = NULL;
+        if (resp.status == 206)
+            bad = check_partial(&resp, offset, len, resp.body_bytes);
+        else if (ranged && offset != 0)
+            bad = "the store ignored the Range header";
+        else if (!(bad = check_whole(&resp, resp.body_bytes)) && len != UINT64_MAX &&
+                 resp.body_bytes > len)
+            bad = "the store sent more bytes than asked for";
+        if (bad) {
+            int attempts = st->attempts;
+            rc = fail_local(st, -EIO, bad);
+            st->http_status = resp.status; /* the log line names the answer */
+            st->attempts = attempts;
+            log_failure(op, op->key, st);
         } else {
             *got_out = resp.body_bytes;
             const char *etag = pfs_http_response_header(&resp, "etag");
             if (op->etag_out)
                 snprintf(op->etag_out, 80, "%s", etag ? etag : "");
-            if (len != UINT64_MAX && *got_out > len)
-                rc = fail_local(st, -EIO, "the store sent more bytes than asked for");
         }
     }
     pfs_http_response_cleanup(&resp);
@@ -849,38 +914,71 @@ int pfs_client_list(struct pfs_client *c, struct pfs_list_page *out,
     int rc = run(c, &op, st);
     if (rc == 0) {
         int prc = c->d->parse_list(body.data ? body.data : "", body.len, out);
-        if (prc)
-            rc = fail_local(st, prc == -ENOMEM ? -ENOMEM : -EIO,
-                            "unreadable listing from the store");
+        /* Malformed, hostile, or holding a name that is not UTF-8 where the
+         * format needs it (expat and jansson refuse those; url-encoded
+         * names decode to any bytes and pass): the whole page is unusable,
+         * so the listing fails rather than silently lacking names. */
+        if (prc == -ENOMEM) {
+            rc = fail_local(st, -ENOMEM, "out of memory");
+        } else if (prc) {
+            rc = fail_local(st, -EIO,
+                            "unreadable listing from the store (malformed, or a name "
+                            "that is not UTF-8 and not url-encoded)");
+            PFS_WARN("LIST %s prefix '%s': %s", c->bucket, p->prefix ? p->prefix : "", st->message);
+        }
     }
     pfs_buf_cleanup(&body);
     return rc;
+}
+
+/* A walk that must stop because the store's listing loops: one log line
+ * naming the bucket and prefix, EIO to the caller. */
+static int fail_listing(struct pfs_client *c, const struct pfs_list_params *p, const char *why,
+                        struct pfs_status *st)
+{
+    PFS_WARN("LIST %s prefix '%s': %s; giving up (EIO)", c->bucket, p->prefix ? p->prefix : "",
+             why);
+    return fail_local(st, -EIO, why);
 }
 
 int pfs_client_list_each(struct pfs_client *c, const struct pfs_list_params *params, pfs_list_fn fn,
                          void *ctx, struct pfs_status *st)
 {
     struct pfs_list_params p = *params;
+    struct pfs_list_guard guard;
+    pfs_list_guard_init(&guard);
     char *token = NULL;
     int rc = 0;
     do {
         struct pfs_list_page page;
         p.continuation_token = token;
         rc = pfs_client_list(c, &page, &p, st);
+        if (rc) {
+            free(token);
+            pfs_list_guard_cleanup(&guard);
+            return -1;
+        }
+        char why[256];
+        int grc = pfs_list_guard_check(&guard, &page, token, why, sizeof(why));
         free(token);
         token = NULL;
-        if (rc)
-            return -1;
-        int frc = fn(ctx, &page);
+        int frc = grc ? grc : fn(ctx, &page);
         if (frc == 0 && page.truncated && page.next_token && !(token = strdup(page.next_token)))
             frc = -ENOMEM;
         pfs_list_page_cleanup(&page);
-        if (frc < 0)
+        if (grc == -EIO) {
+            pfs_list_guard_cleanup(&guard);
+            return fail_listing(c, params, why, st);
+        }
+        if (frc < 0) {
+            pfs_list_guard_cleanup(&guard);
             return fail_local(st, frc, "listing walk failed");
+        }
         if (frc > 0)
             break;
     } while (token);
     free(token);
+    pfs_list_guard_cleanup(&guard);
     return 0;
 }
 

@@ -167,6 +167,8 @@ static void error_field(struct pfs_status *st, const char *path, const char *tex
         pfs_status_set(st, NULL, NULL, text);
     else if (path_is(path, "/Error/Region")) /* a wrong region: the one it wants */
         pfs_status_set_region(st, text);
+    else if (path_is(path, "/Error/Endpoint")) /* PermanentRedirect, TemporaryRedirect */
+        pfs_status_set_endpoint(st, text);
 }
 
 static void error_end(struct xml_walk *w, const char *path, const char *text)

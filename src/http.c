@@ -21,6 +21,7 @@ void pfs_http_response_clear_headers(struct pfs_http_response *r)
     free(r->headers);
     r->headers = NULL;
     r->n_headers = 0;
+    r->header_bytes = 0;
 }
 
 void pfs_http_response_cleanup(struct pfs_http_response *r)
@@ -39,7 +40,8 @@ void pfs_http_response_reset(struct pfs_http_response *r)
 int pfs_http_response_add_header(struct pfs_http_response *r, const char *name, size_t name_len,
                                  const char *value, size_t value_len)
 {
-    if (r->n_headers >= PFS_HTTP_MAX_HEADERS || name_len + value_len > PFS_HTTP_MAX_HEADER_BYTES)
+    if (r->n_headers >= PFS_HTTP_MAX_HEADERS || name_len + value_len > PFS_HTTP_MAX_HEADER_BYTES ||
+        r->header_bytes + name_len + value_len > PFS_HTTP_MAX_HEADER_TOTAL)
         return -E2BIG;
     if (r->n_headers % 16 == 0) {
         struct pfs_http_header *h = realloc(r->headers, (r->n_headers + 16) * sizeof(*r->headers));
@@ -56,6 +58,7 @@ int pfs_http_response_add_header(struct pfs_http_response *r, const char *name, 
     for (char *p = n; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     r->headers[r->n_headers++] = (struct pfs_http_header){n, v};
+    r->header_bytes += name_len + value_len;
     return 0;
 }
 

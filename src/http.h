@@ -15,7 +15,8 @@
 
 /* Hard caps on what a response may make us hold. */
 #define PFS_HTTP_MAX_HEADERS 256
-#define PFS_HTTP_MAX_HEADER_BYTES (64 * 1024)
+#define PFS_HTTP_MAX_HEADER_BYTES (64 * 1024)  /* one header, name and value */
+#define PFS_HTTP_MAX_HEADER_TOTAL (256 * 1024) /* all headers of one response */
 #define PFS_HTTP_MAX_ERROR_BODY (64 * 1024)
 
 /* Where a request body comes from: len bytes of data, or, when data is NULL,
@@ -69,6 +70,7 @@ struct pfs_http_response {
     long status;
     struct pfs_http_header *headers;
     size_t n_headers;
+    size_t header_bytes;       /* names and values held, at most PFS_HTTP_MAX_HEADER_TOTAL */
     struct pfs_buf error_body; /* body of a non-2xx response, at most PFS_HTTP_MAX_ERROR_BODY */
     uint64_t body_bytes;       /* bytes delivered to the sink */
     uint64_t crc64_sent;       /* when want_crc64: CRC of the body bytes sent */
@@ -83,7 +85,8 @@ void pfs_http_response_cleanup(struct pfs_http_response *r);
 void pfs_http_response_clear_headers(struct pfs_http_response *r);
 /* Empties r for another attempt. */
 void pfs_http_response_reset(struct pfs_http_response *r);
-/* Adds a header (name is lower-cased). Returns 0, or -E2BIG past the caps. */
+/* Adds a header (name is lower-cased). Returns 0, or -E2BIG past the caps
+ * (count, size of one, size of all). */
 int pfs_http_response_add_header(struct pfs_http_response *r, const char *name, size_t name_len,
                                  const char *value, size_t value_len);
 /* The value of header lname (lower-case), or NULL. */

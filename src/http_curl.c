@@ -64,6 +64,7 @@ struct transfer {
     int sink_error;     /* -errno when the sink refused data */
     long answer_wait_s; /* low_speed_time: bound on the wait for an answer */
     bool answered;      /* a status line arrived */
+    bool header_flood;  /* the headers went past the caps of http.h */
     double sent_at;     /* monotonic seconds when the last body byte went out; 0: not yet */
 };
 
@@ -118,6 +119,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     int rc = pfs_http_response_add_header(x->resp, data, name_len, v, (size_t)(end - v));
     if (rc) {
         x->sink_error = rc == -E2BIG ? -EPROTO : rc;
+        x->header_flood = rc == -E2BIG;
         return 0; /* aborts the transfer */
     }
     return len;
@@ -362,6 +364,10 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Never follow a redirect: the signed URL (and the body) would go to
+     * whatever host the Location names. A 3xx is an answer like any other;
+     * the client turns it into an error naming the Location. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, t->opts.connect_timeout_ms);
     /* A stall (no answer after the body went out, or a body that stops
      * moving) is caught by the speed floor, whatever the size: a 64 MiB part
@@ -431,6 +437,12 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     } else {
         result = x.sink_error ? x.sink_error : map_curl_error(rc);
+        /* Not HTTP on a connection already used: the bytes an earlier answer
+         * sent past its Content-Length (curl 7.88 keeps such a connection).
+         * curl has closed it now; a fresh one may well work, so this is a
+         * reset to retry, not the scheme problem UNSUPPORTED_PROTOCOL means. */
+        if (rc == CURLE_UNSUPPORTED_PROTOCOL && connects == 0 && !x.sink_error)
+            result = -ECONNRESET;
         resp->transport_error = result;
         /* curl's own sentence says which certificate check failed ("SSL
          * certificate problem: self-signed certificate"); a TLS failure
@@ -438,9 +450,11 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
         bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE;
         snprintf(resp->transport_message, sizeof(resp->transport_message), "%s%s",
                  x.sink_error == -ETIMEDOUT ? "no answer within low_speed_time of the body"
-                 : x.sink_error             ? strerror(-x.sink_error)
-                 : errbuf[0]                ? errbuf
-                                            : curl_easy_strerror(rc),
+                 : x.header_flood ? "the response's headers exceed the caps (256 headers, 64 KiB "
+                                    "each, 256 KiB in all)"
+                 : x.sink_error   ? strerror(-x.sink_error)
+                 : errbuf[0]      ? errbuf
+                                  : curl_easy_strerror(rc),
                  tls ? " (ca_file = the CA's PEM file trusts it; insecure = true skips the "
                        "check)"
                      : "");

@@ -36,6 +36,11 @@ void pfs_status_set_region(struct pfs_status *st, const char *region)
     copy_field(st->store_region, sizeof(st->store_region), region);
 }
 
+void pfs_status_set_endpoint(struct pfs_status *st, const char *endpoint)
+{
+    copy_field(st->store_endpoint, sizeof(st->store_endpoint), endpoint);
+}
+
 int pfs_status_errno(const struct pfs_status *st)
 {
     if (st->error == 0)

@@ -18,6 +18,8 @@ struct pfs_status {
      * x-amz-bucket-region / x-tos-bucket-region header), and its clock
      * (Date) minus ours, in seconds. */
     char store_region[64];
+    /* The endpoint a redirect's error body names (S3's <Endpoint>), or "". */
+    char store_endpoint[128];
     bool has_clock_skew;
     long long clock_skew;
 };
@@ -34,6 +36,8 @@ void pfs_status_set(struct pfs_status *st, const char *code, const char *message
 
 /* Sets store_region (truncated, control characters replaced). */
 void pfs_status_set_region(struct pfs_status *st, const char *region);
+/* Sets store_endpoint likewise. */
+void pfs_status_set_endpoint(struct pfs_status *st, const char *endpoint);
 
 /* The errno a filesystem call should return for this outcome (positive; 0 when
  * the operation succeeded). */

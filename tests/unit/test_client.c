@@ -20,70 +20,7 @@
 #include "crypto.h"
 #include "fake_http.h"
 #include "log.h"
-
-struct fx {
-    struct fake_http *fake;
-    struct pfs_endpoint ep;
-    struct pfs_url_source *src;
-    struct pfs_urlcache *urls;
-    struct pfs_pool *pool;
-    struct pfs_client *c;
-    unsigned sleeps[32];
-    size_t n_sleeps;
-};
-
-static void record_sleep(void *ctx, unsigned ms)
-{
-    struct fx *f = ctx;
-    if (f->n_sleeps < 32)
-        f->sleeps[f->n_sleeps++] = ms;
-}
-
-static struct fx *make(enum pfs_dialect d, int retries)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-    f->fake = fake_http_new();
-    const char *why;
-    assert_int_equal(pfs_endpoint_parse(&f->ep,
-                                        d == PFS_DIALECT_TOS ? "https://tos-cn-beijing.volces.com"
-                                                             : "http://127.0.0.1:9000",
-                                        &why),
-                     0);
-    struct pfs_sign_params params = {.dialect = d,
-                                     .endpoint = &f->ep,
-                                     .region = d == PFS_DIALECT_TOS ? "cn-beijing" : "us-east-1",
-                                     .addressing = d == PFS_DIALECT_TOS ? PFS_ADDRESSING_VIRTUAL
-                                                                        : PFS_ADDRESSING_PATH};
-    struct pfs_cred *cred;
-    assert_int_equal(pfs_cred_new(&cred, "AK", "SK", NULL), 0);
-    assert_int_equal(pfs_url_source_local_new(&f->src, &params, cred, 3600), 0);
-    assert_int_equal(pfs_urlcache_new(&f->urls, f->src, &pfs_clock_realtime, 0, 360), 0);
-    assert_int_equal(pfs_pool_new(&f->pool, 4), 0);
-    struct pfs_client_opts opts = {.retries = retries,
-                                   .base_delay_ms = 100,
-                                   .max_delay_ms = 400,
-                                   .sleep_ms = record_sleep,
-                                   .sleep_ctx = f};
-    assert_int_equal(
-        pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, f->pool, d, "bkt", &opts), 0);
-    return f;
-}
-
-static void destroy(struct fx *f)
-{
-    assert_int_equal(fake_http_pending(f->fake), 0);
-    pfs_client_free(f->c);
-    pfs_pool_free(f->pool);
-    pfs_urlcache_free(f->urls);
-    pfs_url_source_free(f->src);
-    fake_http_free(f->fake);
-    free(f);
-}
-
-static const char *url_of(struct fx *f, size_t i)
-{
-    return fake_http_request(f->fake, i)->url;
-}
+#include "client_fx.h"
 
 static const char *S3_503 = "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
                             "</Message><RequestId>R503</RequestId></Error>";
@@ -752,10 +689,8 @@ static void test_debug_log_is_redacted(void **state)
     assert_int_equal(pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, NULL,
                                     PFS_DIALECT_TOS, "bkt", NULL),
                      0);
-    FILE *capture = tmpfile();
-    int saved = dup(2);
-    fflush(stderr);
-    dup2(fileno(capture), 2);
+    struct log_capture cap;
+    capture_begin(&cap);
     pfs_log_set_level(PFS_LOG_DEBUG);
     fake_http_push(f->fake, 403,
                    "{\"Code\":\"AccessDenied\",\"Message\":\"m\",\"RequestId\":\"r\"}", NULL);
@@ -764,14 +699,8 @@ static void test_debug_log_is_redacted(void **state)
     struct pfs_status st;
     assert_int_equal(pfs_client_delete(f->c, "k", &st), -1);
     pfs_log_set_level(PFS_LOG_WARN);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
     char log[8192];
-    rewind(capture);
-    size_t n = fread(log, 1, sizeof(log) - 1, capture);
-    log[n] = '\0';
-    fclose(capture);
+    capture_end(&cap, log, sizeof(log));
     assert_non_null(strstr(log, "X-Tos-Signature=REDACTED"));
     assert_non_null(strstr(log, "X-Tos-Security-Token=REDACTED"));
     assert_null(strstr(log, "TOKENVALUE123"));
