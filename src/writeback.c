@@ -776,7 +776,7 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         pthread_mutex_unlock(&fs->lock);
         /* The object's time is the completion's (Last-Modified): the file's
          * mtime moves on with every write. */
-        m.has_mtime = false;
+        m.has_mtime = m.has_ctime = false;
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
         n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
