@@ -2,7 +2,8 @@
 # Interoperability with what other tools read and write (issue 11), in both
 # dialects (fuse.interop against s3rver, fuse.tos.interop against the TOS
 # front): Content-Type from the extension [S49], extended attributes as s3fs
-# stores them [S36].
+# stores them [S36], special files [S73], directory objects other tools make
+# [S74], ctime [S75], a DELETE answered 404 [S76].
 . "$(dirname "$0")/lib.sh"
 
 note "Content-Type from the file name's extension"
@@ -88,4 +89,68 @@ xa "os.removexattr('$MNT/y.txt', 'user.color')"
 eq "[S36] removexattr" "['user.bin']" "$(xa "print(os.listxattr('$MNT/y.txt'))")"
 s3 put-meta fromS3fs "written by s3fs" "xattr=%7B%22user.s3fs%22%3A%22aGVsbG8%3D%22%7D"
 eq "[S36] an attribute s3fs wrote reads back" "b'hello'" "$(xa "print(os.getxattr('$MNT/fromS3fs', 'user.s3fs'))")"
+pfs_unmount
+
+note "FIFOs, sockets and device nodes (rsync -a and tar round trips)"
+# The kernel serves a FIFO on a FUSE mount itself (an open blocks for a
+# writer): nothing here opens one; rsync and tar only stat and mknod them.
+src=$WORK/special
+mkdir -p "$src/sub"
+mkfifo -m 640 "$src/fifo"
+mknod -m 600 "$src/null" c 1 3
+mknod "$src/loop" b 7 2
+/usr/bin/python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('$src/sock')"
+printf 'x' >"$src/sub/file"
+touch -h -d '2001-02-03 04:05:06' "$src"/* "$src/sub/file"
+tree_of() { (cd "$1" && find . -mindepth 1 -printf '%p\n' | sort | while read -r p; do
+    stat -c '%n %F %t %T %a %Y' "$p"; done); }
+pfs_mount
+ok "[S73] rsync -a of a tree with a FIFO, a socket and devices succeeds" rsync -a "$src/" "$MNT/special/"
+ok "[S73] tar x of the same tree succeeds" sh -c "mkdir -p '$MNT/tarred' && tar -C '$src' -cf - . 2>/dev/null | tar -C '$MNT/tarred' -xf -"
+meta_of() { /usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.user_meta('$BUCKET', sys.argv[1]); print(m.get('mode'), m.get('rdev'))" "$1"; }
+eq "[S73] a character device: mode with S_IFCHR, rdev as a decimal dev_t" "8576 259" "$(meta_of special/null)"
+eq "[S73] a FIFO: mode with S_IFIFO, no rdev" "4512 None" "$(meta_of special/fifo)"
+pfs_unmount
+pfs_mount
+rm -rf "$WORK/back" "$WORK/tback"
+mkdir -p "$WORK/tback"
+rsync -a "$MNT/special/" "$WORK/back/"
+eq "[S73] ... and rsync -a back out restores them (type, device, mode, mtime)" "$(tree_of "$src")" "$(tree_of "$WORK/back")"
+tar -C "$MNT/tarred" -cf - . 2>/dev/null | tar -C "$WORK/tback" -xf -
+# tar itself leaves sockets out ("socket ignored").
+eq "[S73] ... and so does tar (but for the socket tar skips)" "$(tree_of "$src" | grep -v '^./sock ')" "$(tree_of "$WORK/tback")"
+pfs_unmount
+
+note "ctime: chmod, chown, xattrs, rename and writes change it; mtime only writes and utimens"
+for f in chmod chown xattr renamed; do
+    s3 put-meta "ct-$f" "old" "mode=33188" "mtime=1000000000" "ctime=1000000000"
+done
+pfs_mount
+eq "[S75] ctime is read from the metadata" "1000000000 1000000000" "$(stat -c '%Y %Z' "$MNT/ct-chmod")"
+start=$(date +%s)
+ctime_after() { # ctime_after WHAT FILE: mtime still 1000000000, ctime now
+    local y z
+    read -r y z < <(stat -c '%Y %Z' "$MNT/$2")
+    eq "[S75] $1 leaves mtime" 1000000000 "$y"
+    ok "[S75] $1 sets ctime" test "$z" -ge "$start"
+}
+chmod 600 "$MNT/ct-chmod"
+ctime_after chmod ct-chmod
+chown 1:1 "$MNT/ct-chown"
+ctime_after chown ct-chown
+xa "os.setxattr('$MNT/ct-xattr', 'user.k', b'v')"
+ctime_after setxattr ct-xattr
+mv "$MNT/ct-renamed" "$MNT/ct-moved"
+ctime_after rename ct-moved
+pfs_unmount
+pfs_mount
+eq "[S75] ... and the stored ctime persists across a remount" "1000000000 1 1" \
+    "$(stat -c '%Y' "$MNT/ct-chmod") $(($(stat -c '%Z' "$MNT/ct-chmod") >= start)) $(($(stat -c '%Z' "$MNT/ct-xattr") >= start))"
+touch -d '2001-02-03 04:05:06' "$MNT/ct-chown"
+eq "[S75] touch -d sets mtime" 981173106 "$(stat -c '%Y' "$MNT/ct-chown")"
+printf 'more' >>"$MNT/ct-chown"
+read -r y z < <(stat -c '%Y %Z' "$MNT/ct-chown")
+ok "[S75] a write sets mtime and ctime" test "$y" -ge "$start" -a "$z" -ge "$start"
 pfs_finish
