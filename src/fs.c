@@ -214,6 +214,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         if (d) {
             in = pfs_sb_upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime, d->etag,
                                      d->meta_fetched ? &d->meta : NULL);
+            if (in && in->is_dir)
+                in->dir_forms |= d->dir_forms;
             if (in) {
                 in->nlookup++;
                 pfs_sb_fill_attr(fs, in, out);
@@ -262,6 +264,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         } else if (p.dir || p.file) {
             in = pfs_sb_upsert_child(fs, parent, name, p.dir, p.size, p.mtime, p.etag,
                                      p.meta_fetched ? &p.meta : NULL);
+            if (in && in->is_dir)
+                in->dir_forms |= p.dir_forms;
             rc = in ? 0 : -ENOMEM;
         } else {
             if (in && !in->local_only) {
@@ -448,6 +452,8 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
                                      d->meta_fetched ? &d->meta : NULL);
             if (!in)
                 continue;
+            if (in->is_dir)
+                in->dir_forms |= d->dir_forms;
             pfs_sb_fill_attr(fs, in, &a);
         }
         if (fill(ctx, name, &a, i + 1) != 0)
@@ -550,6 +556,45 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
     return rc;
 }
 
+/* DELETE of a key this mount listed or looked up moments ago. A 404 then
+ * means the key sent is not the one listed (an encoding mismatch) or another
+ * client deleted it: the name is gone either way, and the log says which key. */
+static int delete_listed(struct pfs_fs *fs, const char *key)
+{
+    struct pfs_status st;
+    if (pfs_client_delete(fs->client, key, &st) != 0)
+        return pfs_sb_status_err(&st);
+    if (st.http_status == 404)
+        PFS_WARN("DELETE of '%s' answered 404 although this mount just listed or looked it up: "
+                 "another client deleted it, or the key sent is not the one the store listed",
+                 key);
+    return 0;
+}
+
+/* Removes the objects other tools made for the directory parent_key+name
+ * (PFS_DIRFORM_*), besides its "dir/" marker. */
+static int delete_dir_forms(struct pfs_fs *fs, const char *parent_key, const char *name,
+                            unsigned forms)
+{
+    int rc = 0;
+    char *obj = pfs_sb_child_key(parent_key, name, false);
+    if (!obj)
+        return -ENOMEM;
+    if (forms & PFS_DIRFORM_OBJECT)
+        rc = delete_listed(fs, obj);
+    if (rc == 0 && (forms & PFS_DIRFORM_FOLDER)) {
+        struct pfs_buf b;
+        pfs_buf_init(&b);
+        pfs_buf_puts(&b, obj);
+        pfs_buf_puts(&b, PFS_FOLDER_SUFFIX);
+        char *folder = pfs_buf_detach(&b);
+        rc = folder ? delete_listed(fs, folder) : -ENOMEM;
+        free(folder);
+    }
+    free(obj);
+    return rc;
+}
+
 int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
 {
     if (fs->o.read_only)
@@ -558,14 +603,17 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     struct inode *parent = pfs_sb_find_ino(fs, parent_ino);
     struct inode *in = parent ? pfs_sb_find_child(fs, parent_ino, name) : NULL;
     int rc = 0;
-    char *key = NULL;
+    char *key = NULL, *parent_key = NULL;
+    unsigned forms = 0;
     if (!parent) {
         rc = -ENOENT;
     } else if (in && !in->is_dir) {
         rc = -ENOTDIR;
     } else {
         key = pfs_sb_child_key(parent->key, name, true);
-        if (!key)
+        parent_key = strdup(parent->key);
+        forms = in ? in->dir_forms : 0;
+        if (!key || !parent_key)
             rc = -ENOMEM;
         /* Children being written here count even before they reach the store. */
         for (size_t b = 0; in && rc == 0 && b < INO_BUCKETS; b++)
@@ -576,6 +624,7 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     pthread_mutex_unlock(&fs->lock);
     if (rc) {
         free(key);
+        free(parent_key);
         return rc;
     }
     /* Empty means: nothing below the prefix but the marker itself. */
@@ -584,6 +633,7 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     struct pfs_status st;
     if (pfs_client_list(fs->client, &page, &lp, &st) != 0) {
         free(key);
+        free(parent_key);
         return pfs_sb_status_err(&st);
     }
     bool marker = false;
@@ -595,19 +645,18 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
             others++;
     }
     pfs_list_page_cleanup(&page);
-    if (others > 0) {
+    if (others > 0 || (!marker && !in)) {
         free(key);
-        return -ENOTEMPTY;
+        free(parent_key);
+        return others > 0 ? -ENOTEMPTY : -ENOENT;
     }
-    if (!marker && !in) {
-        free(key);
-        return -ENOENT;
-    }
-    if (marker && pfs_client_delete(fs->client, key, &st) != 0) {
-        free(key);
-        return pfs_sb_status_err(&st);
-    }
+    int drc = marker ? delete_listed(fs, key) : 0;
     free(key);
+    if (drc == 0 && forms)
+        drc = delete_dir_forms(fs, parent_key, name, forms);
+    free(parent_key);
+    if (drc)
+        return drc;
     pthread_mutex_lock(&fs->lock);
     parent = pfs_sb_find_ino(fs, parent_ino);
     in = parent ? pfs_sb_find_child(fs, parent_ino, name) : NULL;
@@ -678,11 +727,10 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
      * keeps reading it: its DELETE waits for the last close (no download,
      * however large the file). A staged one reads its local copy. */
     bool defer = open_elsewhere && remote && in->stage_fd < 0;
-    struct pfs_status st;
-    if (!defer && remote)
+    if (!defer && remote) {
         pfs_wb_wait_unclaimed(fs, in->key); /* recovery's copy first, then the DELETE */
-    if (!defer && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
-        rc = pfs_sb_status_err(&st);
+        rc = delete_listed(fs, in->key);
+    }
     if (rc == 0 && in->stage_fd >= 0) {
         /* Unlinked: its staged data must never be uploaded or recovered,
          * though open handles keep reading it. */
@@ -1329,6 +1377,37 @@ static int move_stored_version(struct pfs_fs *fs, struct inode *src, const char 
     return 0;
 }
 
+/* After a directory's tree moved: the new name gets a "dir/" marker with the
+ * directory's attributes (the tree may be empty), then the objects other
+ * tools made for the old name go (dir_$folder$, the "dir" object). */
+static int move_dir_forms(struct pfs_fs *fs, struct inode *src, uint64_t parent_ino,
+                          const char *name, const char *new_key)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct pfs_objmeta m;
+    pfs_sb_inode_meta(src, &m);
+    unsigned forms = src->dir_forms;
+    struct inode *parent = pfs_sb_find_ino(fs, parent_ino);
+    char *parent_key = parent ? strdup(parent->key) : NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (!parent_key)
+        return parent ? -ENOMEM : -ENOENT;
+    struct pfs_meta_out mo;
+    size_t n = pfs_meta_format(&mo, &m);
+    struct pfs_http_body empty = {.fd = -1};
+    struct pfs_status st;
+    int rc = pfs_client_put(fs->client, new_key, &empty, mo.kv, n, NULL, &st) != 0
+                 ? pfs_sb_status_err(&st)
+                 : delete_dir_forms(fs, parent_key, name, forms);
+    free(parent_key);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        src->dir_forms = 0; /* a "dir/" marker now */
+        pthread_mutex_unlock(&fs->lock);
+    }
+    return rc;
+}
+
 int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
                   const char *newname, unsigned flags)
 {
@@ -1421,6 +1500,8 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
         struct pfs_status st;
         if (src->is_dir) {
             rc = pfs_rename_tree(fs, old_key, new_key);
+            if (rc == 0 && src->dir_forms)
+                rc = move_dir_forms(fs, src, parent_ino, name, new_key);
         } else if (unfinished) {
             rc = move_stored_version(fs, src, old_key, new_key);
         } else if (!local) {

@@ -91,6 +91,56 @@ s3 put-meta fromS3fs "written by s3fs" "xattr=%7B%22user.s3fs%22%3A%22aGVsbG8%3D
 eq "[S36] an attribute s3fs wrote reads back" "b'hello'" "$(xa "print(os.getxattr('$MNT/fromS3fs', 'user.s3fs'))")"
 pfs_unmount
 
+note "directory objects other tools make: dir/, dir_\$folder\$, dir with a directory mode or type"
+s3 put "forms/slash/" ""
+s3 put "forms/folder_\$folder\$" ""
+s3 put-meta "forms/mode" "" "mode=16872" "uid=7"
+s3 put-ct "forms/ctype" "" "application/x-directory"
+s3 put "forms/full_\$folder\$" ""
+s3 put "forms/full/inner" "x"
+pfs_mount
+eq "[S74] each shows as a directory, the \$folder\$ marker's name hidden" "ctype/ folder/ full/ mode/ slash/" \
+    "$(ls -p "$MNT/forms" | tr '\n' ' ' | sed 's/ $//')"
+eq "[S74] stat: directories, the mode and owner an object's metadata gives" "directory
+directory
+directory 750 7
+directory
+directory" \
+    "$(stat -c '%F' "$MNT/forms/slash" "$MNT/forms/folder"; stat -c '%F %a %u' "$MNT/forms/mode"; stat -c '%F' "$MNT/forms/ctype" "$MNT/forms/full")"
+eq "[S74] a marker's own name is not there" ENOENT "$(errno_of stat "$MNT/forms/folder_\$folder\$")"
+for f in slash folder mode ctype; do
+    printf 'in %s' "$f" >"$MNT/forms/$f/new"
+done
+eq "[S74] a file made inside each lands under dir/" "in slash in folder in mode in ctype" \
+    "$(for f in slash folder mode ctype; do s3 get "forms/$f/new"; echo; done | tr '\n' ' ' | sed 's/ $//')"
+chmod 700 "$MNT/forms/mode"
+eq "[S74] chmod of a directory object rewrites that object (no dir/ marker)" "16832 no" \
+    "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+print(s3util.user_meta('$BUCKET', 'forms/mode').get('mode'), 'yes' if s3util.exists('$BUCKET', 'forms/mode/') else 'no')")"
+for f in slash folder mode ctype; do rm "$MNT/forms/$f/new"; done
+eq "[S74] rmdir of a non-empty one is ENOTEMPTY" ENOTEMPTY "$(errno_of rmdir "$MNT/forms/full")"
+rm "$MNT/forms/full/inner"
+ok "[S74] rmdir of each empty one succeeds" rmdir "$MNT/forms/slash" "$MNT/forms/folder" "$MNT/forms/mode" \
+    "$MNT/forms/ctype" "$MNT/forms/full"
+eq "[S74] ... and removes its objects, markers included" "" "$(s3 keys forms/)"
+pfs_unmount
+pfs_mount
+eq "[S74] ... so they stay gone after a remount" "" "$(ls -A "$MNT/forms" 2>/dev/null)"
+s3 put "moved_\$folder\$" ""
+mv "$MNT/moved" "$MNT/moved2"
+eq "[S74] rename of a \$folder\$ directory: a dir/ marker under the new name, the old marker gone" "moved2/" \
+    "$(s3 keys moved)"
+
+note "a DELETE answered 404 for a key just listed"
+printf 'x' >"$MNT/gone.txt"
+stat "$MNT/gone.txt" >/dev/null
+inject "count=1&status=404&code=NoSuchKey"
+ok "[S76] rm succeeds (the name is gone either way)" rm "$MNT/gone.txt"
+# (The object is still there, as under a wrong key: a later lookup finds it.)
+eq "[S76] ... and one WARN line names the key" 1 "$(grep -c "warning: DELETE of 'gone.txt' answered 404" "${LOGS[-1]}")"
+pfs_unmount
+
 note "FIFOs, sockets and device nodes (rsync -a and tar round trips)"
 # The kernel serves a FIFO on a FUSE mount itself (an open blocks for a
 # writer): nothing here opens one; rsync and tar only stat and mknod them.
