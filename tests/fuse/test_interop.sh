@@ -108,6 +108,7 @@ directory
 directory" \
     "$(stat -c '%F' "$MNT/forms/slash" "$MNT/forms/folder"; stat -c '%F %a %u' "$MNT/forms/mode"; stat -c '%F' "$MNT/forms/ctype" "$MNT/forms/full")"
 eq "[S74] a marker's own name is not there" ENOENT "$(errno_of stat "$MNT/forms/folder_\$folder\$")"
+ok "[S74] ... and cannot be created (it would be a marker)" test "$(errno_of touch "$MNT/forms/x_\$folder\$")" != OK
 for f in slash folder mode ctype; do
     printf 'in %s' "$f" >"$MNT/forms/$f/new"
 done
