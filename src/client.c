@@ -877,7 +877,8 @@ int pfs_client_delete(struct pfs_client *c, const char *key, struct pfs_status *
     struct op op = {.method = "DELETE", .key = key, .cacheable = true};
     int rc = run(c, &op, st);
     if (rc != 0 && st->http_status == 404 && !code_is(st, "NoSuchBucket")) {
-        pfs_status_clear(st); /* already gone: the outcome the caller wanted */
+        pfs_status_clear(st);  /* already gone: the outcome the caller wanted */
+        st->http_status = 404; /* ... which a caller that just listed the key logs */
         return 0;
     }
     return rc;

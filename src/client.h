@@ -119,7 +119,9 @@ int pfs_client_put(struct pfs_client *c, const char *key, const struct pfs_http_
                    const struct pfs_kv *meta, size_t n_meta, char etag_out[80],
                    struct pfs_status *st);
 
-/* DELETE. A key that does not exist is not an error (S3 semantics). */
+/* DELETE. A key that does not exist is not an error (S3 semantics): 0 with
+ * st->http_status 404 (AWS answers 204 either way; a 404 says the store
+ * did not find the key sent). */
 int pfs_client_delete(struct pfs_client *c, const char *key, struct pfs_status *st);
 
 struct pfs_list_params {

@@ -210,6 +210,7 @@ static int lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct in
             /* A failed HEAD leaves no metadata: the listing's attributes. */
             d->meta = m;
             d->meta_fetched = true;
+            pfs_lookup_dentry_dir_object(d);
         }
     }
     pthread_mutex_unlock(&fs->lock);
@@ -249,6 +250,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         if (d) {
             in = pfs_sb_upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime, d->etag,
                                      d->meta_fetched ? &d->meta : NULL);
+            if (in && in->is_dir)
+                in->dir_forms |= d->dir_forms;
             if (in) {
                 in->nlookup++;
                 pfs_sb_fill_attr(fs, in, out);
@@ -297,6 +300,8 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
         } else if (p.dir || p.file) {
             in = pfs_sb_upsert_child(fs, parent, name, p.dir, p.size, p.mtime, p.etag,
                                      p.meta_fetched ? &p.meta : NULL);
+            if (in && in->is_dir)
+                in->dir_forms |= p.dir_forms;
             rc = in ? 0 : -ENOMEM;
         } else {
             if (in && !in->local_only) {
@@ -485,6 +490,8 @@ int pfs_fs_readdir(struct pfs_fs *fs, uint64_t dh, uint64_t offset, bool plus, p
                                      d->meta_fetched ? &d->meta : NULL);
             if (!in)
                 continue;
+            if (in->is_dir)
+                in->dir_forms |= d->dir_forms;
             pfs_sb_fill_attr(fs, in, &a);
         }
         if (fill(ctx, name, &a, i + 1) != 0)
@@ -589,6 +596,45 @@ int pfs_fs_mkdir(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, c
     return rc;
 }
 
+/* DELETE of a key this mount listed or looked up moments ago. A 404 then
+ * means the key sent is not the one listed (an encoding mismatch) or another
+ * client deleted it: the name is gone either way, and the log says which key. */
+static int delete_listed(struct pfs_fs *fs, const char *key)
+{
+    struct pfs_status st;
+    if (pfs_client_delete(fs->client, key, &st) != 0)
+        return pfs_sb_status_err(&st);
+    if (st.http_status == 404)
+        PFS_WARN("DELETE of '%s' answered 404 although this mount just listed or looked it up: "
+                 "another client deleted it, or the key sent is not the one the store listed",
+                 key);
+    return 0;
+}
+
+/* Removes the objects other tools made for the directory parent_key+name
+ * (PFS_DIRFORM_*), besides its "dir/" marker. */
+static int delete_dir_forms(struct pfs_fs *fs, const char *parent_key, const char *name,
+                            unsigned forms)
+{
+    int rc = 0;
+    char *obj = pfs_sb_child_key(parent_key, name, false);
+    if (!obj)
+        return -ENOMEM;
+    if (forms & PFS_DIRFORM_OBJECT)
+        rc = delete_listed(fs, obj);
+    if (rc == 0 && (forms & PFS_DIRFORM_FOLDER)) {
+        struct pfs_buf b;
+        pfs_buf_init(&b);
+        pfs_buf_puts(&b, obj);
+        pfs_buf_puts(&b, PFS_FOLDER_SUFFIX);
+        char *folder = pfs_buf_detach(&b);
+        rc = folder ? delete_listed(fs, folder) : -ENOMEM;
+        free(folder);
+    }
+    free(obj);
+    return rc;
+}
+
 int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
 {
     if (fs->o.read_only)
@@ -597,14 +643,17 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     struct inode *parent = pfs_sb_find_ino(fs, parent_ino);
     struct inode *in = parent ? pfs_sb_find_child(fs, parent_ino, name) : NULL;
     int rc = 0;
-    char *key = NULL;
+    char *key = NULL, *parent_key = NULL;
+    unsigned forms = 0;
     if (!parent) {
         rc = -ENOENT;
     } else if (in && !in->is_dir) {
         rc = -ENOTDIR;
     } else {
         key = pfs_sb_child_key(parent->key, name, true);
-        if (!key)
+        parent_key = strdup(parent->key);
+        forms = in ? in->dir_forms : 0;
+        if (!key || !parent_key)
             rc = -ENOMEM;
         /* Children being written here count even before they reach the store. */
         for (size_t b = 0; in && rc == 0 && b < INO_BUCKETS; b++)
@@ -615,6 +664,7 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     pthread_mutex_unlock(&fs->lock);
     if (rc) {
         free(key);
+        free(parent_key);
         return rc;
     }
     /* Empty means: nothing below the prefix but the marker itself. */
@@ -623,6 +673,7 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
     struct pfs_status st;
     if (pfs_client_list(fs->client, &page, &lp, &st) != 0) {
         free(key);
+        free(parent_key);
         return pfs_sb_status_err(&st);
     }
     bool marker = false;
@@ -634,19 +685,18 @@ int pfs_fs_rmdir(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
             others++;
     }
     pfs_list_page_cleanup(&page);
-    if (others > 0) {
+    if (others > 0 || (!marker && !in)) {
         free(key);
-        return -ENOTEMPTY;
+        free(parent_key);
+        return others > 0 ? -ENOTEMPTY : -ENOENT;
     }
-    if (!marker && !in) {
-        free(key);
-        return -ENOENT;
-    }
-    if (marker && pfs_client_delete(fs->client, key, &st) != 0) {
-        free(key);
-        return pfs_sb_status_err(&st);
-    }
+    int drc = marker ? delete_listed(fs, key) : 0;
     free(key);
+    if (drc == 0 && forms)
+        drc = delete_dir_forms(fs, parent_key, name, forms);
+    free(parent_key);
+    if (drc)
+        return drc;
     pthread_mutex_lock(&fs->lock);
     parent = pfs_sb_find_ino(fs, parent_ino);
     in = parent ? pfs_sb_find_child(fs, parent_ino, name) : NULL;
@@ -717,11 +767,10 @@ int pfs_fs_unlink(struct pfs_fs *fs, uint64_t parent_ino, const char *name)
      * keeps reading it: its DELETE waits for the last close (no download,
      * however large the file). A staged one reads its local copy. */
     bool defer = open_elsewhere && remote && in->stage_fd < 0;
-    struct pfs_status st;
-    if (!defer && remote)
+    if (!defer && remote) {
         pfs_wb_wait_unclaimed(fs, in->key); /* recovery's copy first, then the DELETE */
-    if (!defer && remote && pfs_client_delete(fs->client, in->key, &st) != 0)
-        rc = pfs_sb_status_err(&st);
+        rc = delete_listed(fs, in->key);
+    }
     if (rc == 0 && in->stage_fd >= 0) {
         /* Unlinked: its staged data must never be uploaded or recovered,
          * though open handles keep reading it. */
@@ -1144,6 +1193,8 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
     if (which & PFS_SET_SIZE) {
         if (in->is_dir) {
             rc = -EISDIR;
+        } else if (in->special || in->is_link) {
+            rc = -EINVAL; /* no content to truncate (the kernel keeps FIFOs' data) */
         } else {
             pfs_wb_stream_stop(in); /* a truncation to 0 makes it a candidate again */
             rc = pfs_wb_ensure_staged(fs, in, v->size == 0);
@@ -1180,7 +1231,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
         }
         if (which & PFS_SET_ATIME)
             in->atime = v->atime;
-        in->ctime = pfs_sb_wall_now();
+        pfs_sb_changed_now(in);
     }
     /* Dirty data carries its attributes when it is uploaded; an object
      * already in the store gets them now. */
@@ -1224,41 +1275,41 @@ void pfs_fs_statfs(struct pfs_fs *fs, struct statvfs *out)
 
 /* ---- symbolic links (stored as s3fs does: the target is the body) ---- */
 
-int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
-                   const char *target)
+/* Stores a new object that is complete at once (a symlink's target, a
+ * special file's empty body) with metadata m, and makes its inode. Takes a
+ * lookup reference. */
+static int store_new_object(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
+                            const char *name, const struct pfs_objmeta *m, const char *body_data,
+                            size_t len)
 {
-    size_t tlen = strlen(target);
-    if (tlen == 0 || tlen > 4095)
-        return tlen ? -ENAMETOOLONG : -ENOENT;
     char *key;
     int rc = new_child_key(fs, &key, parent_ino, name, false);
     if (rc)
         return rc;
-    struct inode *parent;
-    struct pfs_objmeta m = fresh_meta(fs, S_IFLNK | 0777);
     struct pfs_meta_out mo;
-    size_t n = pfs_meta_format(&mo, &m);
-    struct pfs_http_body body = {.data = target, .fd = -1, .len = tlen};
+    size_t n = pfs_meta_format(&mo, m);
+    struct pfs_http_body body = {.data = body_data, .fd = -1, .len = len};
     struct pfs_status st;
     if (pfs_client_put(fs->client, key, &body, mo.kv, n, NULL, &st) != 0) {
         free(key);
         return pfs_sb_status_err(&st);
     }
     pthread_mutex_lock(&fs->lock);
-    parent = pfs_sb_find_ino(fs, parent_ino);
+    struct inode *parent = pfs_sb_find_ino(fs, parent_ino);
     struct inode *in = parent ? pfs_sb_new_inode(fs, parent_ino, name, key, false) : NULL;
     if (!in) {
         rc = parent ? -ENOMEM : -ENOENT;
     } else {
-        pfs_sb_apply_meta(fs, in, &m);
-        in->size = tlen;
-        in->link_target = strdup(target);
+        pfs_sb_apply_meta(fs, in, m);
+        in->size = len;
+        in->link_target = in->is_link ? strndup(body_data, len) : NULL;
+        in->ctype = strdup(""); /* sent none: a metadata change needs no HEAD */
         pfs_wb_cancel_deferred_deletes(fs, key, in);
         in->attr_expires = pfs_sb_mono_now() + fs->o.attr_timeout;
-        pfs_listing_put(parent->listing, name, false, tlen, m.mtime);
+        pfs_listing_put(parent->listing, name, false, len, m->mtime);
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         if (d) {
-            d->meta = m;
+            d->meta = *m;
             d->meta_fetched = true;
         }
         in->nlookup++;
@@ -1267,6 +1318,32 @@ int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino,
     pthread_mutex_unlock(&fs->lock);
     free(key);
     return rc;
+}
+
+int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
+                   const char *target)
+{
+    size_t tlen = strlen(target);
+    if (tlen == 0 || tlen > 4095)
+        return tlen ? -ENAMETOOLONG : -ENOENT;
+    struct pfs_objmeta m = fresh_meta(fs, S_IFLNK | 0777);
+    return store_new_object(fs, out, parent_ino, name, &m, target, tlen);
+}
+
+int pfs_fs_mknod(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name,
+                 mode_t mode, uint64_t rdev)
+{
+    mode_t type = mode & S_IFMT;
+    if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+        type != S_IFBLK)
+        return -EINVAL;
+    struct pfs_objmeta m = fresh_meta(fs, type | (mode & 07777 & ~fs->o.umask));
+    m.has_ctime = true;
+    m.ctime = m.mtime;
+    m.ctime_ns = m.mtime_ns;
+    m.has_rdev = type == S_IFCHR || type == S_IFBLK;
+    m.rdev = m.has_rdev ? rdev : 0;
+    return store_new_object(fs, out, parent_ino, name, &m, "", 0);
 }
 
 int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino)
@@ -1338,6 +1415,37 @@ static int move_stored_version(struct pfs_fs *fs, struct inode *src, const char 
     if (pfs_client_delete(fs->client, old_key, &st) != 0)
         return pfs_sb_status_err(&st);
     return 0;
+}
+
+/* After a directory's tree moved: the new name gets a "dir/" marker with the
+ * directory's attributes (the tree may be empty), then the objects other
+ * tools made for the old name go (dir_$folder$, the "dir" object). */
+static int move_dir_forms(struct pfs_fs *fs, struct inode *src, uint64_t parent_ino,
+                          const char *name, const char *new_key)
+{
+    pthread_mutex_lock(&fs->lock);
+    struct pfs_objmeta m;
+    pfs_sb_inode_meta(src, &m);
+    unsigned forms = src->dir_forms;
+    struct inode *parent = pfs_sb_find_ino(fs, parent_ino);
+    char *parent_key = parent ? strdup(parent->key) : NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (!parent_key)
+        return parent ? -ENOMEM : -ENOENT;
+    struct pfs_meta_out mo;
+    size_t n = pfs_meta_format(&mo, &m);
+    struct pfs_http_body empty = {.fd = -1};
+    struct pfs_status st;
+    int rc = pfs_client_put(fs->client, new_key, &empty, mo.kv, n, NULL, &st) != 0
+                 ? pfs_sb_status_err(&st)
+                 : delete_dir_forms(fs, parent_key, name, forms);
+    free(parent_key);
+    if (rc == 0) {
+        pthread_mutex_lock(&fs->lock);
+        src->dir_forms = 0; /* a "dir/" marker now */
+        pthread_mutex_unlock(&fs->lock);
+    }
+    return rc;
 }
 
 int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
@@ -1432,6 +1540,8 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
         struct pfs_status st;
         if (src->is_dir) {
             rc = pfs_rename_tree(fs, old_key, new_key);
+            if (rc == 0 && src->dir_forms)
+                rc = move_dir_forms(fs, src, parent_ino, name, new_key);
         } else if (unfinished) {
             rc = move_stored_version(fs, src, old_key, new_key);
         } else if (!local) {
@@ -1459,6 +1569,9 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
                 dst->dirty = false;
             }
             pfs_sb_rekey(fs, src, newparent_ino, newname, new_key);
+            /* Linux changes a renamed inode's ctime; the copy keeps the
+             * stored one, which a remount shows again (S75). */
+            pfs_sb_changed_now(src);
             pfs_wb_cancel_deferred_deletes(fs, new_key, src);
             if (local && takes_over) {
                 /* Not stored yet, over a stored object: recovery compares

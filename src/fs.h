@@ -49,6 +49,8 @@ struct pfs_attr {
     uint32_t mtime_ns;
     int64_t atime;
     int64_t ctime;
+    uint32_t ctime_ns;
+    uint64_t rdev; /* device nodes */
     uid_t uid;
     gid_t gid;
     uint32_t nlink;
@@ -148,6 +150,13 @@ void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *lim
  * mode S_IFLNK|0777 in metadata). Takes a lookup reference. */
 int pfs_fs_symlink(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name,
                    const char *target);
+/* A FIFO, socket, device node or empty regular file, stored as s3fs stores
+ * them: an empty object whose mode metadata carries the type (and rdev
+ * metadata a device's number). Takes a lookup reference. Other types:
+ * -EINVAL. */
+int pfs_fs_mknod(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent, const char *name,
+                 mode_t mode, uint64_t rdev);
+
 /* The link's target, NUL-terminated and truncated to size. */
 int pfs_fs_readlink(struct pfs_fs *fs, char *buf, size_t size, uint64_t ino);
 

@@ -32,7 +32,7 @@ struct inode {
     bool is_dir;
     uint64_t size;
     int64_t mtime, atime, ctime;
-    uint32_t mtime_ns;
+    uint32_t mtime_ns, ctime_ns;
     /* ETag of the stored object as last seen ("" when unknown or none): the
      * version a staged copy starts from, which recovery compares with the
      * store before it uploads or deletes anything. */
@@ -43,6 +43,13 @@ struct inode {
     uint64_t open_size;
     mode_t perm;
     bool is_link;
+    /* S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK for a special file (an empty
+     * object whose mode carries the type, as s3fs stores them), else 0. */
+    mode_t special;
+    uint64_t rdev; /* a device node's number */
+    /* The objects other tools make that say this directory exists, besides
+     * (or instead of) "dir/" (PFS_DIRFORM_*): rmdir and rename remove them too. */
+    unsigned dir_forms;
     char *link_target; /* read lazily */
     /* The stored object's Content-Type when known ("": it has none), NULL
      * when not known: the next upload takes it from the extension, and an
@@ -176,6 +183,7 @@ struct pfs_fs {
 
 struct probe {
     bool file, dir;
+    unsigned dir_forms; /* PFS_DIRFORM_* the probe saw */
     uint64_t size;
     int64_t mtime;
     char etag[80];
@@ -230,7 +238,14 @@ void pfs_sb_negative_add(struct pfs_fs *fs, uint64_t parent, const char *name);
 /* What to store as the object's metadata (fs->lock held). */
 void pfs_sb_inode_meta(const struct inode *in, struct pfs_objmeta *m);
 
+/* The inode's time of change and modification become now (a write). */
 void pfs_sb_now_into(struct inode *in);
+
+/* Its time of change alone becomes now (chmod, chown, xattrs, rename). */
+void pfs_sb_changed_now(struct inode *in);
+
+/* S_IFDIR, S_IFLNK, a special file's type, or S_IFREG. */
+mode_t pfs_sb_file_type(const struct inode *in);
 
 /* Moves an inode (and, for a directory, every cached descendant) to a new
  * name and key. fs->lock held. */
@@ -255,6 +270,9 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
  * entry (an entry whose HEAD fails keeps its listing attributes). */
 int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char *dir_key,
                         unsigned max_pages, bool heads, struct pfs_status *st);
+/* A listed empty object whose metadata says directory (another tool's
+ * directory object) becomes a directory entry. */
+void pfs_lookup_dentry_dir_object(struct pfs_dentry *d);
 /* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
  * store no longer has it, -1 failed (logged; the caller keeps the listing's
  * attributes). */

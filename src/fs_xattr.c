@@ -159,7 +159,7 @@ static int change(struct pfs_fs *fs, uint64_t ino, const char *name, const void 
             char *old = in->xattr;
             in->xattr = enc;
             enc = NULL;
-            in->ctime = pfs_sb_wall_now();
+            pfs_sb_changed_now(in);
             bool carried = in->dirty || in->local_only;
             pthread_mutex_unlock(&fs->lock);
             if (!carried && (rc = pfs_wb_store_meta(fs, in)) != 0) {

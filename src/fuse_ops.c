@@ -30,6 +30,8 @@ static void to_stat(struct stat *st, const struct pfs_attr *a)
     st->st_mtim.tv_nsec = a->mtime_ns;
     st->st_atim.tv_sec = a->atime;
     st->st_ctim.tv_sec = a->ctime;
+    st->st_ctim.tv_nsec = a->ctime_ns;
+    st->st_rdev = (dev_t)a->rdev;
 }
 
 static void fill_entry(struct fuse_entry_param *e, const struct pfs_attr *a,
@@ -171,6 +173,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     pfs_stats_fuse_op(PFS_FOP_MKDIR);
     struct pfs_attr a;
     reply_new_entry(req, pfs_fs_mkdir(ctx_of(req)->fs, &a, parent, name, mode), &a);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    pfs_stats_fuse_op(PFS_FOP_MKNOD);
+    struct pfs_attr a;
+    reply_new_entry(req, pfs_fs_mknod(ctx_of(req)->fs, &a, parent, name, mode, (uint64_t)rdev), &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -456,6 +465,7 @@ const struct fuse_lowlevel_ops pfs_fuse_ops = {
     .getattr = op_getattr,
     .setattr = op_setattr,
     .mkdir = op_mkdir,
+    .mknod = op_mknod,
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .create = op_create,

@@ -37,6 +37,8 @@ void pfs_listing_put(struct pfs_listing *l, const char *name, bool is_dir, uint6
         return;
     struct pfs_dentry *d = pfs_listing_find(l, name);
     if (d) {
+        if (!is_dir)
+            d->dir_forms = 0;
         d->is_dir = is_dir;
         d->size = size;
         d->mtime = mtime;

@@ -10,13 +10,19 @@
 
 #include "meta.h"
 
+/* Directory objects other tools make, besides the "dir/" marker: */
+#define PFS_DIRFORM_FOLDER 1 /* "dir_$folder$" (old s3fs, Hadoop) */
+#define PFS_DIRFORM_OBJECT 2 /* "dir", empty, with mode S_IFDIR or x-directory (old s3fs) */
+#define PFS_FOLDER_SUFFIX "_$folder$"
+
 struct pfs_dentry {
     char *name;
     bool is_dir;
     uint64_t size;
     int64_t mtime;
-    char etag[80];     /* as listed; "" when unknown (a local change) */
-    bool meta_fetched; /* meta holds what the store said (maybe nothing) */
+    char etag[80];      /* as listed; "" when unknown (a local change) */
+    bool meta_fetched;  /* meta holds what the store said (maybe nothing) */
+    unsigned dir_forms; /* PFS_DIRFORM_* seen for a directory */
     struct pfs_objmeta meta;
 };
 

@@ -20,12 +20,42 @@
 
 #include "fs_internal.h"
 
-/* A name the store can hold but a directory cannot show. */
+/* "dir_$folder$": the marker old s3fs and Hadoop leave for a directory. */
+static bool folder_marker(const char *name, size_t n)
+{
+    size_t sn = strlen(PFS_FOLDER_SUFFIX);
+    return n > sn && strcmp(name + n - sn, PFS_FOLDER_SUFFIX) == 0;
+}
+
+/* A name the store can hold but a directory cannot show (a folder marker
+ * shows as the directory it stands for). */
 bool pfs_lookup_showable(const char *name)
 {
     size_t n = strlen(name);
     return n > 0 && n <= PFS_NAME_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-           !strchr(name, '/');
+           !strchr(name, '/') && !folder_marker(name, n);
+}
+
+/* An empty object that says it is a directory ("dir" as old s3fs writes it:
+ * mode S_IFDIR or Content-Type application/x-directory) is one. */
+static bool dir_object(const struct pfs_objmeta *m, uint64_t size)
+{
+    return size == 0 && m->dir_type;
+}
+
+/* An empty object whose metadata (a TOS listing's) names no mode may be a
+ * directory by its Content-Type, which only a HEAD shows. */
+static bool type_unknown(const struct pfs_objmeta *m, uint64_t size)
+{
+    return size == 0 && !m->has_mode;
+}
+
+void pfs_lookup_dentry_dir_object(struct pfs_dentry *d)
+{
+    if (!d->is_dir && d->meta_fetched && dir_object(&d->meta, d->size)) {
+        d->is_dir = true;
+        d->dir_forms |= PFS_DIRFORM_OBJECT;
+    }
 }
 
 static void log_hidden_once(struct pfs_fs *fs, const char *key)
@@ -70,6 +100,8 @@ static int head_meta(struct pfs_fs *fs, struct pfs_objmeta *out, uint64_t *size_
     if (pfs_client_head(fs->client, &info, key, st) != 0)
         return pfs_status_errno(st) == ENOENT ? 1 : -1;
     pfs_meta_parse(out, info.meta, info.n_meta);
+    if (pfs_meta_dir_content_type(info.content_type))
+        out->dir_type = true;
     if (size_out)
         *size_out = info.size;
     if (!out->has_mtime && info.mtime) {
@@ -86,7 +118,7 @@ static int head_meta(struct pfs_fs *fs, struct pfs_objmeta *out, uint64_t *size_
 struct probe_walk {
     struct pfs_fs *fs;
     struct probe *out;
-    const char *key, *as_dir;
+    const char *key, *as_dir, *folder;
 };
 
 static int probe_page(void *ctx, const struct pfs_list_page *page)
@@ -104,6 +136,10 @@ static int probe_page(void *ctx, const struct pfs_list_page *page)
                 pfs_meta_parse(&w->out->meta, e->meta, e->n_meta);
                 w->out->meta_fetched = true;
             }
+        } else if (strcmp(e->key, w->folder) == 0) {
+            w->out->dir = true; /* sorts after "dir/": the probe has passed it */
+            w->out->dir_forms |= PFS_DIRFORM_FOLDER;
+            passed = true;
         } else if (strcmp(e->key, w->as_dir) > 0) {
             passed = true;
         }
@@ -115,7 +151,7 @@ static int probe_page(void *ctx, const struct pfs_list_page *page)
         else if (c > 0)
             passed = true;
     }
-    return passed || w->out->dir;
+    return passed || (w->out->dir && !w->out->dir_forms);
 }
 
 /* One LIST answers "file, directory or nothing" for parent_key+name: the key
@@ -126,29 +162,48 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
 {
     memset(out, 0, sizeof(*out));
     char *key = pfs_sb_child_key(parent_key, name, false),
-         *as_dir = pfs_sb_child_key(parent_key, name, true);
-    if (!key || !as_dir) {
+         *as_dir = pfs_sb_child_key(parent_key, name, true),
+         *folder = pfs_sb_child_key(parent_key, name, false);
+    if (folder) {
+        struct pfs_buf b;
+        pfs_buf_init(&b);
+        pfs_buf_puts(&b, folder);
+        pfs_buf_puts(&b, PFS_FOLDER_SUFFIX);
+        free(folder);
+        folder = pfs_buf_detach(&b);
+    }
+    if (!key || !as_dir || !folder) {
         free(key);
         free(as_dir);
+        free(folder);
         pfs_status_clear(st);
         st->error = -ENOMEM;
         return -1;
     }
     struct pfs_list_params lp = {
         .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
-    struct probe_walk w = {fs, out, key, as_dir};
+    struct probe_walk w = {fs, out, key, as_dir, folder};
     int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
     if (out->dir)
         out->meta_fetched = false; /* the file's metadata is not the directory's */
     /* Attributes a backup tool set live in metadata the listing lacks. */
-    if (rc == 0 && fs->o.head_metadata && (out->dir || out->file) && !out->meta_fetched) {
+    bool unknown = out->file && !out->dir && type_unknown(&out->meta, out->size);
+    if (rc == 0 && fs->o.head_metadata && (out->dir || out->file) &&
+        (!out->meta_fetched || unknown)) {
         int hrc = head_meta(fs, &out->meta, NULL, out->dir ? as_dir : key, st);
         if (hrc < 0)
             rc = -1;
         out->meta_fetched = hrc >= 0;
     }
+    if (rc == 0 && out->file && !out->dir && out->meta_fetched &&
+        dir_object(&out->meta, out->size)) {
+        out->file = false; /* its metadata is the directory's */
+        out->dir = true;
+        out->dir_forms |= PFS_DIRFORM_OBJECT;
+    }
     free(key);
     free(as_dir);
+    free(folder);
     return rc;
 }
 
@@ -201,7 +256,8 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
     pfs_task_group_init(&g);
     size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
-        if (l->e[i].meta_fetched)
+        const struct pfs_dentry *d = &l->e[i];
+        if (d->meta_fetched && (d->is_dir || !type_unknown(&d->meta, d->size)))
             continue;
         struct head_job *j = &jobs[n++];
         j->fs = fs;
@@ -212,6 +268,8 @@ static int head_listing(struct pfs_fs *fs, struct pfs_listing *l, const char *di
     }
     pfs_task_group_wait(&g);
     pfs_task_group_cleanup(&g);
+    for (size_t i = 0; i < l->n; i++)
+        pfs_lookup_dentry_dir_object(&l->e[i]);
     /* One entry the user may list but not read (a prefix-scoped policy,
      * SSE-C) must not make the directory unlistable: it keeps its listing
      * attributes, and a lookup of it asks again. One line per listing. */
@@ -257,6 +315,22 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
         const char *name = e->key + w->plen;
         if (strncmp(e->key, w->dir_key, w->plen) != 0 || *name == '\0')
             continue; /* the directory's own marker */
+        size_t nlen = strlen(name);
+        if (folder_marker(name, nlen)) {
+            /* The directory it stands for, under its own name. */
+            char *dir = strndup(name, nlen - strlen(PFS_FOLDER_SUFFIX));
+            if (!dir)
+                return -ENOMEM;
+            if (pfs_lookup_showable(dir)) {
+                struct pfs_dentry *d = pfs_listing_find(w->l, dir);
+                if (!d || !d->is_dir)
+                    pfs_listing_put(w->l, dir, true, 0, 0);
+                if ((d = pfs_listing_find(w->l, dir)) != NULL)
+                    d->dir_forms |= PFS_DIRFORM_FOLDER;
+            }
+            free(dir);
+            continue;
+        }
         if (!pfs_lookup_showable(name)) {
             log_hidden_once(fs, e->key);
             continue;
@@ -270,6 +344,7 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
         if (d && fs->o.listing_has_meta) {
             pfs_meta_parse(&d->meta, e->meta, e->n_meta);
             d->meta_fetched = true;
+            pfs_lookup_dentry_dir_object(d);
         }
     }
     for (size_t i = 0; i < page->n_prefixes; i++) {
@@ -281,7 +356,8 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
         if (!name)
             return -ENOMEM;
         if (pfs_lookup_showable(name)) {
-            if (pfs_listing_find(w->l, name))
+            struct pfs_dentry *d = pfs_listing_find(w->l, name);
+            if (d && !d->is_dir)
                 PFS_INFO("'%s%s' is both a file and a directory: showing the directory", w->dir_key,
                          name);
             pfs_listing_put(w->l, name, true, 0, 0);

@@ -72,7 +72,33 @@ static bool parse_octal(uint64_t *out, const char *s, uint64_t max)
     return v <= max;
 }
 
-static atomic_int suid_logged;
+static atomic_int suid_logged, type_logged;
+
+static bool known_type(mode_t type)
+{
+    switch (type) {
+    case S_IFREG:
+    case S_IFDIR:
+    case S_IFLNK:
+    case S_IFIFO:
+    case S_IFSOCK:
+    case S_IFCHR:
+    case S_IFBLK:
+    case 0:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool pfs_meta_dir_content_type(const char *ctype)
+{
+    if (!ctype)
+        return false;
+    size_t n = strcspn(ctype, "; \t");
+    return (n == 23 && strncasecmp(ctype, "application/x-directory", n) == 0) ||
+           (n == 20 && strncasecmp(ctype, "httpd/unix-directory", n) == 0);
+}
 
 void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_t n)
 {
@@ -86,10 +112,17 @@ void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_
         if (strcasecmp(name, "mode") == 0 &&
             (octal ? parse_octal(&v, value, 0xffffffffu) : parse_u64(&v, value, 0xffffffffu))) {
             mode_t type = (mode_t)v & S_IFMT;
-            if (type == S_IFREG || type == S_IFDIR || type == S_IFLNK || type == 0) {
-                out->mode = (mode_t)v;
-                out->has_mode = true;
+            out->mode = (mode_t)v;
+            out->has_mode = true;
+            if (!known_type(type)) {
+                /* Its permissions still hold; the type cannot be shown. */
+                out->mode = S_IFREG | ((mode_t)v & 07777);
+                if (atomic_fetch_add(&type_logged, 1) == 0)
+                    PFS_WARN("mode metadata %s names a file type this mount does not know; "
+                             "shown as a regular file (logged once)",
+                             value);
             }
+            out->dir_type = S_ISDIR(out->mode);
             /* The octal form is another tool's (we write decimal): its
              * setuid/setgid bits are not taken over, and the log says so. */
             if (out->has_mode && octal && (out->mode & (S_ISUID | S_ISGID))) {
@@ -109,6 +142,12 @@ void pfs_meta_parse(struct pfs_objmeta *out, const struct pfs_meta_kv *kv, size_
         } else if (strcasecmp(name, "mtime") == 0 &&
                    pfs_meta_parse_time(&out->mtime, &out->mtime_ns, value) == 0) {
             out->has_mtime = true;
+        } else if (strcasecmp(name, "ctime") == 0 &&
+                   pfs_meta_parse_time(&out->ctime, &out->ctime_ns, value) == 0) {
+            out->has_ctime = true;
+        } else if (strcasecmp(name, "rdev") == 0 && parse_u64(&v, value, UINT64_MAX)) {
+            out->rdev = v;
+            out->has_rdev = true;
         }
     }
 }
@@ -126,14 +165,20 @@ static void put(struct pfs_meta_out *out, size_t *n, const char *name, const cha
     (*n)++;
 }
 
+static void format_time(char *t, size_t size, int64_t sec, uint32_t nsec)
+{
+    if (nsec)
+        snprintf(t, size, "%lld.%09u", (long long)sec, nsec);
+    else
+        snprintf(t, size, "%lld", (long long)sec);
+}
+
 size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m)
 {
     size_t n = 0;
-    char t[40];
-    if (m->mtime_ns)
-        snprintf(t, sizeof(t), "%lld.%09u", (long long)m->mtime, m->mtime_ns);
-    else
-        snprintf(t, sizeof(t), "%lld", (long long)m->mtime);
+    char t[40], c[40];
+    format_time(t, sizeof(t), m->mtime, m->mtime_ns);
+    format_time(c, sizeof(c), m->ctime, m->ctime_ns);
     if (m->has_mode)
         put(out, &n, "mode", "%u", (unsigned)m->mode);
     if (m->has_uid)
@@ -143,8 +188,12 @@ size_t pfs_meta_format(struct pfs_meta_out *out, const struct pfs_objmeta *m)
     if (m->has_mtime) {
         put(out, &n, "mtime", "%s", t);
         put(out, &n, "atime", "%s", t);
-        put(out, &n, "ctime", "%s", t);
+        put(out, &n, "ctime", "%s", m->has_ctime ? c : t);
+    } else if (m->has_ctime) {
+        put(out, &n, "ctime", "%s", c);
     }
+    if (m->has_rdev)
+        put(out, &n, "rdev", "%llu", (unsigned long long)m->rdev);
     return n;
 }
 

@@ -21,9 +21,9 @@ static _Atomic uint64_t fuse_ops[PFS_FOP_N];
 static const char *const req_names[PFS_REQ_N] = {"GET",  "PUT",  "HEAD", "DELETE",
                                                  "POST", "LIST", "OTHER"};
 static const char *const fuse_names[PFS_FOP_N] = {
-    "lookup",  "getattr",     "setattr",    "mkdir",   "unlink",   "rmdir",   "create",
-    "open",    "read",        "write",      "flush",   "fsync",    "release", "opendir",
-    "readdir", "readdirplus", "releasedir", "symlink", "readlink", "rename",  "statfs"};
+    "lookup",     "getattr", "setattr",  "mkdir",  "unlink",  "rmdir",   "create",  "open",
+    "read",       "write",   "flush",    "fsync",  "release", "opendir", "readdir", "readdirplus",
+    "releasedir", "symlink", "readlink", "rename", "statfs",  "mknod"};
 
 enum pfs_req_kind pfs_stats_req_kind(const char *method, bool has_key)
 {

@@ -44,6 +44,7 @@ enum pfs_fuse_kind {
     PFS_FOP_READLINK,
     PFS_FOP_RENAME,
     PFS_FOP_STATFS,
+    PFS_FOP_MKNOD,
     PFS_FOP_N
 };
 

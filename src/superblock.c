@@ -170,17 +170,24 @@ struct inode *pfs_sb_new_inode(struct pfs_fs *fs, uint64_t parent, const char *n
     return in;
 }
 
+mode_t pfs_sb_file_type(const struct inode *in)
+{
+    return in->is_dir ? S_IFDIR : in->is_link ? S_IFLNK : in->special ? in->special : S_IFREG;
+}
+
 void pfs_sb_fill_attr(const struct pfs_fs *fs, const struct inode *in, struct pfs_attr *out)
 {
     (void)fs;
     memset(out, 0, sizeof(*out));
     out->ino = in->ino;
-    out->mode = (in->is_dir ? S_IFDIR : in->is_link ? S_IFLNK : S_IFREG) | in->perm;
+    out->mode = pfs_sb_file_type(in) | in->perm;
+    out->rdev = in->rdev;
     out->size = in->is_dir ? 4096 : in->size;
     out->mtime = in->mtime;
     out->mtime_ns = in->mtime_ns;
     out->atime = in->atime;
     out->ctime = in->ctime;
+    out->ctime_ns = in->ctime_ns;
     out->uid = in->uid;
     out->gid = in->gid;
     out->nlink = in->is_dir ? 2 : 1;
@@ -192,11 +199,20 @@ void pfs_sb_apply_meta(struct pfs_fs *fs, struct inode *in, const struct pfs_obj
 {
     in->perm = m->has_mode ? (m->mode & 07777) : ((in->is_dir ? 0777 : 0666) & ~fs->o.umask);
     in->is_link = !in->is_dir && m->has_mode && S_ISLNK(m->mode);
+    mode_t type = m->has_mode ? (m->mode & S_IFMT) : 0;
+    bool special = type == S_IFIFO || type == S_IFSOCK || type == S_IFCHR || type == S_IFBLK;
+    in->special = !in->is_dir && special ? type : 0;
+    in->rdev = in->special && m->has_rdev ? m->rdev : 0;
     in->uid = m->has_uid ? m->uid : fs->o.uid;
     in->gid = m->has_gid ? m->gid : fs->o.gid;
     if (m->has_mtime) {
         in->mtime = in->ctime = in->atime = m->mtime;
-        in->mtime_ns = m->mtime_ns;
+        in->mtime_ns = in->ctime_ns = m->mtime_ns;
+    }
+    /* ctime as stored (chmod, chown, xattrs and writes set it), else mtime. */
+    if (m->has_ctime) {
+        in->ctime = m->ctime;
+        in->ctime_ns = m->ctime_ns;
     }
 }
 
@@ -237,7 +253,7 @@ struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const
         snprintf(in->etag, sizeof(in->etag), "%s", etag);
         if (mtime) {
             in->mtime = in->ctime = in->atime = mtime;
-            in->mtime_ns = 0;
+            in->mtime_ns = in->ctime_ns = 0;
         }
         if (meta)
             pfs_sb_apply_meta(fs, in, meta);
@@ -269,12 +285,16 @@ void pfs_sb_negative_add(struct pfs_fs *fs, uint64_t parent, const char *name)
 void pfs_sb_inode_meta(const struct inode *in, struct pfs_objmeta *m)
 {
     memset(m, 0, sizeof(*m));
-    m->has_mode = m->has_uid = m->has_gid = m->has_mtime = true;
-    m->mode = (in->is_dir ? S_IFDIR : in->is_link ? S_IFLNK : S_IFREG) | in->perm;
+    m->has_mode = m->has_uid = m->has_gid = m->has_mtime = m->has_ctime = true;
+    m->mode = pfs_sb_file_type(in) | in->perm;
     m->uid = in->uid;
     m->gid = in->gid;
     m->mtime = in->mtime;
     m->mtime_ns = in->mtime_ns;
+    m->ctime = in->ctime;
+    m->ctime_ns = in->ctime_ns;
+    m->has_rdev = in->special == S_IFCHR || in->special == S_IFBLK;
+    m->rdev = in->rdev;
 }
 
 void pfs_sb_now_into(struct inode *in)
@@ -282,7 +302,15 @@ void pfs_sb_now_into(struct inode *in)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     in->mtime = in->ctime = ts.tv_sec;
-    in->mtime_ns = (uint32_t)ts.tv_nsec;
+    in->mtime_ns = in->ctime_ns = (uint32_t)ts.tv_nsec;
+}
+
+void pfs_sb_changed_now(struct inode *in)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    in->ctime = ts.tv_sec;
+    in->ctime_ns = (uint32_t)ts.tv_nsec;
 }
 
 /* Moves an inode (and, for a directory, every cached descendant) to a new

@@ -776,7 +776,7 @@ void pfs_wb_stream_after_write(struct pfs_fs *fs, struct inode *in, uint64_t off
         pthread_mutex_unlock(&fs->lock);
         /* The object's time is the completion's (Last-Modified): the file's
          * mtime moves on with every write. */
-        m.has_mtime = false;
+        m.has_mtime = m.has_ctime = false;
         struct pfs_meta_out mo;
         size_t n_meta = pfs_meta_format(&mo, &m);
         n_meta = pfs_meta_add(&mo, n_meta, PFS_META_CONTENT_TYPE, ctype);
@@ -873,6 +873,10 @@ int pfs_wb_store_meta(struct pfs_fs *fs, struct inode *in)
     pfs_sb_inode_meta(in, &m);
     char *key = strdup(in->key);
     bool is_dir = in->is_dir;
+    /* A directory another tool stored as an object "dir" (no marker "dir/")
+     * keeps that form: its attributes go where they are read from. */
+    if (key && is_dir && (in->dir_forms & PFS_DIRFORM_OBJECT) && *key)
+        key[strlen(key) - 1] = '\0';
     uint64_t size = in->size;
     bool ct_failed = false, xa_failed = false;
     char *ctype = is_dir ? NULL : pfs_wb_content_type(fs, in, &ct_failed);

@@ -2,7 +2,8 @@
 # Interoperability with what other tools read and write (issue 11), in both
 # dialects (fuse.interop against s3rver, fuse.tos.interop against the TOS
 # front): Content-Type from the extension [S49], extended attributes as s3fs
-# stores them [S36].
+# stores them [S36], special files [S73], directory objects other tools make
+# [S74], ctime [S75], a DELETE answered 404 [S76].
 . "$(dirname "$0")/lib.sh"
 
 note "Content-Type from the file name's extension"
@@ -88,4 +89,119 @@ xa "os.removexattr('$MNT/y.txt', 'user.color')"
 eq "[S36] removexattr" "['user.bin']" "$(xa "print(os.listxattr('$MNT/y.txt'))")"
 s3 put-meta fromS3fs "written by s3fs" "xattr=%7B%22user.s3fs%22%3A%22aGVsbG8%3D%22%7D"
 eq "[S36] an attribute s3fs wrote reads back" "b'hello'" "$(xa "print(os.getxattr('$MNT/fromS3fs', 'user.s3fs'))")"
+pfs_unmount
+
+note "directory objects other tools make: dir/, dir_\$folder\$, dir with a directory mode or type"
+s3 put "forms/slash/" ""
+s3 put "forms/folder_\$folder\$" ""
+s3 put-meta "forms/mode" "" "mode=16872" "uid=7"
+s3 put-ct "forms/ctype" "" "application/x-directory"
+s3 put "forms/full_\$folder\$" ""
+s3 put "forms/full/inner" "x"
+pfs_mount
+eq "[S74] each shows as a directory, the \$folder\$ marker's name hidden" "ctype/ folder/ full/ mode/ slash/" \
+    "$(ls -p "$MNT/forms" | tr '\n' ' ' | sed 's/ $//')"
+eq "[S74] stat: directories, the mode and owner an object's metadata gives" "directory
+directory
+directory 750 7
+directory
+directory" \
+    "$(stat -c '%F' "$MNT/forms/slash" "$MNT/forms/folder"; stat -c '%F %a %u' "$MNT/forms/mode"; stat -c '%F' "$MNT/forms/ctype" "$MNT/forms/full")"
+eq "[S74] a marker's own name is not there" ENOENT "$(errno_of stat "$MNT/forms/folder_\$folder\$")"
+ok "[S74] ... and cannot be created (it would be a marker)" test "$(errno_of touch "$MNT/forms/x_\$folder\$")" != OK
+for f in slash folder mode ctype; do
+    printf 'in %s' "$f" >"$MNT/forms/$f/new"
+done
+eq "[S74] a file made inside each lands under dir/" "in slash in folder in mode in ctype" \
+    "$(for f in slash folder mode ctype; do s3 get "forms/$f/new"; echo; done | tr '\n' ' ' | sed 's/ $//')"
+chmod 700 "$MNT/forms/mode"
+eq "[S74] chmod of a directory object rewrites that object (no dir/ marker)" "16832 no" \
+    "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+print(s3util.user_meta('$BUCKET', 'forms/mode').get('mode'), 'yes' if s3util.exists('$BUCKET', 'forms/mode/') else 'no')")"
+for f in slash folder mode ctype; do rm "$MNT/forms/$f/new"; done
+eq "[S74] rmdir of a non-empty one is ENOTEMPTY" ENOTEMPTY "$(errno_of rmdir "$MNT/forms/full")"
+rm "$MNT/forms/full/inner"
+ok "[S74] rmdir of each empty one succeeds" rmdir "$MNT/forms/slash" "$MNT/forms/folder" "$MNT/forms/mode" \
+    "$MNT/forms/ctype" "$MNT/forms/full"
+eq "[S74] ... and removes its objects, markers included" "" "$(s3 keys forms/)"
+pfs_unmount
+pfs_mount
+eq "[S74] ... so they stay gone after a remount" "" "$(ls -A "$MNT/forms" 2>/dev/null)"
+s3 put "moved_\$folder\$" ""
+mv "$MNT/moved" "$MNT/moved2"
+eq "[S74] rename of a \$folder\$ directory: a dir/ marker under the new name, the old marker gone" "moved2/" \
+    "$(s3 keys moved)"
+
+note "a DELETE answered 404 for a key just listed"
+printf 'x' >"$MNT/gone.txt"
+stat "$MNT/gone.txt" >/dev/null
+inject "count=1&status=404&code=NoSuchKey"
+ok "[S76] rm succeeds (the name is gone either way)" rm "$MNT/gone.txt"
+# (The object is still there, as under a wrong key: a later lookup finds it.)
+eq "[S76] ... and one WARN line names the key" 1 "$(grep -c "warning: DELETE of 'gone.txt' answered 404" "${LOGS[-1]}")"
+pfs_unmount
+
+note "FIFOs, sockets and device nodes (rsync -a and tar round trips)"
+# The kernel serves a FIFO on a FUSE mount itself (an open blocks for a
+# writer): nothing here opens one; rsync and tar only stat and mknod them.
+src=$WORK/special
+mkdir -p "$src/sub"
+mkfifo -m 640 "$src/fifo"
+mknod -m 600 "$src/null" c 1 3
+mknod "$src/loop" b 7 2
+/usr/bin/python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('$src/sock')"
+printf 'x' >"$src/sub/file"
+touch -h -d '2001-02-03 04:05:06' "$src"/* "$src/sub/file"
+tree_of() { (cd "$1" && find . -mindepth 1 -printf '%p\n' | sort | while read -r p; do
+    stat -c '%n %F %t %T %a %Y' "$p"; done); }
+pfs_mount
+ok "[S73] rsync -a of a tree with a FIFO, a socket and devices succeeds" rsync -a "$src/" "$MNT/special/"
+ok "[S73] tar x of the same tree succeeds" sh -c "mkdir -p '$MNT/tarred' && tar -C '$src' -cf - . 2>/dev/null | tar -C '$MNT/tarred' -xf -"
+meta_of() { /usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.user_meta('$BUCKET', sys.argv[1]); print(m.get('mode'), m.get('rdev'))" "$1"; }
+eq "[S73] a character device: mode with S_IFCHR, rdev as a decimal dev_t" "8576 259" "$(meta_of special/null)"
+eq "[S73] a FIFO: mode with S_IFIFO, no rdev" "4512 None" "$(meta_of special/fifo)"
+pfs_unmount
+pfs_mount
+rm -rf "$WORK/back" "$WORK/tback"
+mkdir -p "$WORK/tback"
+rsync -a "$MNT/special/" "$WORK/back/"
+eq "[S73] ... and rsync -a back out restores them (type, device, mode, mtime)" "$(tree_of "$src")" "$(tree_of "$WORK/back")"
+tar -C "$MNT/tarred" -cf - . 2>/dev/null | tar -C "$WORK/tback" -xf -
+# tar itself leaves sockets out ("socket ignored").
+eq "[S73] ... and so does tar (but for the socket tar skips)" "$(tree_of "$src" | grep -v '^./sock ')" "$(tree_of "$WORK/tback")"
+pfs_unmount
+
+note "ctime: chmod, chown, xattrs, rename and writes change it; mtime only writes and utimens"
+for f in chmod chown xattr renamed; do
+    s3 put-meta "ct-$f" "old" "mode=33188" "mtime=1000000000" "ctime=1000000000"
+done
+pfs_mount
+eq "[S75] ctime is read from the metadata" "1000000000 1000000000" "$(stat -c '%Y %Z' "$MNT/ct-chmod")"
+start=$(date +%s)
+ctime_after() { # ctime_after WHAT FILE: mtime still 1000000000, ctime now
+    local y z
+    read -r y z < <(stat -c '%Y %Z' "$MNT/$2")
+    eq "[S75] $1 leaves mtime" 1000000000 "$y"
+    ok "[S75] $1 sets ctime" test "$z" -ge "$start"
+}
+chmod 600 "$MNT/ct-chmod"
+ctime_after chmod ct-chmod
+chown 1:1 "$MNT/ct-chown"
+ctime_after chown ct-chown
+xa "os.setxattr('$MNT/ct-xattr', 'user.k', b'v')"
+ctime_after setxattr ct-xattr
+mv "$MNT/ct-renamed" "$MNT/ct-moved"
+ctime_after rename ct-moved
+pfs_unmount
+pfs_mount
+eq "[S75] ... and the stored ctime persists across a remount" "1000000000 1 1" \
+    "$(stat -c '%Y' "$MNT/ct-chmod") $(($(stat -c '%Z' "$MNT/ct-chmod") >= start)) $(($(stat -c '%Z' "$MNT/ct-xattr") >= start))"
+touch -d '2001-02-03 04:05:06' "$MNT/ct-chown"
+eq "[S75] touch -d sets mtime" 981173106 "$(stat -c '%Y' "$MNT/ct-chown")"
+printf 'more' >>"$MNT/ct-chown"
+read -r y z < <(stat -c '%Y %Z' "$MNT/ct-chown")
+ok "[S75] a write sets mtime and ctime" test "$y" -ge "$start" -a "$z" -ge "$start"
 pfs_finish

@@ -100,6 +100,31 @@ static int collect(void *ctx, const char *name, const struct pfs_attr *a, uint64
     return 0;
 }
 
+/* What the code under test logs (stderr) between begin and end. */
+struct capture {
+    FILE *file;
+    int saved;
+};
+
+static void capture_begin(struct capture *c)
+{
+    c->file = tmpfile();
+    c->saved = dup(2);
+    fflush(stderr);
+    dup2(fileno(c->file), 2);
+}
+
+static void capture_end(struct capture *c, char *log, size_t size)
+{
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    rewind(c->file);
+    size_t len = fread(log, 1, size - 1, c->file);
+    log[len] = '\0';
+    fclose(c->file);
+}
+
 static void test_unshowable_keys_are_hidden_and_logged_once(void **state)
 {
     (void)state;
@@ -121,10 +146,8 @@ static void test_unshowable_keys_are_hidden_and_logged_once(void **state)
                            "<CommonPrefixes><Prefix>weird/./</Prefix></CommonPrefixes>"
                            "<CommonPrefixes><Prefix>weird/../</Prefix></CommonPrefixes>"
                            "<CommonPrefixes><Prefix>weird/sub/</Prefix></CommonPrefixes>";
-    FILE *capture = tmpfile();
-    int saved = dup(2);
-    fflush(stderr);
-    dup2(fileno(capture), 2);
+    struct capture cap;
+    capture_begin(&cap);
     for (int round = 0; round < 2; round++) {
         push_list(f, contents, prefixes);
         uint64_t dh;
@@ -138,14 +161,8 @@ static void test_unshowable_keys_are_hidden_and_logged_once(void **state)
         assert_string_equal(n.list[2], "ok");
         assert_string_equal(n.list[3], "sub");
     }
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
     char log[16384];
-    rewind(capture);
-    size_t len = fread(log, 1, sizeof(log) - 1, capture);
-    log[len] = '\0';
-    fclose(capture);
+    capture_end(&cap, log, sizeof(log));
     /* Four hidden keys, two listings: four lines. */
     int lines = 0;
     for (char *p = log; (p = strstr(p, "cannot be shown")) != NULL; p++)
@@ -238,6 +255,52 @@ static void test_file_and_directory_shows_directory(void **state)
     destroy(f);
 }
 
+/* Issue 11: "old_$folder$" (old s3fs, Hadoop) is the directory "old", its own
+ * name hidden; rmdir removes the marker. A DELETE answered 404 for a key just
+ * listed succeeds and logs one warning naming the key. */
+static void test_folder_marker_and_delete_404(void **state)
+{
+    (void)state;
+    struct fx *f = make(5);
+    push_list(f,
+              "<Contents><Key>f.txt</Key><Size>3</Size></Contents>"
+              "<Contents><Key>old_$folder$</Key><Size>0</Size></Contents>",
+              "");
+    uint64_t dh;
+    assert_int_equal(pfs_fs_opendir(f->fs, &dh, PFS_ROOT_INO), 0);
+    struct names n = {.n = 0};
+    assert_int_equal(pfs_fs_readdir(f->fs, dh, 0, false, collect, &n), 0);
+    pfs_fs_releasedir(f->fs, dh);
+    assert_int_equal(n.n, 4);
+    assert_string_equal(n.list[2], "f.txt");
+    assert_string_equal(n.list[3], "old");
+    struct pfs_attr a;
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "old"), 0);
+    assert_true(S_ISDIR(a.mode));
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "old_$folder$"), -ENOENT);
+    assert_int_equal(fake_http_count(f->fake), 1); /* the listing answered */
+
+    push_list(f, "", "");                   /* nothing below old/ */
+    fake_http_push(f->fake, 204, "", NULL); /* DELETE old_$folder$ */
+    assert_int_equal(pfs_fs_rmdir(f->fs, PFS_ROOT_INO, "old"), 0);
+    assert_int_equal(fake_http_count(f->fake), 3);
+    const struct fake_request *r = fake_http_request(f->fake, 2);
+    assert_string_equal(r->method, "DELETE");
+    assert_non_null(strstr(r->url, "/bkt/old_%24folder%24?"));
+
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "f.txt"), 0);
+    fake_http_push(f->fake, 404, "<Error><Code>NoSuchKey</Code></Error>", NULL);
+    struct capture cap;
+    capture_begin(&cap);
+    assert_int_equal(pfs_fs_unlink(f->fs, PFS_ROOT_INO, "f.txt"), 0);
+    char log[4096];
+    capture_end(&cap, log, sizeof(log));
+    assert_non_null(strstr(log, "warning: DELETE of 'f.txt' answered 404"));
+    assert_null(strstr(strstr(log, "answered 404") + 1, "answered 404"));       /* one line */
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "f.txt"), -ENOENT); /* gone here */
+    destroy(f);
+}
+
 /* The write path's gauges: a failed upload keeps its bytes staged and counts
  * as failed and pending until an upload succeeds. */
 static void test_upload_stats(void **state)
@@ -282,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_upload_stats),
         cmocka_unit_test(test_lookup_is_one_list),
         cmocka_unit_test(test_file_and_directory_shows_directory),
+        cmocka_unit_test(test_folder_marker_and_delete_404),
         cmocka_unit_test(test_a_walk_through_a_directory_lists_it_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

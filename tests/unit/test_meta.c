@@ -38,13 +38,11 @@ static void test_parse_s3fs_values(void **state)
 static void test_malformed_ignored(void **state)
 {
     (void)state;
-    struct pfs_meta_kv kv[] = {{"mode", "-1"},
-                               {"uid", "12abc"},
-                               {"gid", "99999999999"},
-                               {"mtime", "soon"},
-                               {"mode", "8192"} /* a character device: not ours */};
+    struct pfs_meta_kv kv[] = {{"mode", "-1"},    {"uid", "12abc"},   {"gid", "99999999999"},
+                               {"mtime", "soon"}, {"ctime", "later"}, {"rdev", "-3"}};
     struct pfs_objmeta m;
-    pfs_meta_parse(&m, kv, 5);
+    pfs_meta_parse(&m, kv, 6);
+    assert_false(m.has_ctime || m.has_rdev);
     assert_false(m.has_mode || m.has_uid || m.has_gid || m.has_mtime);
     int64_t s;
     uint32_t ns;
@@ -133,13 +131,75 @@ static void test_parse_octal_mode(void **state)
     }
 }
 
+/* Issue 11: special files as s3fs stores them (the type in mode, rdev for
+ * devices), a type nobody knows shown as a regular file, ctime of its own. */
+static void test_special_files_and_ctime(void **state)
+{
+    (void)state;
+    struct pfs_objmeta m;
+    struct pfs_meta_kv fifo[] = {{"mode", "4516"}}; /* S_IFIFO|0644 */
+    pfs_meta_parse(&m, fifo, 1);
+    assert_int_equal(m.mode, S_IFIFO | 0644);
+    struct pfs_meta_kv chr[] = {{"mode", "8630"}, {"rdev", "259"}}; /* S_IFCHR|0666, 1:3 */
+    pfs_meta_parse(&m, chr, 2);
+    assert_int_equal(m.mode, S_IFCHR | 0666);
+    assert_true(m.has_rdev);
+    assert_int_equal(m.rdev, 259);
+    struct pfs_meta_kv sock[] = {{"mode", "0140755"}};
+    pfs_meta_parse(&m, sock, 1);
+    assert_int_equal(m.mode, S_IFSOCK | 0755);
+    struct pfs_meta_kv odd[] = {{"mode", "0110640"}}; /* no such type */
+    pfs_meta_parse(&m, odd, 1);
+    assert_true(m.has_mode);
+    assert_int_equal(m.mode, S_IFREG | 0640);
+    assert_false(m.dir_type);
+    struct pfs_meta_kv dir[] = {{"mode", "16877"}};
+    pfs_meta_parse(&m, dir, 1);
+    assert_true(m.dir_type);
+
+    struct pfs_meta_kv t[] = {{"mtime", "1000000000"}, {"ctime", "1700000000.25"}};
+    pfs_meta_parse(&m, t, 2);
+    assert_true(m.has_ctime);
+    assert_int_equal(m.ctime, 1700000000);
+    assert_int_equal(m.ctime_ns, 250000000);
+    assert_int_equal(m.mtime, 1000000000);
+
+    struct pfs_objmeta w = {.has_mode = true,
+                            .has_mtime = true,
+                            .has_ctime = true,
+                            .has_rdev = true,
+                            .mode = S_IFBLK | 0600,
+                            .mtime = 5,
+                            .ctime = 7,
+                            .rdev = 2049};
+    struct pfs_meta_out out;
+    size_t n = pfs_meta_format(&out, &w);
+    assert_int_equal(n, 5);
+    assert_string_equal(out.kv[1].name, "mtime");
+    assert_string_equal(out.kv[1].value, "5");
+    assert_string_equal(out.kv[3].name, "ctime");
+    assert_string_equal(out.kv[3].value, "7");
+    assert_string_equal(out.kv[4].name, "rdev");
+    assert_string_equal(out.kv[4].value, "2049");
+}
+
+static void test_dir_content_types(void **state)
+{
+    (void)state;
+    assert_true(pfs_meta_dir_content_type("application/x-directory"));
+    assert_true(pfs_meta_dir_content_type("application/x-directory; charset=UTF-8"));
+    assert_true(pfs_meta_dir_content_type("httpd/unix-directory"));
+    assert_false(pfs_meta_dir_content_type("application/x-directoryx"));
+    assert_false(pfs_meta_dir_content_type("text/plain"));
+    assert_false(pfs_meta_dir_content_type(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_s3fs_values),
-        cmocka_unit_test(test_malformed_ignored),
-        cmocka_unit_test(test_format_round_trip),
-        cmocka_unit_test(test_parse_octal_mode),
+        cmocka_unit_test(test_parse_s3fs_values),       cmocka_unit_test(test_malformed_ignored),
+        cmocka_unit_test(test_special_files_and_ctime), cmocka_unit_test(test_dir_content_types),
+        cmocka_unit_test(test_format_round_trip),       cmocka_unit_test(test_parse_octal_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
