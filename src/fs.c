@@ -106,6 +106,17 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         pfs_fs_free(fs);
         return rc;
     }
+    if (opts->data_cache) {
+        char why[PATH_MAX + 128];
+        rc =
+            pfs_dcache_open(&fs->dcache, opts->data_cache, opts->data_cache_size, why, sizeof(why));
+        if (rc) {
+            PFS_ERROR("%s", why);
+            pfs_fs_free(fs);
+            return rc;
+        }
+    }
+    fs->o.data_cache = NULL; /* not kept: opts' string is the caller's */
     pfs_wb_start(fs);
     *out = fs;
     return 0;
@@ -114,6 +125,14 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
 void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *limit_out)
 {
     pfs_budget_usage(fs->budget, used_out, limit_out);
+}
+
+bool pfs_fs_data_cache_stats(struct pfs_fs *fs, struct pfs_dcache_stats *out)
+{
+    if (!fs->dcache)
+        return false;
+    pfs_dcache_get_stats(fs->dcache, out);
+    return true;
 }
 
 void pfs_fs_free(struct pfs_fs *fs)
@@ -138,6 +157,7 @@ void pfs_fs_free(struct pfs_fs *fs)
         free(fs->hidden[i]);
     free(fs->hidden);
     pfs_budget_free(fs->budget);
+    pfs_dcache_close(fs->dcache); /* after the budget: no read-ahead is landing */
     pfs_mime_free(fs->mime);
     pthread_cond_destroy(&fs->retry_wake);
     pthread_cond_destroy(&fs->queue_wake);
@@ -939,7 +959,8 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
     snprintf(etag, sizeof(etag), "%s", in->etag);
     pthread_mutex_unlock(&fs->lock);
     if (key && !h->reader)
-        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, key, etag, known);
+        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, fs->dcache, fs->bucket, key,
+                                     etag, known);
     int rc = !key || !h->reader ? -ENOMEM : pfs_prefetch_set_key(h->reader, key, etag);
     free(key);
     pthread_mutex_unlock(&in->io);

@@ -141,7 +141,8 @@ struct pfs_fs {
     struct pfs_journal *journal;
     struct pfs_recovery *recovery;
     struct pfs_budget *budget;
-    struct pfs_mime *mime; /* NULL: content_type=off */
+    struct pfs_dcache *dcache; /* NULL: no data_cache */
+    struct pfs_mime *mime;     /* NULL: content_type=off */
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];
     struct inode *by_name[INO_BUCKETS];

@@ -40,8 +40,11 @@ void pfs_readcrc_add(struct pfs_readcrc *r, uint64_t off, const void *buf, size_
     if (r->gave_up || len == 0 || off + len <= r->end)
         return;
     if (off <= r->end) {
+        /* In order (the common case): continue the running CRC, far
+         * cheaper than a combination. */
         size_t skip = (size_t)(r->end - off);
-        append(r, pfs_crc64_update(0, (const char *)buf + skip, len - skip), len - skip);
+        r->crc = pfs_crc64_update(r->crc, (const char *)buf + skip, len - skip);
+        r->end += len - skip;
         absorb(r);
         return;
     }
