@@ -968,9 +968,11 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
         return rc;
     struct pfs_status st;
     ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
-    if ((n < 0 && st.http_status == 412) || !pfs_prefetch_reads_version(h->reader, etag)) {
+    if (n < 0 || !pfs_prefetch_reads_version(h->reader, etag)) {
         /* Another version is in the store (this reader took it, or failed
-         * on it): the next open looks again and drops the kernel's pages. */
+         * on it), or the bytes failed the whole-object CRC-64 (S69), or the
+         * read failed: the next open looks again and drops the kernel's
+         * pages, which may hold what this handle returned. */
         pthread_mutex_lock(&fs->lock);
         in->open_etag[0] = '\0';
         in->attr_expires = 0;

@@ -63,6 +63,8 @@ ok "[S69] an intact object read whole checks out" cmp -s "$WORK/crc" "$MNT/crc/g
 eq "[S69] a read that reaches the end of a corrupted object is EIO" EIO \
     "$(errno_of cat "$MNT/crc/bad")"
 eq "[S69] ... and one log line says so" 1 "$(grep -c 'x-tos-hash-crc64ecma says' "${LOGS[-1]}")"
+eq "[S69] a second read is EIO too (the kernel's pages of the first are dropped)" EIO \
+    "$(errno_of cat "$MNT/crc/bad")"
 ok "[S69] a read that stops short of the end still returns the bytes" \
     cmp -s <(head -c $M "$WORK/crc") <(head -c $M "$MNT/crc/bad")
 pfs_unmount
