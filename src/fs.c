@@ -139,6 +139,19 @@ void pfs_fs_free(struct pfs_fs *fs)
 {
     if (!fs)
         return;
+    /* Handles whose RELEASE the kernel dropped at unmount (it does for one
+     * still queued behind background reads): their read-ahead goes. What
+     * they wrote is staged and journaled, and settled below. */
+    size_t left = 0;
+    while (fs->handles) {
+        struct handle *h = fs->handles;
+        fs->handles = h->next;
+        pfs_prefetch_free(h->reader);
+        free(h);
+        left++;
+    }
+    if (left)
+        PFS_INFO("%zu file handle(s) were never released by the kernel; let go at unmount", left);
     pfs_wb_stop(fs);
     for (size_t b = 0; b < INO_BUCKETS; b++) {
         while (fs->by_ino[b]) {
@@ -767,6 +780,10 @@ static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int
     in->open_count++;
     if (handle_writes(h))
         in->writers++;
+    h->next = fs->handles;
+    if (fs->handles)
+        fs->handles->prev = h;
+    fs->handles = h;
     pthread_mutex_unlock(&fs->lock);
     *fh_out = (uint64_t)(uintptr_t)h;
     return 0;
@@ -1063,6 +1080,12 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     bool last = in->open_count == 1;
     if (writer)
         in->writers--;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
     pthread_mutex_unlock(&fs->lock);
     /* A writer stores what it wrote after its last flush (or the empty file
      * an O_TRUNC left); what it flushed is stored or queued already, and the
