@@ -11,9 +11,11 @@
 # DATA_CACHE=1: every mount uses one data_cache directory (in the run's
 # work directory, removed at exit), so the warm-up read fills it and each
 # counted read is a second read, in a new mount, from the data cache.
+# DATA_CACHE=cold: a fresh data_cache for every mount, so each counted read
+# is a first read that fills the cache (what turning it on costs).
 #
 # Usage: bench/bench_read.sh BUILD_DIR [MiB] [EXTRA_MOUNT_OPTS]
-# Environment: RUNS (counted pairs, default 5), DATA_CACHE (0 or 1).
+# Environment: RUNS (counted pairs, default 5), DATA_CACHE (0, 1 or cold).
 set -euo pipefail
 
 if [ -z "${PFS_BENCH_INNER:-}" ]; then
@@ -31,7 +33,7 @@ work=$(mktemp -d /tmp/pfs-rbench-XXXXXX)
 mnt=$work/mnt
 mkdir -p "$mnt"
 daemon_pid=
-if [ "${DATA_CACHE:-0}" = 1 ]; then
+if [ "${DATA_CACHE:-0}" != 0 ]; then
     extra="data_cache=$work/dcache${extra:+,$extra}"
 fi
 
@@ -68,6 +70,7 @@ sum=$(md5sum <"$work/src")
 get=$(presign bench big)
 echo "== presignfs ${extra:+-o $extra }against $PFS_TEST_ENDPOINT; $mib MiB; $runs pairs after 1 warm-up, $(nproc) cores"
 for i in $(seq 0 "$runs"); do
+    [ "${DATA_CACHE:-0}" = cold ] && rm -rf "$work/dcache"
     mount_fs
     stat "$mnt/big" >/dev/null
     curl -sf -X POST -o /dev/null "$PFS_TEST_CONTROL/reset"
