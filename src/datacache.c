@@ -366,8 +366,19 @@ int pfs_dcache_open(struct pfs_dcache **out, const char *dir, uint64_t max_bytes
         snprintf(err, err_len, "data_cache %s: %s", dir, strerror(e));
         return -e;
     }
+    /* Absolute: a daemon that goes to the background changes directory. */
+    char *abs = realpath(dir, NULL);
+    if (!abs) {
+        int e = errno;
+        snprintf(err, err_len, "data_cache %s: %s", dir, strerror(e));
+        return -e;
+    }
     struct pfs_dcache *dc = calloc(1, sizeof(*dc));
-    if (!dc || !(dc->dir = strdup(dir)) || !(dc->table = calloc(1024, sizeof(*dc->table)))) {
+    if (dc)
+        dc->dir = abs;
+    else
+        free(abs);
+    if (!dc || !(dc->table = calloc(1024, sizeof(*dc->table)))) {
         if (dc)
             free(dc->dir);
         free(dc);
@@ -380,7 +391,7 @@ int pfs_dcache_open(struct pfs_dcache **out, const char *dir, uint64_t max_bytes
     dc->space = statvfs_space;
     dc->space_ctx = dc->dir;
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/.lock", dir);
+    snprintf(path, sizeof(path), "%s/.lock", dc->dir);
     dc->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     int rc = 0;
     if (dc->lock_fd < 0) {

@@ -99,4 +99,9 @@ mkdir -p "$WORK/mnt3"
 ok "a data_cache_size below 4M is refused" \
     bash -c "! '$PFS_BIN' -f -o '$BASE_OPTS,data_cache=$DC,data_cache_size=1M' '$BUCKET' '$WORK/mnt3' 2>'$WORK/small.log'"
 ok "... naming the option" grep -q "data_cache_size" "$WORK/small.log"
+: >"$WORK/plainfile"
+ok "a data_cache that is a file is refused" \
+    bash -c "! '$PFS_BIN' -f -o '$BASE_OPTS,data_cache=$WORK/plainfile' '$BUCKET' '$WORK/mnt3' 2>'$WORK/file.log'"
+ok "... saying why" grep -q "data_cache $WORK/plainfile.*Not a directory" "$WORK/file.log"
+ok "... and no mount is left" bash -c "! mountpoint -q '$WORK/mnt3'"
 pfs_finish
