@@ -115,6 +115,17 @@ static void print_table(FILE *out, json_t *j)
                 (long long)num(up, "pending"), (long long)num(up, "queued"),
                 (long long)num(up, "in_flight"), (long long)num(up, "failed"), staged);
     }
+    json_t *dc = json_object_get(j, "data_cache");
+    if (json_is_object(dc)) {
+        char hit[32], used[32];
+        human_bytes(hit, sizeof(hit), num(dc, "hit_bytes"));
+        human_bytes(used, sizeof(used), num(dc, "bytes"));
+        fprintf(out,
+                "data cache: %lld hits (%s), %lld misses, %lld corrupt, %lld evictions; %s "
+                "used\n",
+                (long long)num(dc, "hits"), hit, (long long)num(dc, "misses"),
+                (long long)num(dc, "corrupt"), (long long)num(dc, "evictions"), used);
+    }
     fprintf(out, "fuse:");
     json_object_foreach(json_object_get(j, "fuse"), kind, v)
     {

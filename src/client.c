@@ -53,7 +53,8 @@ struct op {
     /* TOS: when set, a 2xx whose x-tos-hash-crc64ecma differs from the CRC of
      * the body sent is treated as a transient failure (corrupted in flight). */
     bool check_crc64;
-    char *etag_out; /* GET: the ETag of the version read, [80] */
+    char *etag_out;                 /* GET: the ETag of the version read, [80] */
+    const struct pfs_get_opts *get; /* GET: its CRC-64 and size outputs */
     const _Atomic int *cancel;
 };
 
@@ -698,6 +699,30 @@ static const char *check_whole(const struct pfs_http_response *resp, uint64_t go
     return te && strcasestr(te, "chunked") ? NULL : "a 200 without a Content-Length";
 }
 
+/* The whole object's size a GET answer states: "bytes a-b/TOTAL" of a 206,
+ * the body of a 200 from offset 0; UINT64_MAX when not stated ("/ *"). */
+static uint64_t answer_total(const struct pfs_http_response *resp, uint64_t offset)
+{
+    if (resp->status == 200 && offset == 0)
+        return resp->body_bytes;
+    const char *cr = pfs_http_response_header(resp, "content-range");
+    const char *slash = cr ? strchr(cr, '/') : NULL;
+    uint64_t total;
+    char extra;
+    if (!slash || sscanf(slash + 1, "%" SCNu64 "%c", &total, &extra) != 1)
+        return UINT64_MAX;
+    return total;
+}
+
+static void get_outputs(const struct pfs_client *c, const struct pfs_get_opts *o,
+                        const struct pfs_http_response *resp, uint64_t offset)
+{
+    if (o->has_crc64_out && o->crc64_out)
+        *o->has_crc64_out = c->d->id == PFS_DIALECT_TOS && response_crc64(c, resp, o->crc64_out);
+    if (o->total_out)
+        *o->total_out = answer_total(resp, offset);
+}
+
 static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint64_t len,
                       uint64_t *got_out, struct pfs_status *st)
 {
@@ -744,6 +769,8 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
             const char *etag = pfs_http_response_header(&resp, "etag");
             if (op->etag_out)
                 snprintf(op->etag_out, 80, "%s", etag ? etag : "");
+            if (rc == 0 && op->get)
+                get_outputs(c, op->get, &resp, offset);
         }
     }
     pfs_http_response_cleanup(&resp);
@@ -763,6 +790,7 @@ int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint6
     struct op op = {.key = key,
                     .sink = {.kind = PFS_SINK_MEMORY, .mem = buf, .mem_len = len},
                     .etag_out = o ? o->etag_out : NULL,
+                    .get = o,
                     .cancel = o ? o->cancel : NULL};
     if (o && o->if_match && *o->if_match)
         add_plain(&op, "If-Match", o->if_match);

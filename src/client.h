@@ -98,6 +98,14 @@ struct pfs_get_opts {
     /* Set non-zero (by any thread): the transfer stops, -1 with ECANCELED. */
     const _Atomic int *cancel;
     char *etag_out; /* [80], may be NULL: the ETag of the version read */
+    /* May be NULL: whether the answer named the whole object's CRC-64/ECMA
+     * (TOS x-tos-hash-crc64ecma; a ranged GET names the whole object's too),
+     * and its value. */
+    bool *has_crc64_out;
+    uint64_t *crc64_out;
+    /* May be NULL: the object's size as the answer states it (a 206's
+     * Content-Range total, a 200's length); UINT64_MAX when it does not. */
+    uint64_t *total_out;
 };
 
 /* pfs_client_get_range with options (o may be NULL). */

@@ -94,6 +94,12 @@ static const struct opt_def options[] = {
      "for root"},
     {"cache_size", OPT_SIZE, OFF(cache_size), 0, INT64_MAX,
      "most bytes staged at once (writes beyond fail with ENOSPC); default 0: no limit"},
+    {"data_cache", OPT_STRING, OFF(data_cache), 0, 0,
+     "directory of the clean-data cache: blocks read from the store are kept there (keyed by "
+     "ETag, checksummed) so reading them again costs no request; default: none (off)"},
+    {"data_cache_size", OPT_SIZE, OFF(data_cache_size), 4 << 20, INT64_MAX,
+     "most bytes data_cache may hold (least recently used blocks go first); default: no fixed "
+     "size, 10% of its filesystem (1G..20G) is kept free"},
     {"attr_timeout", OPT_SECONDS, OFF(attr_timeout), 0, 86400,
      "seconds file attributes are cached; default 5"},
     {"entry_timeout", OPT_SECONDS, OFF(entry_timeout), 0, 86400,

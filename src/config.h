@@ -42,6 +42,8 @@ struct pfs_config {
     char *cache_dir;
     char *default_cache_dir; /* used when cache_dir is unset; set by finish */
     int64_t cache_size;
+    char *data_cache;        /* clean-data cache directory; NULL: off */
+    int64_t data_cache_size; /* 0: keep a margin of free disk */
     double attr_timeout, entry_timeout, negative_timeout, dir_timeout;
     int64_t memory_limit, part_size, multipart_threshold;
     int64_t upload_retry_interval;

@@ -106,6 +106,17 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         pfs_fs_free(fs);
         return rc;
     }
+    if (opts->data_cache) {
+        char why[PATH_MAX + 128];
+        rc =
+            pfs_dcache_open(&fs->dcache, opts->data_cache, opts->data_cache_size, why, sizeof(why));
+        if (rc) {
+            PFS_ERROR("%s", why);
+            pfs_fs_free(fs);
+            return rc;
+        }
+    }
+    fs->o.data_cache = NULL; /* not kept: opts' string is the caller's */
     pfs_wb_start(fs);
     *out = fs;
     return 0;
@@ -116,10 +127,31 @@ void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *lim
     pfs_budget_usage(fs->budget, used_out, limit_out);
 }
 
+bool pfs_fs_data_cache_stats(struct pfs_fs *fs, struct pfs_dcache_stats *out)
+{
+    if (!fs->dcache)
+        return false;
+    pfs_dcache_get_stats(fs->dcache, out);
+    return true;
+}
+
 void pfs_fs_free(struct pfs_fs *fs)
 {
     if (!fs)
         return;
+    /* Handles whose RELEASE the kernel dropped at unmount (it does for one
+     * still queued behind background reads): their read-ahead goes. What
+     * they wrote is staged and journaled, and settled below. */
+    size_t left = 0;
+    while (fs->handles) {
+        struct handle *h = fs->handles;
+        fs->handles = h->next;
+        pfs_prefetch_free(h->reader);
+        free(h);
+        left++;
+    }
+    if (left)
+        PFS_INFO("%zu file handle(s) were never released by the kernel; let go at unmount", left);
     pfs_wb_stop(fs);
     for (size_t b = 0; b < INO_BUCKETS; b++) {
         while (fs->by_ino[b]) {
@@ -138,6 +170,7 @@ void pfs_fs_free(struct pfs_fs *fs)
         free(fs->hidden[i]);
     free(fs->hidden);
     pfs_budget_free(fs->budget);
+    pfs_dcache_close(fs->dcache); /* after the budget: no read-ahead is landing */
     pfs_mime_free(fs->mime);
     pthread_cond_destroy(&fs->retry_wake);
     pthread_cond_destroy(&fs->queue_wake);
@@ -835,6 +868,10 @@ static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int
     in->open_count++;
     if (handle_writes(h))
         in->writers++;
+    h->next = fs->handles;
+    if (fs->handles)
+        fs->handles->prev = h;
+    fs->handles = h;
     pthread_mutex_unlock(&fs->lock);
     *fh_out = (uint64_t)(uintptr_t)h;
     return 0;
@@ -1027,7 +1064,8 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
     snprintf(etag, sizeof(etag), "%s", in->etag);
     pthread_mutex_unlock(&fs->lock);
     if (key && !h->reader)
-        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, key, etag, known);
+        h->reader = pfs_prefetch_new(fs->client, fs->pool, fs->budget, fs->dcache, fs->bucket, key,
+                                     etag, known);
     int rc = !key || !h->reader ? -ENOMEM : pfs_prefetch_set_key(h->reader, key, etag);
     free(key);
     pthread_mutex_unlock(&in->io);
@@ -1035,9 +1073,11 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
         return rc;
     struct pfs_status st;
     ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
-    if ((n < 0 && st.http_status == 412) || !pfs_prefetch_reads_version(h->reader, etag)) {
+    if (n < 0 || !pfs_prefetch_reads_version(h->reader, etag)) {
         /* Another version is in the store (this reader took it, or failed
-         * on it): the next open looks again and drops the kernel's pages. */
+         * on it), or the bytes failed the whole-object CRC-64 (S69), or the
+         * read failed: the next open looks again and drops the kernel's
+         * pages, which may hold what this handle returned. */
         pthread_mutex_lock(&fs->lock);
         in->open_etag[0] = '\0';
         in->attr_expires = 0;
@@ -1128,6 +1168,12 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     bool last = in->open_count == 1;
     if (writer)
         in->writers--;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        fs->handles = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
     pthread_mutex_unlock(&fs->lock);
     /* A writer stores what it wrote after its last flush (or the empty file
      * an O_TRUNC left); what it flushed is stored or queued already, and the

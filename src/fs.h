@@ -21,14 +21,16 @@ struct pfs_fs_opts {
     gid_t gid;
     mode_t umask;
     bool read_only;
-    double attr_timeout;     /* seconds attributes are trusted */
-    double entry_timeout;    /* seconds a name lookup is trusted */
-    double negative_timeout; /* seconds a failed lookup is trusted */
-    double dir_timeout;      /* seconds a directory listing is trusted */
-    const char *bucket;      /* written into journal records; "" when NULL */
-    const char *cache_dir;   /* staged writes and their journal go here */
-    uint64_t cache_size;     /* cap on staged bytes; 0: the disk's free space */
-    uint64_t memory_limit;   /* read-ahead budget */
+    double attr_timeout;      /* seconds attributes are trusted */
+    double entry_timeout;     /* seconds a name lookup is trusted */
+    double negative_timeout;  /* seconds a failed lookup is trusted */
+    double dir_timeout;       /* seconds a directory listing is trusted */
+    const char *bucket;       /* written into journal records; "" when NULL */
+    const char *cache_dir;    /* staged writes and their journal go here */
+    uint64_t cache_size;      /* cap on staged bytes; 0: the disk's free space */
+    uint64_t memory_limit;    /* read-ahead budget */
+    const char *data_cache;   /* clean-data cache directory; NULL: none */
+    uint64_t data_cache_size; /* its limit; 0: keep a margin of free disk */
     uint64_t part_size;
     uint64_t multipart_threshold;
     unsigned retry_interval_s; /* failed uploads are retried this often; 0: 30 */
@@ -143,6 +145,10 @@ struct pfs_upload_stats {
     uint64_t staged_bytes;
 };
 void pfs_fs_upload_stats(struct pfs_fs *fs, struct pfs_upload_stats *out);
+/* The data cache's counters; false without data_cache. */
+struct pfs_dcache_stats;
+bool pfs_fs_data_cache_stats(struct pfs_fs *fs, struct pfs_dcache_stats *out);
+
 /* Read-ahead memory in use and its limit (memory_limit), in bytes. */
 void pfs_fs_readahead_usage(struct pfs_fs *fs, uint64_t *used_out, uint64_t *limit_out);
 

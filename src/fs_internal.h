@@ -131,6 +131,7 @@ struct handle {
      * release that comes after the close's flush stores nothing of its own,
      * so it cannot store another writer's half-written content. */
     bool unflushed;
+    struct handle *prev, *next; /* fs->handles, under fs->lock */
 };
 
 struct dir_handle {
@@ -148,6 +149,10 @@ struct pfs_fs {
     struct pfs_journal *journal;
     struct pfs_recovery *recovery;
     struct pfs_budget *budget;
+    struct pfs_dcache *dcache; /* NULL: no data_cache */
+    /* Open file handles: the kernel drops a RELEASE still queued when the
+     * mount goes away, and their readers must not outlive the budget. */
+    struct handle *handles;
     struct pfs_mime *mime; /* NULL: content_type=off */
     pthread_mutex_t lock;
     struct inode *by_ino[INO_BUCKETS];

@@ -216,6 +216,7 @@ static void collect(void *arg, struct pfs_metrics *out)
     if (live->fs) {
         pfs_fs_upload_stats(live->fs, &out->uploads);
         pfs_fs_readahead_usage(live->fs, &out->readahead_bytes, &out->readahead_limit);
+        out->have_dcache = pfs_fs_data_cache_stats(live->fs, &out->dcache);
     }
     out->have_fs = live->fs != NULL;
     out->n_progress =
@@ -365,6 +366,8 @@ static int run_mount(int argc, char **argv)
         .bucket = m.bucket,
         .cache_dir = cfg.cache_dir ? cfg.cache_dir : cfg.default_cache_dir,
         .cache_size = (uint64_t)cfg.cache_size,
+        .data_cache = cfg.data_cache,
+        .data_cache_size = (uint64_t)cfg.data_cache_size,
         .memory_limit = (uint64_t)cfg.memory_limit,
         .part_size = (uint64_t)cfg.part_size,
         .multipart_threshold = (uint64_t)cfg.multipart_threshold,

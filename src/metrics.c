@@ -111,6 +111,17 @@ json_t *pfs_metrics_json(const struct pfs_metrics *m)
         bad |= json_object_set_new(o, "uploads", json_null());
         bad |= json_object_set_new(o, "readahead", json_null());
     }
+    json_t *dc = json_null();
+    if (m->have_dcache) {
+        const struct pfs_dcache_stats *d = &m->dcache;
+        dc = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "hits", (json_int_t)d->hits,
+                       "misses", (json_int_t)d->misses, "hit_bytes", (json_int_t)d->hit_bytes,
+                       "stored_bytes", (json_int_t)d->stored_bytes, "corrupt",
+                       (json_int_t)d->corrupt, "evictions", (json_int_t)d->evictions, "bytes",
+                       (json_int_t)d->bytes, "limit", (json_int_t)d->limit, "blocks",
+                       (json_int_t)d->blocks);
+    }
+    bad |= json_object_set_new(o, "data_cache", dc);
     json_t *largest = json_array();
     bad |= !largest;
     size_t shown =
@@ -233,4 +244,35 @@ void pfs_metrics_prometheus(struct pfs_buf *out, const struct pfs_metrics *m)
     family(out, "presignfs_readahead_limit_bytes", "gauge",
            "The read-ahead memory budget (memory_limit).");
     sample(out, "presignfs_readahead_limit_bytes", m->readahead_limit);
+    if (!m->have_dcache)
+        return;
+    const struct pfs_dcache_stats *d = &m->dcache;
+    family(out, "presignfs_data_cache_events_total", "counter",
+           "Data cache block lookups by result (hit, miss) and blocks dropped (corrupt: "
+           "failed their checksum; eviction: to stay within data_cache_size or the margin).");
+    const struct {
+        const char *event;
+        uint64_t v;
+    } dev[] = {
+        {"hit", d->hits}, {"miss", d->misses}, {"corrupt", d->corrupt}, {"eviction", d->evictions}};
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+        pfs_buf_printf(out, "presignfs_data_cache_events_total{event=\"%s\"} %llu\n", dev[i].event,
+                       (unsigned long long)dev[i].v);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } one[] = {
+        {"presignfs_data_cache_read_bytes_total", "counter",
+         "Bytes served from the data cache instead of the store.", d->hit_bytes},
+        {"presignfs_data_cache_stored_bytes_total", "counter", "Bytes written into the data cache.",
+         d->stored_bytes},
+        {"presignfs_data_cache_bytes", "gauge",
+         "Disk space the data cache's blocks take (4 KiB pages).", d->bytes},
+        {"presignfs_data_cache_limit_bytes", "gauge",
+         "data_cache_size (0: none, a margin of free disk is kept instead).", d->limit},
+    };
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        family(out, one[i].name, one[i].type, one[i].help);
+        sample(out, one[i].name, one[i].v);
+    }
 }

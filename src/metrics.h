@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "datacache.h"
 #include "fs.h"
 #include "progress.h"
 #include "stats.h"
@@ -23,6 +24,8 @@ struct pfs_metrics {
     struct pfs_upload_stats uploads;
     bool have_fs; /* uploads is filled (false before the filesystem exists) */
     uint64_t readahead_bytes, readahead_limit; /* with have_fs */
+    bool have_dcache;                          /* data_cache is on: dcache is filled */
+    struct pfs_dcache_stats dcache;
     /* Uploads in flight, the largest first (progress.h). */
     struct pfs_progress_item progress[PFS_METRICS_PROGRESS_MAX];
     size_t n_progress;         /* uploads in flight, shown or not */
@@ -40,6 +43,8 @@ typedef void (*pfs_metrics_collect_fn)(void *ctx, struct pfs_metrics *out);
  *    "urlcache":{"hits":N,"misses":N,"refreshes":N,"evictions":N,"invalidations":N},
  *    "uploads":{"queued":N,"in_flight":N,"failed":N,"pending":N,"staged_bytes":N},
  *    "readahead":{"bytes":N,"limit":N},
+ *    "data_cache":{"hits":N,"misses":N,"hit_bytes":N,"stored_bytes":N,"corrupt":N,
+ *                  "evictions":N,"bytes":N,"limit":N,"blocks":N} (null when off),
  *    "upload_progress":{"uploads":N,"remaining_bytes":N,
  *                       "largest":[{"key":K,"sent":N,"total":N},...]}}
  * (readahead null like uploads; largest holds up to PFS_METRICS_PROGRESS_MAX)

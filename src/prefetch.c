@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datacache.h"
 #include "log.h"
+#include "readcrc.h"
+
+#define BLOCK ((uint64_t)PFS_DCACHE_BLOCK)
 
 struct pfs_budget {
     pthread_mutex_t lock;
@@ -85,6 +89,9 @@ struct chunk {
     char *key;         /* the key when it was requested */
     char if_match[80]; /* the pinned version when it was requested ("" none) */
     char got_etag[80]; /* the version that answered */
+    bool has_crc;      /* the answer (or a cached block) named the object's CRC-64 */
+    bool from_store;   /* not all from the data cache: the store vouched */
+    uint64_t crc;
     enum chunk_state state;
     bool dropped;       /* no longer in the list: the task frees it */
     _Atomic int cancel; /* set when dropped: the transfer stops */
@@ -109,7 +116,15 @@ struct pfs_prefetch {
     uint64_t window;
     uint64_t fetched_end; /* end of the last chunk requested */
     struct chunk *chunks;
-    int refs; /* the handle's, plus one per chunk whose task has not ended */
+    int refs;              /* the handle's, plus one per chunk whose task has not ended */
+    struct pfs_dcache *dc; /* NULL: no data cache */
+    char *bucket;          /* of the cache's identities */
+    /* Whole-object CRC-64 (TOS): unknown until an answer says whether the
+     * store names one; then the bytes returned are tracked and compared. */
+    enum { CRC_UNKNOWN, CRC_WANT, CRC_NONE } crc_state;
+    uint64_t want_crc;
+    struct pfs_readcrc crc;
+    bool crc_bad; /* the whole object's bytes did not match: reads of the end fail */
 };
 
 static bool same_etag(const char *a, const char *b)
@@ -128,6 +143,7 @@ static void destroy(struct pfs_prefetch *p)
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
     free(p->key);
+    free(p->bucket);
     free(p);
 }
 
@@ -137,6 +153,161 @@ static void version_changed(struct pfs_status *st)
     st->http_status = 412;
     st->error = -EIO;
     pfs_status_set(st, "PreconditionFailed", "another version answered", NULL);
+}
+
+/* One fetch of a range, from the data cache and the store. */
+struct fetch {
+    const char *key, *if_match;
+    const _Atomic int *cancel;
+    char got_etag[80];
+    bool has_crc, from_store;
+    uint64_t crc;
+};
+
+static int store_get(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off, size_t *got,
+                     uint64_t *total, struct fetch *f, struct pfs_status *st)
+{
+    struct pfs_get_opts o = {.if_match = f->if_match,
+                             .cancel = f->cancel,
+                             .etag_out = f->got_etag,
+                             .has_crc64_out = &f->has_crc,
+                             .crc64_out = &f->crc,
+                             .total_out = total};
+    *total = UINT64_MAX;
+    f->from_store = true;
+    return pfs_client_get_range_opts(p->client, buf, len, off, got, f->key, &o, st);
+}
+
+/* Stores the blocks of [off, off + got) that are whole or end the object
+ * (at total, the size the answer stated), under the version that answered. */
+static void cache_store(struct pfs_prefetch *p, const char *buf, uint64_t off, size_t got,
+                        uint64_t total, const struct fetch *f)
+{
+    if (!p->dc || !f->got_etag[0])
+        return;
+    struct pfs_dcache_id id;
+    pfs_dcache_id(&id, p->bucket, f->key, f->got_etag);
+    struct pfs_dcache_meta m = {.has_crc64 = f->has_crc, .crc64 = f->crc};
+    uint64_t end = off + got;
+    for (uint64_t b = (off + BLOCK - 1) / BLOCK; b * BLOCK < end; b++) {
+        uint64_t s = b * BLOCK, e = s + BLOCK;
+        if (e > end) {
+            if (end != total)
+                break; /* a block cut by the range, not by the object's end */
+            e = end;
+        }
+        pfs_dcache_put(p->dc, &id, b, buf + (s - off), (size_t)(e - s), &m);
+    }
+}
+
+/* Copies what block b of id holds of [off, end) into buf (which starts at
+ * off). Returns the block's length, or -1 on a miss. */
+static ssize_t cache_copy(struct pfs_prefetch *p, const struct pfs_dcache_id *id, uint64_t b,
+                          char *buf, uint64_t off, uint64_t end, char **scratch, struct fetch *f)
+{
+    uint64_t s = b * BLOCK;
+    bool whole = s >= off && s + BLOCK <= end;
+    if (!whole && !*scratch)
+        *scratch = malloc(BLOCK);
+    char *dst = whole ? buf + (s - off) : *scratch;
+    struct pfs_dcache_meta m;
+    ssize_t n = dst ? pfs_dcache_get(p->dc, id, b, dst, &m) : -1;
+    if (n <= 0)
+        return -1;
+    if (!whole) {
+        uint64_t from = s > off ? s : off, to = s + (uint64_t)n < end ? s + (uint64_t)n : end;
+        if (to > from)
+            memcpy(buf + (from - off), dst + (from - s), (size_t)(to - from));
+    }
+    if (m.has_crc64) {
+        f->has_crc = true;
+        f->crc = m.crc64;
+    }
+    return n;
+}
+
+/* Reads [off, off + len) of the version f->if_match: whole blocks the data
+ * cache holds are copied, the span of missing ones is fetched with one GET
+ * widened to whole blocks (stored as they arrive). Without a cache, or
+ * before the version is known, exactly the range is fetched. On success
+ * *got_out bytes from off are of the version in f->got_etag (the caller
+ * compares it with the pinned one); a store failure fails the whole read, so
+ * a short count always means the object's end. */
+static int fetch_range(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off, size_t *got_out,
+                       struct fetch *f, struct pfs_status *st)
+{
+    f->got_etag[0] = '\0';
+    f->has_crc = f->from_store = false;
+    *got_out = 0;
+    uint64_t total;
+    if (!p->dc || !f->if_match || !f->if_match[0] || len == 0) {
+        int rc = store_get(p, buf, len, off, got_out, &total, f, st);
+        if (rc == 0)
+            cache_store(p, buf, off, *got_out, total, f);
+        return rc;
+    }
+    pfs_status_clear(st);
+    struct pfs_dcache_id id;
+    pfs_dcache_id(&id, p->bucket, f->key, f->if_match);
+    uint64_t end = off + len, last = (end - 1) / BLOCK, pos = off, b = off / BLOCK;
+    char *scratch = NULL;
+    bool eof = false;
+    for (; b <= last && !eof; b++) {
+        ssize_t n = cache_copy(p, &id, b, buf, off, end, &scratch, f);
+        if (n < 0)
+            break;
+        uint64_t e = b * BLOCK + (uint64_t)n;
+        pos = e < end ? (e > off ? e : off) : end;
+        eof = (uint64_t)n < BLOCK; /* the object's last block */
+    }
+    if (eof || b > last) {
+        free(scratch);
+        snprintf(f->got_etag, sizeof(f->got_etag), "%s", f->if_match);
+        *got_out = (size_t)(pos - off);
+        return 0;
+    }
+    /* b is the first missing block; trailing blocks the cache holds stay. */
+    uint64_t lm = last, tail_end = end;
+    for (; lm > b; lm--) {
+        ssize_t n = cache_copy(p, &id, lm, buf, off, end, &scratch, f);
+        if (n < 0 || ((uint64_t)n < BLOCK && lm != last))
+            break;
+        if (lm == last && lm * BLOCK + (uint64_t)n < end)
+            tail_end = lm * BLOCK + (uint64_t)n;
+    }
+    uint64_t a = b * BLOCK, z = (lm + 1) * BLOCK;
+    bool direct = a >= off && z <= end;
+    char *dst = direct ? buf + (a - off) : malloc((size_t)(z - a));
+    int rc = -1;
+    size_t got = 0;
+    if (!dst) {
+        st->error = -ENOMEM;
+    } else if ((rc = store_get(p, dst, (size_t)(z - a), a, &got, &total, f, st)) == 0) {
+        cache_store(p, dst, a, got, total, f);
+        uint64_t from = a > off ? a : off, to = a + got < end ? a + got : end;
+        if (!direct && to > from)
+            memcpy(buf + (from - off), dst + (from - a), (size_t)(to - from));
+        if (a + got < z) /* the object ends there */
+            *got_out = a + got > off ? (size_t)(a + got - off) : 0;
+        else
+            *got_out = (size_t)(tail_end - off);
+    }
+    if (!direct)
+        free(dst);
+    free(scratch);
+    return rc;
+}
+
+/* What an answer (or a cached block) said about the object's CRC-64. Lock
+ * held. */
+static void note_crc(struct pfs_prefetch *p, bool has, uint64_t crc)
+{
+    if (has && p->crc_state != CRC_NONE) {
+        p->crc_state = CRC_WANT;
+        p->want_crc = crc;
+    } else if (!has && p->crc_state == CRC_UNKNOWN) {
+        p->crc_state = CRC_NONE; /* S3: no CRC to compare, none computed */
+    }
 }
 
 static void fetch_task(void *arg)
@@ -152,9 +323,12 @@ static void fetch_task(void *arg)
         st.error = -ECANCELED;
         rc = -1; /* dropped while queued: never sent */
     } else {
-        struct pfs_get_opts o = {
-            .if_match = c->if_match, .cancel = &c->cancel, .etag_out = c->got_etag};
-        rc = pfs_client_get_range_opts(p->client, c->data, c->len, c->off, &got, c->key, &o, &st);
+        struct fetch f = {.key = c->key, .if_match = c->if_match, .cancel = &c->cancel};
+        rc = fetch_range(p, c->data, c->len, c->off, &got, &f, &st);
+        snprintf(c->got_etag, sizeof(c->got_etag), "%s", f.got_etag);
+        c->has_crc = f.has_crc;
+        c->crc = f.crc;
+        c->from_store = f.from_store;
     }
     pthread_mutex_lock(&p->lock);
     if (rc == 0 && !c->dropped && c->got_etag[0]) {
@@ -166,9 +340,11 @@ static void fetch_task(void *arg)
              * ignores If-Match: another version's bytes, never served. */
             rc = -1;
             version_changed(&st);
-        } else {
-            p->confirmed = true;
+        } else if (c->from_store) {
+            p->confirmed = true; /* cached blocks vouch for nothing new */
         }
+        if (rc == 0)
+            note_crc(p, c->has_crc, c->crc);
     }
     c->got = got;
     c->st = st;
@@ -188,14 +364,19 @@ static void fetch_task(void *arg)
 }
 
 struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *pool,
-                                      struct pfs_budget *budget, const char *key, const char *etag,
+                                      struct pfs_budget *budget, struct pfs_dcache *dc,
+                                      const char *bucket, const char *key, const char *etag,
                                       uint64_t size)
 {
     struct pfs_prefetch *p = calloc(1, sizeof(*p));
-    if (!p || !(p->key = strdup(key))) {
+    if (!p || !(p->key = strdup(key)) || !(p->bucket = strdup(bucket ? bucket : ""))) {
+        if (p)
+            free(p->key);
         free(p);
         return NULL;
     }
+    p->dc = dc;
+    pfs_readcrc_init(&p->crc);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->changed, NULL);
     p->client = c;
@@ -273,8 +454,13 @@ static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
  * spent. Lock held. */
 static void extend(struct pfs_prefetch *p, uint64_t off)
 {
-    if (p->fetched_end < off)
-        p->fetched_end = off;
+    if (p->fetched_end < off) {
+        /* With a data cache every chunk is whole blocks (the last ends the
+         * object), so each one fetched is stored whole. Chunks end on block
+         * boundaries, so the one before ends at or before this start. */
+        uint64_t start = p->dc ? off - off % BLOCK : off;
+        p->fetched_end = start > p->fetched_end ? start : p->fetched_end;
+    }
     uint64_t want_end = off + p->window;
     if (want_end > p->size)
         want_end = p->size;
@@ -352,6 +538,35 @@ static bool repin_or_fail(struct pfs_prefetch *p, struct pfs_status *st)
     return false;
 }
 
+/* Feeds the bytes returned into the whole-object CRC; true when this read
+ * reaches the end of an object whose bytes are not those the store's CRC-64
+ * names (logged once, and its cached blocks dropped so the next open
+ * fetches them again). Lock held. */
+static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, size_t done)
+{
+    if (p->crc_state == CRC_NONE || done == 0)
+        return false;
+    bool at_end = off + done >= p->size;
+    if (p->crc_bad)
+        return at_end;
+    pfs_readcrc_add(&p->crc, off, buf, done);
+    uint64_t crc;
+    if (p->crc_state != CRC_WANT || !pfs_readcrc_covers(&p->crc, p->size, &crc) ||
+        crc == p->want_crc)
+        return false;
+    p->crc_bad = true;
+    PFS_ERROR("%s (version %s): the CRC-64 of the %llu bytes read is %llu, the store's "
+              "x-tos-hash-crc64ecma says %llu: the read that reaches the end fails with EIO",
+              p->key, p->etag, (unsigned long long)p->size, (unsigned long long)crc,
+              (unsigned long long)p->want_crc);
+    if (p->dc) {
+        struct pfs_dcache_id id;
+        pfs_dcache_id(&id, p->bucket, p->key, p->etag);
+        pfs_dcache_drop(p->dc, &id); /* no disk I/O but unlinks; rare */
+    }
+    return true;
+}
+
 ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
                           struct pfs_status *st)
 {
@@ -423,10 +638,9 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         /* Not covered by read-ahead (random access, or no budget): fetch
          * exactly what is asked for, of the pinned version. */
         size_t got = 0;
-        char got_etag[80] = "";
-        struct pfs_get_opts o = {.if_match = etag, .etag_out = got_etag};
-        int rc = pfs_client_get_range_opts(p->client, (char *)buf + done, len - done, off + done,
-                                           &got, key, &o, st);
+        struct fetch f = {.key = key, .if_match = etag};
+        int rc = fetch_range(p, (char *)buf + done, len - done, off + done, &got, &f, st);
+        const char *got_etag = f.got_etag;
         pthread_mutex_lock(&p->lock);
         if (rc == 0) {
             if (!p->etag[0] && got_etag[0]) {
@@ -438,7 +652,9 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
                 version_changed(st);
             }
             if (rc == 0) {
-                p->confirmed = true;
+                if (f.from_store)
+                    p->confirmed = true;
+                note_crc(p, f.has_crc, f.crc);
                 if (got > 0)
                     p->served = true;
                 done += got;
@@ -465,7 +681,15 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         p->next_expected = off + done;
     if (sequential)
         extend(p, p->next_expected);
+    bool bad = check_whole(p, buf, off, done);
     pthread_mutex_unlock(&p->lock);
+    if (bad) {
+        pfs_status_clear(st);
+        st->error = -EIO;
+        pfs_status_set(st, "CRC64Mismatch", "the bytes read are not the object the store names",
+                       NULL);
+        return -1;
+    }
     return (ssize_t)done;
 }
 

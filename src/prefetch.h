@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "client.h"
+#include "datacache.h"
 #include "pool.h"
 
 #define PFS_PREFETCH_MIN_WINDOW (1u << 20)
@@ -42,9 +43,21 @@ struct pfs_prefetch;
  * server does): the read fails with EIO
  * (logged once per reader), never returning a mix. Only before any byte was
  * returned may a version that the attribute cache alone vouched for give way
- * to the current one. */
+ * to the current one.
+ *
+ * dc (may be NULL, borrowed) is the data cache: blocks of the pinned
+ * version it holds cost no GET, and every block fetched is stored (bucket
+ * names the cache's identities). With it, chunks and reads that miss are
+ * widened to whole blocks (PFS_DCACHE_BLOCK).
+ *
+ * Whole-object CRC-64 (TOS): when the answers name the object's CRC-64, the
+ * CRC of the bytes this reader returned is combined in offset order; a read
+ * that completes [0, size) with another CRC fails with EIO (logged once),
+ * and so does every later read of the end. Cached blocks carry the CRC the
+ * store named, so hits are checked the same way. */
 struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *pool,
-                                      struct pfs_budget *budget, const char *key, const char *etag,
+                                      struct pfs_budget *budget, struct pfs_dcache *dc,
+                                      const char *bucket, const char *key, const char *etag,
                                       uint64_t size);
 
 /* The file was renamed (by this mount): read it under key from now on; etag

@@ -44,4 +44,46 @@ eq "040700 on a marker is drwx------" "drwx------" "$(stat -c %A "$MNT/oct/dir")
 eq "the decimal form (s3fs) still reads as before" "-rw-r-----" "$(stat -c %A "$MNT/oct/s3fs")"
 eq "setuid from a foreign tool's octal mode is not honoured" "-rwxr-xr-x" "$(stat -c %A "$MNT/oct/suid")"
 ok "... and the log says so" grep -q "mode metadata 0104755 written by another tool asks for setuid/setgid" "${LOGS[-1]}"
+pfs_unmount
+
+note "whole-object CRC-64 on read ([S69])"
+# The front serves the bytes of its file and the CRC-64 it computed when the
+# object was stored: a byte changed in the file behind it is a store that
+# corrupted the object at rest (or on the way).
+M=$((1 << 20))
+head -c $((5 * M + 333)) /dev/urandom >"$WORK/crc"
+s3 put crc/bad <"$WORK/crc"
+s3 put crc/good <"$WORK/crc"
+stored=$(curl -sf "$PFS_TEST_CONTROL/file?bucket=$BUCKET&key=crc/bad" |
+    /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["path"])')
+ok "the front names the file of crc/bad" test -f "$stored"
+printf 'Z' | dd of="$stored" bs=1 seek=$((3 * M + 17)) conv=notrunc status=none
+pfs_mount
+ok "[S69] an intact object read whole checks out" cmp -s "$WORK/crc" "$MNT/crc/good"
+eq "[S69] a read that reaches the end of a corrupted object is EIO" EIO \
+    "$(errno_of cat "$MNT/crc/bad")"
+eq "[S69] ... and one log line says so" 1 "$(grep -c 'x-tos-hash-crc64ecma says' "${LOGS[-1]}")"
+eq "[S69] a second read is EIO too (the kernel's pages of the first are dropped)" EIO \
+    "$(errno_of cat "$MNT/crc/bad")"
+ok "[S69] a read that stops short of the end still returns the bytes" \
+    cmp -s <(head -c $M "$WORK/crc") <(head -c $M "$MNT/crc/bad")
+pfs_unmount
+
+note "data-cache hits feed the same check"
+DC=$WORK/dcache
+pfs_mount "$BUCKET" "data_cache=$DC"
+# The head and the tail in two opens: neither read covers the whole object,
+# so neither has a verdict, and every block is now cached.
+head -c $((2 * M)) "$MNT/crc/bad" >/dev/null
+tail -c $((4 * M)) "$MNT/crc/bad" >/dev/null
+head -c $((2 * M)) "$MNT/crc/good" >/dev/null
+tail -c $((4 * M)) "$MNT/crc/good" >/dev/null
+pfs_unmount
+pfs_mount "$BUCKET" "data_cache=$DC"
+reset_counts
+ok "[S69] an intact object read from the cache checks out" cmp -s "$WORK/crc" "$MNT/crc/good"
+eq "[S69] a corrupted object read whole from the cache is EIO" EIO \
+    "$(errno_of cat "$MNT/crc/bad")"
+eq "... with no GET at all: the blocks carry the store's CRC-64" 0 "$(count get get_range)"
+ok "... logged" grep -q 'x-tos-hash-crc64ecma says' "${LOGS[-1]}"
 pfs_finish

@@ -36,6 +36,7 @@ static void known(struct pfs_metrics *m)
     m->uploads.pending = 4;
     m->uploads.staged_bytes = 123456;
     m->have_fs = true;
+    m->have_dcache = true; /* zeros: its families go through the format checks too */
 }
 
 static json_int_t iget(json_t *o, const char *a, const char *b)
@@ -202,11 +203,61 @@ static void test_prometheus_known_snapshot(void **state)
     free(t);
 }
 
+/* The data cache's counters: in the JSON and as Prometheus families when
+ * data_cache is on; null and absent when it is off. */
+static void test_data_cache(void **state)
+{
+    (void)state;
+    struct pfs_metrics m;
+    known(&m);
+    m.have_dcache = true;
+    m.dcache = (struct pfs_dcache_stats){.hits = 256,
+                                         .misses = 3,
+                                         .hit_bytes = 256u << 20,
+                                         .stored_bytes = 3u << 20,
+                                         .corrupt = 1,
+                                         .evictions = 2,
+                                         .bytes = 40960,
+                                         .limit = 300u << 20,
+                                         .blocks = 10};
+    json_t *j = pfs_metrics_json(&m);
+    assert_int_equal(iget(j, "data_cache", "hits"), 256);
+    assert_int_equal(iget(j, "data_cache", "misses"), 3);
+    assert_int_equal(iget(j, "data_cache", "hit_bytes"), 256 << 20);
+    assert_int_equal(iget(j, "data_cache", "stored_bytes"), 3 << 20);
+    assert_int_equal(iget(j, "data_cache", "corrupt"), 1);
+    assert_int_equal(iget(j, "data_cache", "evictions"), 2);
+    assert_int_equal(iget(j, "data_cache", "bytes"), 40960);
+    assert_int_equal(iget(j, "data_cache", "limit"), 300 << 20);
+    assert_int_equal(iget(j, "data_cache", "blocks"), 10);
+    json_decref(j);
+    char *t = render(&m);
+    assert_line(t, "# TYPE presignfs_data_cache_events_total counter");
+    assert_line(t, "presignfs_data_cache_events_total{event=\"hit\"} 256");
+    assert_line(t, "presignfs_data_cache_events_total{event=\"miss\"} 3");
+    assert_line(t, "presignfs_data_cache_events_total{event=\"corrupt\"} 1");
+    assert_line(t, "presignfs_data_cache_events_total{event=\"eviction\"} 2");
+    assert_line(t, "presignfs_data_cache_read_bytes_total 268435456");
+    assert_line(t, "presignfs_data_cache_stored_bytes_total 3145728");
+    assert_line(t, "# TYPE presignfs_data_cache_bytes gauge");
+    assert_line(t, "presignfs_data_cache_bytes 40960");
+    assert_line(t, "presignfs_data_cache_limit_bytes 314572800");
+    free(t);
+    m.have_dcache = false;
+    j = pfs_metrics_json(&m);
+    assert_true(json_is_null(json_object_get(j, "data_cache")));
+    json_decref(j);
+    t = render(&m);
+    assert_null(strstr(t, "presignfs_data_cache_"));
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_shape),
         cmocka_unit_test(test_prometheus_known_snapshot),
+        cmocka_unit_test(test_data_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
