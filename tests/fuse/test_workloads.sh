@@ -91,4 +91,7 @@ pfs_unmount
 pfs_mount
 eq "... and after a remount" "$(sums "$WORK/par.ref")" "$(sums "$MNT/par")"
 
+# What the suite cost the store, by request kind: compared between the
+# dialects (fuse.workloads, fuse.tos.workloads) in the issue 11 notes.
+note "requests of the whole suite: $(counts)"
 pfs_finish
