@@ -7,6 +7,11 @@
 # peak RSS. Pairs alternate (mount, curl, ...) after one warm-up pair that is
 # not counted; figures are medians, the ratio the median of per-pair ratios.
 # It measures and never judges: it fails only on wrong bytes.
+# Then (same pairing) 4 parallel readers of 4 objects of PAR_MIB (default
+# 256) beside 8 parallel curl range GETs of the same bytes (each object in two
+# halves), with the daemon's peak RSS under the 4 readers; and the time to
+# first byte of one of them on a fresh mount (head -c 1, lookup included)
+# beside curl -r 0-1, with the requests the mount sent for it.
 #
 # DATA_CACHE=1: every mount uses one data_cache directory (in the run's
 # work directory, removed at exit), so the warm-up read fills it and each
@@ -15,7 +20,8 @@
 # is a first read that fills the cache (what turning it on costs).
 #
 # Usage: bench/bench_read.sh BUILD_DIR [MiB] [EXTRA_MOUNT_OPTS]
-# Environment: RUNS (counted pairs, default 5), DATA_CACHE (0, 1 or cold).
+# Environment: RUNS (counted pairs, default 5), DATA_CACHE (0, 1 or cold),
+# PAR_MIB (default 256), WHICH (any of "seq par ttfb", default all three).
 set -euo pipefail
 
 if [ -z "${PFS_BENCH_INNER:-}" ]; then
@@ -26,7 +32,7 @@ if [ -z "${PFS_BENCH_INNER:-}" ]; then
         "$here/bench_read.sh" "$build" "${2:-512}" "${3:-}"
 fi
 
-build=$1 mib=$2 extra=$3 runs=${RUNS:-5}
+build=$1 mib=$2 extra=$3 runs=${RUNS:-5} par_mib=${PAR_MIB:-256} which=${WHICH:-seq par ttfb}
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 store="dialect=s3,endpoint=$PFS_TEST_ENDPOINT,region=us-east-1"
 work=$(mktemp -d /tmp/pfs-rbench-XXXXXX)
@@ -53,6 +59,7 @@ gets() {
     curl -sf "$PFS_TEST_CONTROL/counts" | { grep -o '"get\(_range\)\?":[0-9]*' || true; } |
         cut -d: -f2 | awk '{ n += $1 } END { print n + 0 }'
 }
+reset() { curl -sf -X POST -o /dev/null "$PFS_TEST_CONTROL/reset"; }
 
 . "$(dirname "$0")/mount_fs.sh"
 umount_fs() {
@@ -64,6 +71,9 @@ umount_fs() {
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 col() { cut -d' ' -f"$1" "$work/runs" | median; }
 
+wants() { case " $which " in *" $1 "*) return 0 ;; esac; return 1; }
+wants seq || { seq_skip=1; }
+if [ -z "${seq_skip:-}" ]; then
 dd if=/dev/urandom of="$work/src" bs=1M count="$mib" status=none
 curl -sf -T "$work/src" -o /dev/null "$(presign -X PUT bench big)" || die "upload failed"
 sum=$(md5sum <"$work/src")
@@ -93,3 +103,79 @@ done
 echo "cold sequential read (cat | md5sum) vs curl GET | md5sum, medians:"
 echo "  presignfs $(col 3) MB/s, curl $(col 4) MB/s, ratio per pair $(col 5)"
 echo "  GETs per read $(col 6); daemon peak RSS $(col 7) MiB"
+rm -f "$work/src"
+fi
+
+wants par || wants ttfb || exit 0
+# Four objects; md5 of each and of each half (the curl side's ranges).
+half=$((par_mib * 1048576 / 2))
+for j in 0 1 2 3; do
+    dd if=/dev/urandom of="$work/p$j" bs=1M count="$par_mib" status=none
+    curl -sf -T "$work/p$j" -o /dev/null "$(presign -X PUT bench "p$j")" || die "upload failed"
+    psum[j]=$(md5sum <"$work/p$j")
+    hsum[2 * j]=$(head -c "$half" "$work/p$j" | md5sum)
+    hsum[2 * j + 1]=$(tail -c +"$((half + 1))" "$work/p$j" | md5sum)
+    purl[j]=$(presign bench "p$j")
+    rm -f "$work/p$j"
+done
+
+if wants par; then
+    echo "== 4 parallel readers of 4 x $par_mib MiB vs 8 parallel curl range GETs; $runs pairs after 1 warm-up"
+    : >"$work/par"
+    for i in $(seq 0 "$runs"); do
+        mount_fs
+        for j in 0 1 2 3; do stat "$mnt/p$j" >/dev/null; done
+        reset
+        t0=$(now_us)
+        for j in 0 1 2 3; do (cat "$mnt/p$j" | md5sum >"$work/got.$j") & done
+        wait $(jobs -p | grep -vx "$daemon_pid")
+        t1=$(now_us)
+        n=$(gets)
+        umount_fs
+        for j in 0 1 2 3; do [ "$(cat "$work/got.$j")" = "${psum[j]}" ] || die "reader $j read other bytes"; done
+        t2=$(now_us)
+        for k in 0 1 2 3 4 5 6 7; do
+            j=$((k / 2)) a=$(((k % 2) * half))
+            (curl -sf -r "$a-$((a + half - 1))" "${purl[j]}" | md5sum >"$work/cgot.$k") &
+        done
+        wait $(jobs -p)
+        t3=$(now_us)
+        for k in 0 1 2 3 4 5 6 7; do [ "$(cat "$work/cgot.$k")" = "${hsum[k]}" ] || die "curl range $k: other bytes"; done
+        [ "$i" = 0 ] && continue
+        echo "$((4 * par_mib)) $t0 $t1 $t2 $t3 $n $hwm_kib" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
+            printf "%.3f %.3f %.0f %.0f %.3f %d %d\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024 }' \
+            >>"$work/par"
+        echo "  run $i: $(tail -n1 "$work/par")"
+    done
+    pcol() { cut -d' ' -f"$1" "$work/par" | median; }
+    echo "4 parallel readers (cat | md5sum) vs 8 parallel curl range GETs | md5sum, medians:"
+    echo "  presignfs $(pcol 3) MB/s, curl $(pcol 4) MB/s, ratio per pair $(pcol 5)"
+    echo "  ranged GETs for the 4 reads $(pcol 6); daemon peak RSS with 4 readers $(pcol 7) MiB"
+fi
+
+if wants ttfb; then
+    echo "== time to first byte of $par_mib MiB (fresh mount, head -c 1) vs curl -r 0-1; $runs pairs after 1 warm-up"
+    : >"$work/ttfb"
+    for i in $(seq 0 "$runs"); do
+        mount_fs
+        reset
+        t0=$(now_us)
+        head -c 1 "$mnt/p0" >"$work/first"
+        t1=$(now_us)
+        c=$(curl -sf "$PFS_TEST_CONTROL/counts")
+        umount_fs
+        # -r 0-1, not 0-0: s3rver answers a range ending at byte 0 with the
+        # whole object.
+        [ "$(od -An -tx1 "$work/first")" = "$(curl -sf -r 0-1 "${purl[0]}" | head -c 1 | od -An -tx1)" ] ||
+            die "the first byte differs"
+        t2=$(now_us)
+        curl -sf -r 0-1 -o /dev/null "${purl[0]}"
+        t3=$(now_us)
+        [ "$i" = 0 ] && continue
+        total=$(grep -o '"total":[0-9]*' <<<"$c" | cut -d: -f2)
+        echo "$t0 $t1 $t2 $t3 $total" | awk '{ printf "%.2f %.2f %d\n", ($2 - $1) / 1e3, ($4 - $3) / 1e3, $5 }' >>"$work/ttfb"
+        echo "  run $i: $(tail -n1 "$work/ttfb") ms ms requests; $c"
+    done
+    tcol() { cut -d' ' -f"$1" "$work/ttfb" | median; }
+    echo "time to first byte, medians: presignfs $(tcol 1) ms ($(tcol 3) requests), curl $(tcol 2) ms (1 request)"
+fi

@@ -391,6 +391,11 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    /* Object bodies in bigger pieces than curl's 16 KiB default: a quarter of
+     * the receive calls and sink calls per byte (curl(1) itself reads 100 KiB
+     * at a time). Measured in bench/README.md (bench_read.sh). */
+    if (req->sink.kind == PFS_SINK_MEMORY || req->sink.kind == PFS_SINK_FD)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     if (t->ca_file)
