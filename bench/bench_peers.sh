@@ -181,7 +181,7 @@ if want ls; then
         if [ "$1" = curl ]; then
             counts_reset
             t0=$(now_us)
-            curl_rss -sf "${ls_urls[@]}" -o /dev/null || die "curl's listing failed"
+            curl_rss -sf "${ls_urls[@]}" >/dev/null || die "curl's listing failed"
             t1=$(now_us)
             record ls curl "$2" "$t0" "$t1" "$(requests)" "$(cat "$work/curl.rss")"
             n=$(pstore count-keys "${ls_urls[@]}")

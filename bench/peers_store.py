@@ -27,11 +27,12 @@ import xml.etree.ElementTree as ET
 NS = "{*}"
 
 
-def page(url):
-    """(key -> ETag) of one listing page; a truncated page would hide keys."""
+def page(url, whole=False):
+    """(key -> ETag) of one listing page; whole: the page must not be
+    truncated (wait-tree's pages: a truncated one would hide keys)."""
     with urllib.request.urlopen(url, timeout=60) as r:
         root = ET.fromstring(r.read())
-    if root.findtext(NS + "IsTruncated") == "true":
+    if whole and root.findtext(NS + "IsTruncated") == "true":
         sys.exit("peers_store.py: a listing page is truncated: %s" % url.split("?")[0])
     return {c.findtext(NS + "Key"): (c.findtext(NS + "ETag") or "").strip('"')
             for c in root.findall(NS + "Contents")}
@@ -48,7 +49,7 @@ def wait_tree(manifest, prefix, urls):
     while True:
         have = {}
         for u in urls:
-            have.update(page(u))
+            have.update(page(u, whole=True))
             sent += 1
         bad = [k for k, v in want.items() if have.get(k) != v]
         if not bad:
