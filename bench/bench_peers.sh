@@ -20,7 +20,8 @@
 # Environment: RUNS (counted rounds, default 3), QUICK=1 (64 MiB, 200 files,
 #   1000 objects unless MiB, FILES, LIST say otherwise), FILES, LIST,
 #   WHICH (all, or a space-separated subset of write read small ls),
-#   TOOLS (default "presignfs s3fs rclone curl"; a missing peer is skipped).
+#   TOOLS (default "presignfs s3fs rclone curl"; a missing peer is skipped),
+#   WARMUP=0 (no warm-up round: a quarter less time with RUNS=3).
 set -Eeuo pipefail
 
 if [ -z "${PFS_BENCH_INNER:-}" ]; then
@@ -150,15 +151,16 @@ wait_object() {
     done
 }
 
-# The rounds: round 0 is the warm-up; round r starts with tool r mod n.
+# The rounds: round 0 is the warm-up (none with WARMUP=0); round r starts
+# with tool r mod n.
 rounds() {
     local r k n=${#tools[@]}
-    for r in $(seq 0 "$runs"); do
+    for r in $(seq "$((${WARMUP:-1} ? 0 : 1))" "$runs"); do
         for k in $(seq 0 $((n - 1))); do "$1" "${tools[$(((r + k) % n))]}" "$r"; done
     done
 }
 
-echo "== bench_peers: ${tools[*]} against $PFS_TEST_ENDPOINT; $runs rounds after 1 warm-up, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== bench_peers: ${tools[*]} against $PFS_TEST_ENDPOINT; $runs rounds after ${WARMUP:-1} warm-up, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$work/results"
 
 if want write || want read; then
