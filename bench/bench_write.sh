@@ -62,6 +62,7 @@ counts_reset() { curl -sf -X POST -o /dev/null "$PFS_TEST_CONTROL/reset"; }
 counts() { curl -sf "$PFS_TEST_CONTROL/counts" | tr -d '{}"' | sed 's/,/, /g; s/:/ /g'; }
 
 . "$(dirname "$0")/mount_fs.sh"
+. "$(dirname "$0")/curl_puts.sh"
 umount_fs() {
     fusermount3 -u "$mnt"
     wait "$daemon_pid" || die "the daemon exited with status $?"
@@ -161,19 +162,10 @@ if [ "$which" != big ]; then
         [ -d "$d" ] || mkdir -p "$d"
         head -c 4096 /dev/urandom >"$d/f$i"
     done
-    # curl's side: the same relative keys, every URL signed before the clock
-    # starts, all in one curl process so that it keeps one connection. Two
-    # signing loops in parallel halve the set-up; their order does not matter.
+    # curl's side: the same relative keys, all in one curl process so that
+    # it keeps one connection (curl_puts.sh).
     (cd "$work/tree" && find . -type f | sed 's|^\./||' | sort) >"$work/keys"
-    split -n l/2 "$work/keys" "$work/keys."
-    for part_keys in "$work"/keys.a?; do
-        while read -r k; do
-            printf 'url = "%s"\nupload-file = "%s"\noutput = /dev/null\n' \
-                "$(presign -X PUT bench "curl-small/$k")" "$work/tree/$k"
-        done <"$part_keys" >"$part_keys.cfg" &
-    done
-    wait
-    cat "$work"/keys.a?.cfg >"$work/put.cfg"
+    curl_put_config "$work/keys" "$work/tree" curl-small/ "$work/put.cfg"
     for i in $(seq 0 "$runs"); do
         # A: cp -r until durable. In upload=sync close returns once the object
         # is stored; for upload=async what holds is the unmount, which waits

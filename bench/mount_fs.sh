@@ -7,12 +7,20 @@ mount_fs() {
     "$build/presignfs" -f -o "$store,cache_dir=$work/cache${extra:+,$extra}" bench "$mnt" \
         </dev/null >>"$work/daemon.log" 2>&1 &
     daemon_pid=$!
+    wait_mounted "the daemon"
+}
+
+# wait_mounted WHAT: returns once $mnt is a mount point; dies when the
+# foreground daemon daemon_pid (WHAT, for the message) exits first, or after
+# 15 s. Any FUSE daemon the script started as its child (bench_peers.sh: s3fs
+# and rclone too).
+wait_mounted() {
     for _ in $(seq 300); do
         mountpoint -q "$mnt" && return 0
-        kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited before mounting"
+        kill -0 "$daemon_pid" 2>/dev/null || die "$1 exited before mounting"
         sleep 0.05
     done
-    die "the mount did not come up within 15 s"
+    die "$1 did not mount within 15 s"
 }
 
 # stop_mount: at exit, only what the script started: its own mount and its
