@@ -620,7 +620,14 @@ static int delete_dir_forms(struct pfs_fs *fs, const char *parent_key, const cha
     char *obj = pfs_sb_child_key(parent_key, name, false);
     if (!obj)
         return -ENOMEM;
-    if (forms & PFS_DIRFORM_OBJECT)
+    if (!(forms & PFS_DIRFORM_OBJECT) && (forms & PFS_DIRFORM_SHADOWED)) {
+        int is = pfs_lookup_is_dir_object(fs, obj);
+        if (is < 0)
+            rc = is;
+        else if (is)
+            forms |= PFS_DIRFORM_OBJECT;
+    }
+    if (rc == 0 && (forms & PFS_DIRFORM_OBJECT))
         rc = delete_listed(fs, obj);
     if (rc == 0 && (forms & PFS_DIRFORM_FOLDER)) {
         struct pfs_buf b;

@@ -273,6 +273,9 @@ int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char 
 /* A listed empty object whose metadata says directory (another tool's
  * directory object) becomes a directory entry. */
 void pfs_lookup_dentry_dir_object(struct pfs_dentry *d);
+/* Whether key is an empty object whose metadata says directory, by HEAD (no
+ * lock held): 1 yes, 0 no (or absent), else -errno. */
+int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key);
 /* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
  * store no longer has it, -1 failed (logged; the caller keeps the listing's
  * attributes). */

@@ -50,6 +50,22 @@ static bool type_unknown(const struct pfs_objmeta *m, uint64_t size)
     return size == 0 && !m->has_mode;
 }
 
+/* An empty object of a directory's name whose metadata does not say it is a
+ * regular file may be a directory object the directory (its prefix or
+ * folder marker) hides: rmdir and rename look at it (PFS_DIRFORM_SHADOWED). */
+static bool may_be_dir_object(bool meta_fetched, const struct pfs_objmeta *m, uint64_t size)
+{
+    return size == 0 && (!meta_fetched || !m->has_mode || S_ISDIR(m->mode));
+}
+
+/* A directory entry d is about to replace the file entry of its name. */
+static unsigned shadowed_form(const struct pfs_dentry *d)
+{
+    return d && !d->is_dir && may_be_dir_object(d->meta_fetched, &d->meta, d->size)
+               ? PFS_DIRFORM_SHADOWED
+               : 0;
+}
+
 void pfs_lookup_dentry_dir_object(struct pfs_dentry *d)
 {
     if (!d->is_dir && d->meta_fetched && dir_object(&d->meta, d->size)) {
@@ -184,6 +200,8 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
         .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
     struct probe_walk w = {fs, out, key, as_dir, folder};
     int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
+    if (out->dir && out->file && may_be_dir_object(out->meta_fetched, &out->meta, out->size))
+        out->dir_forms |= PFS_DIRFORM_SHADOWED;
     if (out->dir)
         out->meta_fetched = false; /* the file's metadata is not the directory's */
     /* Attributes a backup tool set live in metadata the listing lacks. */
@@ -205,6 +223,17 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     free(as_dir);
     free(folder);
     return rc;
+}
+
+int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key)
+{
+    struct pfs_objmeta m;
+    uint64_t size = 0;
+    struct pfs_status st;
+    int rc = head_meta(fs, &m, &size, key, &st);
+    if (rc < 0)
+        return pfs_sb_status_err(&st);
+    return rc == 0 && dir_object(&m, size);
 }
 
 int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
@@ -323,10 +352,11 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
                 return -ENOMEM;
             if (pfs_lookup_showable(dir)) {
                 struct pfs_dentry *d = pfs_listing_find(w->l, dir);
+                unsigned forms = PFS_DIRFORM_FOLDER | shadowed_form(d);
                 if (!d || !d->is_dir)
                     pfs_listing_put(w->l, dir, true, 0, 0);
                 if ((d = pfs_listing_find(w->l, dir)) != NULL)
-                    d->dir_forms |= PFS_DIRFORM_FOLDER;
+                    d->dir_forms |= forms;
             }
             free(dir);
             continue;
@@ -357,10 +387,13 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
             return -ENOMEM;
         if (pfs_lookup_showable(name)) {
             struct pfs_dentry *d = pfs_listing_find(w->l, name);
+            unsigned forms = shadowed_form(d);
             if (d && !d->is_dir)
                 PFS_INFO("'%s%s' is both a file and a directory: showing the directory", w->dir_key,
                          name);
             pfs_listing_put(w->l, name, true, 0, 0);
+            if (forms && (d = pfs_listing_find(w->l, name)) != NULL)
+                d->dir_forms |= forms;
         } else {
             log_hidden_once(fs, p);
         }
