@@ -26,6 +26,7 @@ struct pfs_dentry {
     int64_t mtime;
     char etag[80];      /* as listed; "" when unknown (a local change) */
     bool meta_fetched;  /* meta holds what the store said (maybe nothing) */
+    bool head_failed;   /* a lookup's own HEAD of it failed: not asked again */
     unsigned dir_forms; /* PFS_DIRFORM_* seen for a directory */
     struct pfs_objmeta meta;
 };

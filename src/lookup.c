@@ -225,6 +225,34 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     return rc;
 }
 
+int pfs_lookup_read_unread(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool unread = in->meta_unread && !in->local_only && !in->unlinked;
+    char *key = unread ? strdup(in->key) : NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (!unread)
+        return 0;
+    if (!key)
+        return -ENOMEM;
+    struct pfs_objmeta m;
+    struct pfs_status st;
+    int rc = head_meta(fs, &m, NULL, key, &st);
+    free(key);
+    if (rc < 0)
+        return pfs_sb_status_err(&st);
+    pthread_mutex_lock(&fs->lock);
+    if (in->meta_unread) {        /* 1: gone since; nothing stored to keep */
+        if (rc == 0 && in->dirty) /* written since: its times are the writes' */
+            m.has_mtime = m.has_ctime = false;
+        if (rc == 0)
+            pfs_sb_apply_meta(fs, in, &m);
+        in->meta_unread = false;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
 int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key)
 {
     struct pfs_objmeta m;
