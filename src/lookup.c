@@ -135,14 +135,16 @@ struct probe_walk {
     struct pfs_fs *fs;
     struct probe *out;
     const char *key, *as_dir, *folder;
+    bool short_of_folder; /* stopped on a truncated page before the folder key */
 };
 
 static int probe_page(void *ctx, const struct pfs_list_page *page)
 {
     struct probe_walk *w = ctx;
-    bool passed = false;
+    bool passed = false, reached_folder = false;
     for (size_t i = 0; i < page->n_entries; i++) {
         const struct pfs_list_entry *e = &page->entries[i];
+        reached_folder = reached_folder || strcmp(e->key, w->folder) >= 0;
         if (strcmp(e->key, w->key) == 0) {
             w->out->file = true;
             w->out->size = e->size;
@@ -162,12 +164,17 @@ static int probe_page(void *ctx, const struct pfs_list_page *page)
     }
     for (size_t i = 0; i < page->n_prefixes; i++) {
         int c = strcmp(page->prefixes[i], w->as_dir);
+        reached_folder = reached_folder || strcmp(page->prefixes[i], w->folder) >= 0;
         if (c == 0)
             w->out->dir = true;
         else if (c > 0)
             passed = true;
     }
-    return passed || (w->out->dir && !w->out->dir_forms);
+    bool stop = passed || (w->out->dir && !w->out->dir_forms);
+    /* Siblings sorting between "dir/" and "dir_$folder$" (dir0, dirA...) may
+     * fill pages: the marker is asked for alone rather than listed up to. */
+    w->short_of_folder = stop && page->truncated && !reached_folder;
+    return stop;
 }
 
 /* One LIST answers "file, directory or nothing" for parent_key+name: the key
@@ -198,8 +205,19 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     }
     struct pfs_list_params lp = {
         .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
-    struct probe_walk w = {fs, out, key, as_dir, folder};
+    struct probe_walk w = {fs, out, key, as_dir, folder, false};
     int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
+    if (rc == 0 && w.short_of_folder) {
+        struct pfs_list_params fp = {.prefix = folder, .max_keys = 1};
+        struct pfs_list_page page;
+        rc = pfs_client_list(fs->client, &page, &fp, st);
+        if (rc == 0 && page.n_entries && strcmp(page.entries[0].key, folder) == 0) {
+            out->dir = true;
+            out->dir_forms |= PFS_DIRFORM_FOLDER;
+        }
+        if (rc == 0)
+            pfs_list_page_cleanup(&page);
+    }
     if (out->dir && out->file && may_be_dir_object(out->meta_fetched, &out->meta, out->size))
         out->dir_forms |= PFS_DIRFORM_SHADOWED;
     if (out->dir)

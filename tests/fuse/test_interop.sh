@@ -150,6 +150,13 @@ ok "[S78] ... listed" rmdir "$MNT/both/mode" "$MNT/both/plain"
 mv "$MNT/both/ct" "$MNT/both/ct2"
 eq "[S78] rmdir and rename remove the directory object too, not an empty regular file" \
     "both/ct2/ both/ct2/f both/plain" "$(s3 keys both/ | tr '\n' ' ' | sed 's/ $//')"
+# A dir_$folder$ past a full page of siblings sorting between dir/ and it.
+s3 put-many "many/d" 1001 1
+s3 put "many/d_\$folder\$" ""
+eq "[S74] a \$folder\$ directory behind 1001 siblings dNNNNN is found by a lookup" directory \
+    "$(stat -c %F "$MNT/many/d" 2>&1)"
+rmdir "$MNT/many/d"
+eq "[S74] ... and rmdir removes its marker" "" "$(s3 keys many/ | grep -v '^many/d0')"
 
 note "a DELETE answered 404 for a key just listed"
 printf 'x' >"$MNT/gone.txt"
