@@ -239,8 +239,9 @@ static int lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct in
     if (d && d->is_dir == is_dir && !d->meta_fetched) {
         if (hrc == 1 && !is_dir) {
             pfs_listing_remove(parent->listing, name); /* deleted since the listing */
+        } else if (hrc < 0) {
+            d->head_failed = true; /* the listing's attributes, metadata unread */
         } else {
-            /* A failed HEAD leaves no metadata: the listing's attributes. */
             d->meta = m;
             d->meta_fetched = true;
             pfs_lookup_dentry_dir_object(d);
@@ -277,7 +278,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
     }
     if (pfs_lookup_listing_fresh(parent)) {
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
-        if (d && !d->meta_fetched && !in && fs->o.head_metadata)
+        if (d && !d->meta_fetched && !d->head_failed && !in && fs->o.head_metadata)
             return lookup_head_listed(fs, out, parent, name, d->is_dir);
         int rc = -ENOENT;
         if (d) {
@@ -653,7 +654,14 @@ static int delete_dir_forms(struct pfs_fs *fs, const char *parent_key, const cha
     char *obj = pfs_sb_child_key(parent_key, name, false);
     if (!obj)
         return -ENOMEM;
-    if (forms & PFS_DIRFORM_OBJECT)
+    if (!(forms & PFS_DIRFORM_OBJECT) && (forms & PFS_DIRFORM_SHADOWED)) {
+        int is = pfs_lookup_is_dir_object(fs, obj);
+        if (is < 0)
+            rc = is;
+        else if (is)
+            forms |= PFS_DIRFORM_OBJECT;
+    }
+    if (rc == 0 && (forms & PFS_DIRFORM_OBJECT))
         rc = delete_listed(fs, obj);
     if (rc == 0 && (forms & PFS_DIRFORM_FOLDER)) {
         struct pfs_buf b;
@@ -1234,9 +1242,10 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
     }
     in->open_count++;
     pthread_mutex_unlock(&fs->lock);
-    int rc = 0;
     pfs_wb_io_lock(in);
-    if (which & PFS_SET_SIZE) {
+    /* What is changed lands on what the store holds, never on defaults. */
+    int rc = pfs_lookup_read_unread(fs, in);
+    if (rc == 0 && (which & PFS_SET_SIZE)) {
         if (in->is_dir) {
             rc = -EISDIR;
         } else if (in->special || in->is_link) {

@@ -43,6 +43,10 @@ struct inode {
     uint64_t open_size;
     mode_t perm;
     bool is_link;
+    /* Its mode, owner and times are a listing's: the HEAD of its metadata
+     * failed (metadata=head). An attribute change reads them first, so that
+     * it does not store the defaults over what the store holds. */
+    bool meta_unread;
     /* S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK for a special file (an empty
      * object whose mode carries the type, as s3fs stores them), else 0. */
     mode_t special;
@@ -278,6 +282,12 @@ int pfs_lookup_list_dir(struct pfs_fs *fs, struct pfs_listing **out, const char 
 /* A listed empty object whose metadata says directory (another tool's
  * directory object) becomes a directory entry. */
 void pfs_lookup_dentry_dir_object(struct pfs_dentry *d);
+/* Reads in's stored metadata by HEAD when in->meta_unread (no lock held; the
+ * caller holds in's io): 0 read (or not needed), else -errno. */
+int pfs_lookup_read_unread(struct pfs_fs *fs, struct inode *in);
+/* Whether key is an empty object whose metadata says directory, by HEAD (no
+ * lock held): 1 yes, 0 no (or absent), else -errno. */
+int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key);
 /* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
  * store no longer has it, -1 failed (logged; the caller keeps the listing's
  * attributes). */

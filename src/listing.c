@@ -44,6 +44,7 @@ void pfs_listing_put(struct pfs_listing *l, const char *name, bool is_dir, uint6
         d->mtime = mtime;
         d->etag[0] = '\0';
         d->meta_fetched = false;
+        d->head_failed = false;
         return;
     }
     if (l->n == l->cap) {

@@ -13,6 +13,10 @@
 /* Directory objects other tools make, besides the "dir/" marker: */
 #define PFS_DIRFORM_FOLDER 1 /* "dir_$folder$" (old s3fs, Hadoop) */
 #define PFS_DIRFORM_OBJECT 2 /* "dir", empty, with mode S_IFDIR or x-directory (old s3fs) */
+/* An empty object "dir" listed beside "dir/" (or dir_$folder$) whose
+ * metadata was not read: a directory object, or an empty file the directory
+ * hides. rmdir and rename HEAD it and remove it only if it is the former. */
+#define PFS_DIRFORM_SHADOWED 4
 #define PFS_FOLDER_SUFFIX "_$folder$"
 
 struct pfs_dentry {
@@ -22,6 +26,7 @@ struct pfs_dentry {
     int64_t mtime;
     char etag[80];      /* as listed; "" when unknown (a local change) */
     bool meta_fetched;  /* meta holds what the store said (maybe nothing) */
+    bool head_failed;   /* a lookup's own HEAD of it failed: not asked again */
     unsigned dir_forms; /* PFS_DIRFORM_* seen for a directory */
     struct pfs_objmeta meta;
 };

@@ -50,6 +50,22 @@ static bool type_unknown(const struct pfs_objmeta *m, uint64_t size)
     return size == 0 && !m->has_mode;
 }
 
+/* An empty object of a directory's name whose metadata does not say it is a
+ * regular file may be a directory object the directory (its prefix or
+ * folder marker) hides: rmdir and rename look at it (PFS_DIRFORM_SHADOWED). */
+static bool may_be_dir_object(bool meta_fetched, const struct pfs_objmeta *m, uint64_t size)
+{
+    return size == 0 && (!meta_fetched || !m->has_mode || S_ISDIR(m->mode));
+}
+
+/* A directory entry d is about to replace the file entry of its name. */
+static unsigned shadowed_form(const struct pfs_dentry *d)
+{
+    return d && !d->is_dir && may_be_dir_object(d->meta_fetched, &d->meta, d->size)
+               ? PFS_DIRFORM_SHADOWED
+               : 0;
+}
+
 void pfs_lookup_dentry_dir_object(struct pfs_dentry *d)
 {
     if (!d->is_dir && d->meta_fetched && dir_object(&d->meta, d->size)) {
@@ -119,14 +135,16 @@ struct probe_walk {
     struct pfs_fs *fs;
     struct probe *out;
     const char *key, *as_dir, *folder;
+    bool short_of_folder; /* stopped on a truncated page before the folder key */
 };
 
 static int probe_page(void *ctx, const struct pfs_list_page *page)
 {
     struct probe_walk *w = ctx;
-    bool passed = false;
+    bool passed = false, reached_folder = false;
     for (size_t i = 0; i < page->n_entries; i++) {
         const struct pfs_list_entry *e = &page->entries[i];
+        reached_folder = reached_folder || strcmp(e->key, w->folder) >= 0;
         if (strcmp(e->key, w->key) == 0) {
             w->out->file = true;
             w->out->size = e->size;
@@ -146,12 +164,17 @@ static int probe_page(void *ctx, const struct pfs_list_page *page)
     }
     for (size_t i = 0; i < page->n_prefixes; i++) {
         int c = strcmp(page->prefixes[i], w->as_dir);
+        reached_folder = reached_folder || strcmp(page->prefixes[i], w->folder) >= 0;
         if (c == 0)
             w->out->dir = true;
         else if (c > 0)
             passed = true;
     }
-    return passed || (w->out->dir && !w->out->dir_forms);
+    bool stop = passed || (w->out->dir && !w->out->dir_forms);
+    /* Siblings sorting between "dir/" and "dir_$folder$" (dir0, dirA...) may
+     * fill pages: the marker is asked for alone rather than listed up to. */
+    w->short_of_folder = stop && page->truncated && !reached_folder;
+    return stop;
 }
 
 /* One LIST answers "file, directory or nothing" for parent_key+name: the key
@@ -182,8 +205,21 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     }
     struct pfs_list_params lp = {
         .prefix = key, .delimiter = "/", .max_keys = 1000, .fetch_meta = true};
-    struct probe_walk w = {fs, out, key, as_dir, folder};
+    struct probe_walk w = {fs, out, key, as_dir, folder, false};
     int rc = pfs_client_list_each(fs->client, &lp, probe_page, &w, st);
+    if (rc == 0 && w.short_of_folder) {
+        struct pfs_list_params fp = {.prefix = folder, .max_keys = 1};
+        struct pfs_list_page page;
+        rc = pfs_client_list(fs->client, &page, &fp, st);
+        if (rc == 0 && page.n_entries && strcmp(page.entries[0].key, folder) == 0) {
+            out->dir = true;
+            out->dir_forms |= PFS_DIRFORM_FOLDER;
+        }
+        if (rc == 0)
+            pfs_list_page_cleanup(&page);
+    }
+    if (out->dir && out->file && may_be_dir_object(out->meta_fetched, &out->meta, out->size))
+        out->dir_forms |= PFS_DIRFORM_SHADOWED;
     if (out->dir)
         out->meta_fetched = false; /* the file's metadata is not the directory's */
     /* Attributes a backup tool set live in metadata the listing lacks. */
@@ -205,6 +241,45 @@ int pfs_lookup_probe_name(struct pfs_fs *fs, struct probe *out, const char *pare
     free(as_dir);
     free(folder);
     return rc;
+}
+
+int pfs_lookup_read_unread(struct pfs_fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool unread = in->meta_unread && !in->local_only && !in->unlinked;
+    char *key = unread ? strdup(in->key) : NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (!unread)
+        return 0;
+    if (!key)
+        return -ENOMEM;
+    struct pfs_objmeta m;
+    struct pfs_status st;
+    int rc = head_meta(fs, &m, NULL, key, &st);
+    free(key);
+    if (rc < 0)
+        return pfs_sb_status_err(&st);
+    pthread_mutex_lock(&fs->lock);
+    if (in->meta_unread) {        /* 1: gone since; nothing stored to keep */
+        if (rc == 0 && in->dirty) /* written since: its times are the writes' */
+            m.has_mtime = m.has_ctime = false;
+        if (rc == 0)
+            pfs_sb_apply_meta(fs, in, &m);
+        in->meta_unread = false;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return 0;
+}
+
+int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key)
+{
+    struct pfs_objmeta m;
+    uint64_t size = 0;
+    struct pfs_status st;
+    int rc = head_meta(fs, &m, &size, key, &st);
+    if (rc < 0)
+        return pfs_sb_status_err(&st);
+    return rc == 0 && dir_object(&m, size);
 }
 
 int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
@@ -323,10 +398,11 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
                 return -ENOMEM;
             if (pfs_lookup_showable(dir)) {
                 struct pfs_dentry *d = pfs_listing_find(w->l, dir);
+                unsigned forms = PFS_DIRFORM_FOLDER | shadowed_form(d);
                 if (!d || !d->is_dir)
                     pfs_listing_put(w->l, dir, true, 0, 0);
                 if ((d = pfs_listing_find(w->l, dir)) != NULL)
-                    d->dir_forms |= PFS_DIRFORM_FOLDER;
+                    d->dir_forms |= forms;
             }
             free(dir);
             continue;
@@ -357,10 +433,13 @@ static int dir_page(void *ctx, const struct pfs_list_page *page)
             return -ENOMEM;
         if (pfs_lookup_showable(name)) {
             struct pfs_dentry *d = pfs_listing_find(w->l, name);
+            unsigned forms = shadowed_form(d);
             if (d && !d->is_dir)
                 PFS_INFO("'%s%s' is both a file and a directory: showing the directory", w->dir_key,
                          name);
             pfs_listing_put(w->l, name, true, 0, 0);
+            if (forms && (d = pfs_listing_find(w->l, name)) != NULL)
+                d->dir_forms |= forms;
         } else {
             log_hidden_once(fs, p);
         }

@@ -238,6 +238,8 @@ struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const
         free(key);
         if (!in)
             return NULL;
+        /* Attributes never read: a HEAD was due (metadata=head) but failed. */
+        in->meta_unread = !meta && fs->o.head_metadata;
     } else if (in->is_dir != is_dir) {
         return in; /* an open or looked-up inode keeps its kind until forgotten */
     }
@@ -255,8 +257,10 @@ struct inode *pfs_sb_upsert_child(struct pfs_fs *fs, struct inode *parent, const
             in->mtime = in->ctime = in->atime = mtime;
             in->mtime_ns = in->ctime_ns = 0;
         }
-        if (meta)
+        if (meta) {
             pfs_sb_apply_meta(fs, in, meta);
+            in->meta_unread = false;
+        }
     }
     in->attr_expires = pfs_sb_mono_now() + fs->o.attr_timeout;
     return in;

@@ -390,13 +390,17 @@ int pfs_wb_ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
         }
         return 0;
     }
+    /* The new version keeps the stored owner and mode (S79). */
+    int rc = pfs_lookup_read_unread(fs, in);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&fs->lock);
     uint64_t size = in->size;
     bool fetch = !truncate && !in->local_only && size > 0;
     /* The version this copy replaces, for recovery's conflict check. */
     snprintf(in->base_etag, sizeof(in->base_etag), "%s", in->local_only ? "" : in->etag);
     pthread_mutex_unlock(&fs->lock);
-    int rc = pfs_wb_stage_reserve(fs, in, truncate ? 0 : size);
+    rc = pfs_wb_stage_reserve(fs, in, truncate ? 0 : size);
     if (rc == 0)
         rc = stage_open(fs, in);
     if (rc == 0 && truncate)

@@ -95,6 +95,30 @@ if ! is_tos; then # a TOS listing carries the metadata: no HEAD at all
     inject "count=0"
     ok "[S38] one log line names it" grep -q "HEAD failed for 1 of 20 entries (first 'deny/obj00007'" \
         "${LOGS[-1]}"
+
+    note "an attribute change of an entry whose HEAD failed keeps what the store holds"
+    s3 put-meta "deny2/x-own" "data" "mode=33216" "uid=7" "gid=8" "mtime=1000000000"
+    s3 put-meta "deny2/x-still" "data" "mode=33216" "uid=7" "gid=8" "mtime=1000000000"
+    s3 put-meta "deny2/x-over" "data" "mode=33216" "uid=7" "gid=8" "mtime=1000000000"
+    inject "count=50&status=403&code=AccessDenied&method=HEAD&path=deny2/x-"
+    ls -l "$MNT/deny2" >/dev/null
+    eq "[S79] chmod while the HEAD still fails is refused" EACCES "$(errno_of chmod 640 "$MNT/deny2/x-still")"
+    inject "count=0"
+    ok "[S79] chmod once the HEAD works" chmod 640 "$MNT/deny2/x-own"
+    eq "[S79] chmod reads the stored owner and times first, and keeps them" "33184 7 8 1000000000" \
+        "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.user_meta('$BUCKET', 'deny2/x-own'); print(m.get('mode'), m.get('uid'), m.get('gid'), m.get('mtime'))")"
+    printf 'over' >"$MNT/deny2/x-over"
+    eq "[S79] an overwrite keeps the stored owner and mode" "33216 7 8 over" \
+        "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.user_meta('$BUCKET', 'deny2/x-over'); print(m.get('mode'), m.get('uid'), m.get('gid'), 'over')")"
+    eq "[S79] ... and its new content" over "$(s3 get deny2/x-over)"
+    eq "[S79] ... and the one refused is unchanged in the store" "33216 7" \
+        "$(/usr/bin/python3 -c "
+import sys; sys.path.insert(0, '$(dirname "$0")'); import s3util
+m = s3util.user_meta('$BUCKET', 'deny2/x-still'); print(m.get('mode'), m.get('uid'))")"
 fi
 
 pfs_finish

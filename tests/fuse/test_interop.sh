@@ -132,6 +132,31 @@ s3 put "moved_\$folder\$" ""
 mv "$MNT/moved" "$MNT/moved2"
 eq "[S74] rename of a \$folder\$ directory: a dir/ marker under the new name, the old marker gone" "moved2/" \
     "$(s3 keys moved)"
+# A directory object and a dir/ marker (or files under dir/) of the same name,
+# as old and new s3fs leave them: the directory object goes too; an empty
+# regular file that a directory hides is not a directory object and stays.
+s3 put-meta "both/mode" "" "mode=16872"
+s3 put "both/mode/" ""
+s3 put "both/plain" ""
+s3 put "both/plain/" ""
+s3 put-ct "both/ct" "" "application/x-directory"
+s3 put "both/ct/f" "f"
+s3 put-meta "both/probed" "" "mode=16872"
+s3 put "both/probed/" ""
+ok "[S78] rmdir of a directory that has a dir/ marker and a directory object (no listing)" \
+    rmdir "$MNT/both/probed"
+ls "$MNT/both" >/dev/null
+ok "[S78] ... listed" rmdir "$MNT/both/mode" "$MNT/both/plain"
+mv "$MNT/both/ct" "$MNT/both/ct2"
+eq "[S78] rmdir and rename remove the directory object too, not an empty regular file" \
+    "both/ct2/ both/ct2/f both/plain" "$(s3 keys both/ | tr '\n' ' ' | sed 's/ $//')"
+# A dir_$folder$ past a full page of siblings sorting between dir/ and it.
+s3 put-many "many/d" 1001 1
+s3 put "many/d_\$folder\$" ""
+eq "[S74] a \$folder\$ directory behind 1001 siblings dNNNNN is found by a lookup" directory \
+    "$(stat -c %F "$MNT/many/d" 2>&1)"
+rmdir "$MNT/many/d"
+eq "[S74] ... and rmdir removes its marker" "" "$(s3 keys many/ | grep -v '^many/d0')"
 
 note "a DELETE answered 404 for a key just listed"
 printf 'x' >"$MNT/gone.txt"

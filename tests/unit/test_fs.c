@@ -32,7 +32,7 @@ struct fx {
     char *dir;
 };
 
-static struct fx *make(double dir_timeout)
+static struct fx *make_with(double dir_timeout, bool head_metadata)
 {
     struct fx *f = calloc(1, sizeof(*f));
     f->fake = fake_http_new();
@@ -59,9 +59,15 @@ static struct fx *make(double dir_timeout)
                             .entry_timeout = 60,
                             .negative_timeout = 60,
                             .dir_timeout = dir_timeout,
+                            .head_metadata = head_metadata,
                             .cache_dir = f->dir};
     assert_int_equal(pfs_fs_new(&f->fs, f->c, f->pool, "", &o), 0);
     return f;
+}
+
+static struct fx *make(double dir_timeout)
+{
+    return make_with(dir_timeout, false);
 }
 
 static void destroy(struct fx *f)
@@ -243,6 +249,47 @@ static void test_a_walk_through_a_directory_lists_it_once(void **state)
     destroy(f);
 }
 
+/* [S79] metadata=head: a name the walk listed whose own HEAD fails shows with
+ * the listing's attributes; a chmod then reads the stored owner and times
+ * first and keeps them, rather than storing the mount's defaults. */
+static void test_chmod_after_a_failed_head_keeps_the_stored_owner(void **state)
+{
+    (void)state;
+    struct fx *f = make_with(5, true);
+    struct pfs_attr a;
+    char name[16];
+    for (int i = 0; i < 5; i++) { /* the fifth lists the directory (no HEADs) */
+        push_list(f, i < 4 ? "" : "<Contents><Key>have</Key><Size>3</Size></Contents>", "");
+        snprintf(name, sizeof(name), "new%d", i);
+        assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, name), -ENOENT);
+    }
+    fake_http_push(f->fake, 500, "<Error><Code>InternalError</Code></Error>", NULL);
+    struct capture cap;
+    capture_begin(&cap);
+    assert_int_equal(pfs_fs_lookup(f->fs, &a, PFS_ROOT_INO, "have"), 0);
+    char log[4096];
+    capture_end(&cap, log, sizeof(log));
+    assert_int_equal(a.size, 3);
+    assert_int_equal(a.uid, 1000); /* the listing's: the defaults */
+    const char *stored[] = {"Content-Length: 3",         "ETag: \"e\"",
+                            "x-amz-meta-uid: 7",         "x-amz-meta-gid: 8",
+                            "x-amz-meta-mode: 33216",    "x-amz-meta-mtime: 1000000000",
+                            "Content-Type: text/x-mine", NULL};
+    fake_http_push(f->fake, 200, NULL, stored); /* chmod reads the metadata... */
+    fake_http_push(f->fake, 200, NULL, stored); /* ...and the type and xattrs to keep */
+    fake_http_push(f->fake, 200, "<CopyObjectResult><ETag>\"e2\"</ETag></CopyObjectResult>", NULL);
+    struct pfs_setattr v = {.mode = 0600};
+    assert_int_equal(pfs_fs_setattr(f->fs, &a, a.ino, 0, PFS_SET_MODE, &v), 0);
+    size_t copy = fake_http_count(f->fake) - 1;
+    assert_string_equal(fake_http_request(f->fake, copy)->method, "PUT");
+    assert_string_equal(fake_http_header(f->fake, copy, "x-amz-meta-uid"), "7");
+    assert_string_equal(fake_http_header(f->fake, copy, "x-amz-meta-gid"), "8");
+    assert_string_equal(fake_http_header(f->fake, copy, "x-amz-meta-mode"), "33152");
+    assert_non_null(strstr(fake_http_header(f->fake, copy, "x-amz-meta-mtime"), "1000000000"));
+    assert_int_equal(a.uid, 7);
+    destroy(f);
+}
+
 static void test_file_and_directory_shows_directory(void **state)
 {
     (void)state;
@@ -347,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_file_and_directory_shows_directory),
         cmocka_unit_test(test_folder_marker_and_delete_404),
         cmocka_unit_test(test_a_walk_through_a_directory_lists_it_once),
+        cmocka_unit_test(test_chmod_after_a_failed_head_keeps_the_stored_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
