@@ -368,6 +368,11 @@ static int curl_perform(void *ctx, const struct pfs_http_request *req,
      * whatever host the Location names. A 3xx is an answer like any other;
      * the client turns it into an error naming the Location. */
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    /* HTTP/1.1 only, as the S3 and TOS APIs are specified: the whole-object
+     * check needs its framing (Content-Length or chunks with their end), and
+     * parallel ranges and parts want connections of their own, not streams
+     * of one HTTP/2 connection that ALPN could otherwise pick over TLS. */
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, t->opts.connect_timeout_ms);
     /* A stall (no answer after the body went out, or a body that stops
      * moving) is caught by the speed floor, whatever the size: a 64 MiB part
