@@ -86,9 +86,6 @@ done
 # own configuration in the work directory and the same keys.
 printf 'S3RVER:S3RVER\n' >"$work/s3fs.passwd"
 chmod 600 "$work/s3fs.passwd"
-export RCLONE_CONFIG=$work/rclone.conf
-printf '[bench]\ntype = s3\nprovider = Other\naccess_key_id = S3RVER\nsecret_access_key = S3RVER\nendpoint = %s\nregion = us-east-1\nforce_path_style = true\n' \
-    "$PFS_TEST_ENDPOINT" >"$RCLONE_CONFIG"
 mount_tool() {
     case $1 in
     presignfs) mount_fs ;;
@@ -106,14 +103,8 @@ mount_tool() {
         # presignfs and s3fs allow; writes is the mode rclone documents for
         # applications that need that. --vfs-write-back 0s starts each upload
         # at close instead of 5 s later, so the write figures measure the
-        # transfer, not a configured delay. AWS_CA_BUNDLE (set on some
-        # machines) makes rclone's S3 client refuse plain HTTP.
-        rm -rf "$work/rclone-cache"
-        env -u AWS_CA_BUNDLE rclone mount bench:bench "$mnt" --vfs-cache-mode writes \
-            --vfs-write-back 0s --cache-dir "$work/rclone-cache" \
-            </dev/null >>"$work/rclone.log" 2>&1 &
-        daemon_pid=$!
-        wait_mounted rclone ;;
+        # transfer, not a configured delay.
+        mount_rclone --vfs-cache-mode writes --vfs-write-back 0s ;;
     esac
 }
 # umount_tool: peak RSS (hwm_kib) of the daemon, then unmount and wait for it.

@@ -51,18 +51,11 @@ for t in ${TOOLS:-presignfs rclone}; do
     fi
     tools+=("$t")
 done
-export RCLONE_CONFIG=$work/rclone.conf
-printf '[bench]\ntype = s3\nprovider = Other\naccess_key_id = S3RVER\nsecret_access_key = S3RVER\nendpoint = %s\nregion = us-east-1\nforce_path_style = true\n' \
-    "$PFS_TEST_ENDPOINT" >"$RCLONE_CONFIG"
 
 mount_tool() {
     case $1 in
     presignfs) mount_fs ;;
-    rclone)
-        env -u AWS_CA_BUNDLE rclone mount bench:bench "$mnt" --cache-dir "$work/rclone-cache" \
-            </dev/null >>"$work/rclone.log" 2>&1 &
-        daemon_pid=$!
-        wait_mounted rclone ;;
+    rclone) mount_rclone ;; # its default: --vfs-cache-mode off
     esac
 }
 unmount_tool() {

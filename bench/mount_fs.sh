@@ -35,3 +35,19 @@ stop_mount() {
         kill -KILL "$daemon_pid" 2>/dev/null || true
     fi
 }
+
+# mount_rclone [RCLONE MOUNT OPTIONS...]: rclone mount of the test server's
+# bucket "bench" on $mnt in the foreground as the script's child (daemon_pid),
+# configured by a file in the work directory with the test server's keys;
+# its cache in $work/rclone-cache, emptied first. AWS_CA_BUNDLE (set on some
+# machines) makes rclone's S3 client refuse plain HTTP, so it is unset.
+mount_rclone() {
+    export RCLONE_CONFIG=$work/rclone.conf
+    printf '[bench]\ntype = s3\nprovider = Other\naccess_key_id = S3RVER\nsecret_access_key = S3RVER\nendpoint = %s\nregion = us-east-1\nforce_path_style = true\n' \
+        "$PFS_TEST_ENDPOINT" >"$RCLONE_CONFIG"
+    rm -rf "$work/rclone-cache"
+    env -u AWS_CA_BUNDLE rclone mount bench:bench "$mnt" --cache-dir "$work/rclone-cache" "$@" \
+        </dev/null >>"$work/rclone.log" 2>&1 &
+    daemon_pid=$!
+    wait_mounted rclone
+}
