@@ -10,8 +10,10 @@
 # Then (same pairing) 4 parallel readers of 4 objects of PAR_MIB (default
 # 256) beside 8 parallel curl range GETs of the same bytes (each object in two
 # halves), with the daemon's peak RSS under the 4 readers; and the time to
-# first byte of one of them on a fresh mount (head -c 1, lookup included)
-# beside curl -r 0-1, with the requests the mount sent for it.
+# first byte of one of them on a fresh mount, timed inside one process
+# (bench/first_byte.py: the stat that looks the name up, then open and a
+# read of 1 byte, each with the requests it cost) beside curl -r 0-1's own
+# time to first byte.
 #
 # DATA_CACHE=1: every mount uses one data_cache directory (in the run's
 # work directory, removed at exit), so the warm-up read fills it and each
@@ -154,28 +156,22 @@ if wants par; then
 fi
 
 if wants ttfb; then
-    echo "== time to first byte of $par_mib MiB (fresh mount, head -c 1) vs curl -r 0-1; $runs pairs after 1 warm-up"
+    echo "== time to first byte of $par_mib MiB on a fresh mount, timed inside one process: stat (the lookup), then open + read of 1 byte; vs curl -r 0-1's time_starttransfer; $runs pairs after 1 warm-up"
     : >"$work/ttfb"
     for i in $(seq 0 "$runs"); do
         mount_fs
-        reset
-        t0=$(now_us)
-        head -c 1 "$mnt/p0" >"$work/first"
-        t1=$(now_us)
-        c=$(curl -sf "$PFS_TEST_CONTROL/counts")
+        # stat_ms stat_requests first_ms first_requests first_byte_hex
+        r=$(python3 "$(dirname "$0")/first_byte.py" "$mnt/p0" "$PFS_TEST_CONTROL")
         umount_fs
         # -r 0-1, not 0-0: s3rver answers a range ending at byte 0 with the
         # whole object.
-        [ "$(od -An -tx1 "$work/first")" = "$(curl -sf -r 0-1 "${purl[0]}" | head -c 1 | od -An -tx1)" ] ||
+        [ "${r##* }" = "$(curl -sf -r 0-1 "${purl[0]}" | head -c 1 | od -An -tx1 | tr -d ' ')" ] ||
             die "the first byte differs"
-        t2=$(now_us)
-        curl -sf -r 0-1 -o /dev/null "${purl[0]}"
-        t3=$(now_us)
+        ct=$(curl -sf -r 0-1 -o /dev/null -w '%{time_starttransfer}' "${purl[0]}")
         [ "$i" = 0 ] && continue
-        total=$(grep -o '"total":[0-9]*' <<<"$c" | cut -d: -f2)
-        echo "$t0 $t1 $t2 $t3 $total" | awk '{ printf "%.2f %.2f %d\n", ($2 - $1) / 1e3, ($4 - $3) / 1e3, $5 }' >>"$work/ttfb"
-        echo "  run $i: $(tail -n1 "$work/ttfb") ms ms requests; $c"
+        echo "${r% *} $ct" | awk '{ printf "%.2f %d %.2f %d %.2f\n", $1, $2, $3, $4, $5 * 1e3 }' >>"$work/ttfb"
+        echo "  run $i: $(tail -n1 "$work/ttfb") (stat ms, requests; open+read ms, requests; curl ms)"
     done
     tcol() { cut -d' ' -f"$1" "$work/ttfb" | median; }
-    echo "time to first byte, medians: presignfs $(tcol 1) ms ($(tcol 3) requests), curl $(tcol 2) ms (1 request)"
+    echo "time to first byte, medians: stat $(tcol 1) ms ($(tcol 2) requests), then open + first byte $(tcol 3) ms ($(tcol 4) requests); curl $(tcol 5) ms (1 request)"
 fi

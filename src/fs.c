@@ -66,7 +66,7 @@ int pfs_fs_new(struct pfs_fs **out, struct pfs_client *client, struct pfs_pool *
         if (n == 0)
             root_key[0] = '\0';
     }
-    int rc = pfs_budget_new(&fs->budget, fs->o.memory_limit);
+    int rc = pfs_budget_new(&fs->budget, fs->o.memory_limit, PFS_PREFETCH_MAX_CHUNK);
     fs->negatives = pfs_negcache_new(NEGATIVE_MAX);
     fs->unconfirmed = pfs_negcache_new(NEGATIVE_MAX);
     if (rc == 0 && (!fs->negatives || !fs->unconfirmed))
@@ -1055,6 +1055,14 @@ bool pfs_fs_open_keep_cache(struct pfs_fs *fs, uint64_t fh, bool *changed)
 
 ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off)
 {
+    return pfs_fs_read_zc(fs, fh, buf, size, off, NULL, NULL);
+}
+
+ssize_t pfs_fs_read_zc(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off,
+                       const void **zc, struct pfs_prefetch_pin **pin)
+{
+    if (zc)
+        *zc = NULL, *pin = NULL;
     struct handle *h = (struct handle *)(uintptr_t)fh;
     struct inode *in = h->inode;
     /* Not pfs_wb_io_lock: a read of the staged copy goes on beside its upload. */
@@ -1080,7 +1088,7 @@ ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint
     if (rc)
         return rc;
     struct pfs_status st;
-    ssize_t n = pfs_prefetch_read(h->reader, buf, size, off, &st);
+    ssize_t n = pfs_prefetch_read_zc(h->reader, buf, size, off, zc, pin, &st);
     if (n < 0 || !pfs_prefetch_reads_version(h->reader, etag)) {
         /* Another version is in the store (this reader took it, or failed
          * on it), or the bytes failed the whole-object CRC-64 (S69), or the

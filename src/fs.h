@@ -124,6 +124,11 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags);
  * the last open's, so the kernel's size and pages must go. */
 bool pfs_fs_open_keep_cache(struct pfs_fs *fs, uint64_t fh, bool *changed);
 ssize_t pfs_fs_read(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off);
+/* pfs_fs_read that may answer without copying (pfs_prefetch_read_zc): *zc
+ * non-NULL points at the bytes, valid until pfs_prefetch_unpin(*pin). */
+struct pfs_prefetch_pin;
+ssize_t pfs_fs_read_zc(struct pfs_fs *fs, uint64_t fh, void *buf, size_t size, uint64_t off,
+                       const void **zc, struct pfs_prefetch_pin **pin);
 ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t size, uint64_t off);
 /* flush and fsync upload dirty data and return only once it is stored. */
 int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh);

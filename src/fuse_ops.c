@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefetch.h"
 #include "stats.h"
 
 static struct pfs_fuse_ctx *ctx_of(fuse_req_t req)
@@ -248,11 +249,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = pfs_fs_read(ctx_of(req)->fs, fi->fh, buf, size, (uint64_t)off);
-    if (n < 0)
+    const void *zc;
+    struct pfs_prefetch_pin *pin;
+    ssize_t n = pfs_fs_read_zc(ctx_of(req)->fs, fi->fh, buf, size, (uint64_t)off, &zc, &pin);
+    if (n < 0) {
         fuse_reply_err(req, (int)-n);
-    else
+    } else if (zc) {
+        /* Straight from the read-ahead chunk: the kernel copies it once,
+         * during this call (without splice the reply is written before
+         * fuse_reply_data returns), then the chunk may go. */
+        struct fuse_bufvec v = FUSE_BUFVEC_INIT((size_t)n);
+        v.buf[0].mem = (void *)zc;
+        fuse_reply_data(req, &v, FUSE_BUF_NO_SPLICE);
+        pfs_prefetch_unpin(pin);
+    } else {
         fuse_reply_buf(req, buf, (size_t)n);
+    }
     free(buf);
 }
 

@@ -16,68 +16,10 @@
 
 #include "datacache.h"
 #include "log.h"
+#include "readbudget.h"
 #include "readcrc.h"
 
 #define BLOCK ((uint64_t)PFS_DCACHE_BLOCK)
-
-struct pfs_budget {
-    pthread_mutex_t lock;
-    pthread_cond_t idle;
-    uint64_t limit, used;
-};
-
-int pfs_budget_new(struct pfs_budget **out, uint64_t limit)
-{
-    struct pfs_budget *b = calloc(1, sizeof(*b));
-    if (!b)
-        return -ENOMEM;
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->idle, NULL);
-    b->limit = limit;
-    *out = b;
-    return 0;
-}
-
-void pfs_budget_free(struct pfs_budget *b)
-{
-    if (!b)
-        return;
-    /* Cancelled read-ahead may still be landing: its tasks give back. */
-    pthread_mutex_lock(&b->lock);
-    while (b->used > 0)
-        pthread_cond_wait(&b->idle, &b->lock);
-    pthread_mutex_unlock(&b->lock);
-    pthread_cond_destroy(&b->idle);
-    pthread_mutex_destroy(&b->lock);
-    free(b);
-}
-
-bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n)
-{
-    pthread_mutex_lock(&b->lock);
-    bool ok = b->used + n <= b->limit;
-    if (ok)
-        b->used += n;
-    pthread_mutex_unlock(&b->lock);
-    return ok;
-}
-
-void pfs_budget_usage(struct pfs_budget *b, uint64_t *used_out, uint64_t *limit_out)
-{
-    pthread_mutex_lock(&b->lock);
-    *used_out = b->used;
-    *limit_out = b->limit;
-    pthread_mutex_unlock(&b->lock);
-}
-
-void pfs_budget_give(struct pfs_budget *b, uint64_t n)
-{
-    pthread_mutex_lock(&b->lock);
-    b->used -= n;
-    if (b->used == 0)
-        pthread_cond_broadcast(&b->idle);
-    pthread_mutex_unlock(&b->lock);
-}
 
 enum chunk_state { CHUNK_PENDING, CHUNK_DONE, CHUNK_FAILED };
 
@@ -93,7 +35,8 @@ struct chunk {
     bool from_store;   /* not all from the data cache: the store vouched */
     uint64_t crc;
     enum chunk_state state;
-    bool dropped;       /* no longer in the list: the task frees it */
+    bool dropped;       /* no longer in the list: the task (or the last unpin) frees it */
+    int pins;           /* replies sending straight from data (pfs_prefetch_unpin) */
     _Atomic int cancel; /* set when dropped: the transfer stops */
     struct pfs_status st;
     struct chunk *next;
@@ -356,7 +299,7 @@ static void fetch_task(void *arg)
         destroy(p);
     if (dropped) {
         size_t len = c->len;
-        free(c->data);
+        pfs_budget_buf_put(budget, c->data, len);
         free(c->key);
         free(c);
         pfs_budget_give(budget, len); /* last: the budget may be freed once all is back */
@@ -419,10 +362,16 @@ bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag)
     return same;
 }
 
+/* Frees a chunk out of the list, or leaves it to the last unpin while a
+ * reply still sends from it. Lock held. */
 static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
 {
+    if (c->pins > 0) {
+        c->dropped = true;
+        return;
+    }
+    pfs_budget_buf_put(p->budget, c->data, c->len);
     pfs_budget_give(p->budget, c->len);
-    free(c->data);
     free(c->key);
     free(c);
 }
@@ -450,9 +399,44 @@ static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
         p->fetched_end = 0;
 }
 
+/* Requests one chunk of len bytes at fetched_end, appended at *tail.
+ * False when the budget is spent or memory is short. Lock held. */
+static bool add_chunk(struct pfs_prefetch *p, struct chunk ***tail, uint64_t len)
+{
+    if (!pfs_budget_try_take(p->budget, len))
+        return false; /* back-pressure: read-ahead waits for memory */
+    struct chunk *c = calloc(1, sizeof(*c));
+    char *data = c ? pfs_budget_buf_get(p->budget, (size_t)len) : NULL;
+    char *key = data ? strdup(p->key) : NULL;
+    if (!key) {
+        pfs_budget_buf_put(p->budget, data, (size_t)len);
+        free(c);
+        pfs_budget_give(p->budget, len);
+        return false;
+    }
+    c->owner = p;
+    c->off = p->fetched_end;
+    c->len = (size_t)len;
+    c->data = data;
+    c->key = key;
+    snprintf(c->if_match, sizeof(c->if_match), "%s", p->etag);
+    c->state = CHUNK_PENDING;
+    if (pfs_pool_submit_class(p->pool, NULL, PFS_TASK_READAHEAD, fetch_task, c) != 0) {
+        free_chunk(p, c);
+        return false;
+    }
+    p->refs++;
+    **tail = c;
+    *tail = &c->next;
+    p->fetched_end += len;
+    return true;
+}
+
 /* Requests chunks until the window ahead of off is covered or the budget is
- * spent. Lock held. */
-static void extend(struct pfs_prefetch *p, uint64_t off)
+ * spent. head (0: none) is the length of a first, short chunk in front of the
+ * window, for the first read of a stream: its first bytes then wait for a
+ * GET of head bytes, not of a whole chunk. Lock held. */
+static void extend(struct pfs_prefetch *p, uint64_t off, uint64_t head)
 {
     if (p->fetched_end < off) {
         /* With a data cache every chunk is whole blocks (the last ends the
@@ -461,12 +445,17 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
         uint64_t start = p->dc ? off - off % BLOCK : off;
         p->fetched_end = start > p->fetched_end ? start : p->fetched_end;
     }
-    uint64_t want_end = off + p->window;
-    if (want_end > p->size)
-        want_end = p->size;
     struct chunk **tail = &p->chunks;
     while (*tail)
         tail = &(*tail)->next;
+    if (head && !p->chunks && !p->dc && p->fetched_end == off && off + head < p->size) {
+        if (!add_chunk(p, &tail, head))
+            return;
+        off += head;
+    }
+    uint64_t want_end = off + p->window;
+    if (want_end > p->size)
+        want_end = p->size;
     uint64_t max_chunk =
         p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
     if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
@@ -480,32 +469,8 @@ static void extend(struct pfs_prefetch *p, uint64_t off)
         uint64_t len = p->size - p->fetched_end;
         if (len > max_chunk)
             len = max_chunk;
-        if (!pfs_budget_try_take(p->budget, len))
-            return; /* back-pressure: read-ahead waits for memory */
-        struct chunk *c = calloc(1, sizeof(*c));
-        char *data = c ? malloc(len) : NULL;
-        char *key = data ? strdup(p->key) : NULL;
-        if (!key) {
-            free(data);
-            free(c);
-            pfs_budget_give(p->budget, len);
+        if (!add_chunk(p, &tail, len))
             return;
-        }
-        c->owner = p;
-        c->off = p->fetched_end;
-        c->len = (size_t)len;
-        c->data = data;
-        c->key = key;
-        snprintf(c->if_match, sizeof(c->if_match), "%s", p->etag);
-        c->state = CHUNK_PENDING;
-        if (pfs_pool_submit_class(p->pool, NULL, PFS_TASK_READAHEAD, fetch_task, c) != 0) {
-            free_chunk(p, c);
-            return;
-        }
-        p->refs++;
-        *tail = c;
-        tail = &c->next;
-        p->fetched_end += len;
     }
 }
 
@@ -567,9 +532,11 @@ static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, s
     return true;
 }
 
-ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
-                          struct pfs_status *st)
+ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
+                             const void **zc, struct pfs_prefetch_pin **pin, struct pfs_status *st)
 {
+    if (zc)
+        *zc = NULL, *pin = NULL;
     pfs_status_clear(st);
     if (off >= p->size || len == 0)
         return 0;
@@ -590,7 +557,15 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         /* Keep one chunk behind for reads that arrive late. */
         if (off > slack)
             drop_chunks(p, off - slack, false);
-        extend(p, off);
+        /* The first read of a stream: its bytes come with a short GET,
+         * the window's first chunk follows beside it. */
+        uint64_t head = 0;
+        if (!p->chunks && !p->served) {
+            head = (len + PFS_PREFETCH_HEAD - 1) / PFS_PREFETCH_HEAD * PFS_PREFETCH_HEAD;
+            if (head >= PFS_PREFETCH_MIN_WINDOW)
+                head = 0;
+        }
+        extend(p, off, head);
     }
     size_t done = 0;
     while (done < len) {
@@ -613,7 +588,15 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         if (in >= c->got)
             break; /* the object is shorter than we were told */
         size_t n = c->got - (size_t)in < len - done ? c->got - (size_t)in : len - done;
-        memcpy((char *)buf + done, c->data + in, n);
+        if (zc && done == 0 && n == len) {
+            /* All of it in this chunk: the reply sends from here. */
+            *zc = c->data + in;
+            *pin = (struct pfs_prefetch_pin *)c;
+            c->pins++;
+            p->refs++;
+        } else {
+            memcpy((char *)buf + done, c->data + in, n);
+        }
         done += n;
         if (in + n == c->len && p->window < PFS_PREFETCH_MAX_WINDOW)
             p->window *= 2; /* a whole chunk consumed in order: read further ahead */
@@ -680,10 +663,14 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
     if (off + done > p->next_expected || !sequential)
         p->next_expected = off + done;
     if (sequential)
-        extend(p, p->next_expected);
-    bool bad = check_whole(p, buf, off, done);
+        extend(p, p->next_expected, 0);
+    bool bad = check_whole(p, zc && *zc ? *zc : buf, off, done);
     pthread_mutex_unlock(&p->lock);
     if (bad) {
+        if (zc && *zc) {
+            pfs_prefetch_unpin(*pin);
+            *zc = NULL, *pin = NULL;
+        }
         pfs_status_clear(st);
         st->error = -EIO;
         pfs_status_set(st, "CRC64Mismatch", "the bytes read are not the object the store names",
@@ -691,6 +678,27 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
         return -1;
     }
     return (ssize_t)done;
+}
+
+ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
+                          struct pfs_status *st)
+{
+    return pfs_prefetch_read_zc(p, buf, len, off, NULL, NULL, st);
+}
+
+void pfs_prefetch_unpin(struct pfs_prefetch_pin *pin)
+{
+    if (!pin)
+        return;
+    struct chunk *c = (struct chunk *)pin;
+    struct pfs_prefetch *p = c->owner;
+    pthread_mutex_lock(&p->lock);
+    bool gone = --c->pins == 0 && c->dropped, last = --p->refs == 0;
+    if (gone)
+        free_chunk(p, c);
+    pthread_mutex_unlock(&p->lock);
+    if (last)
+        destroy(p);
 }
 
 void pfs_prefetch_free(struct pfs_prefetch *p)

@@ -14,20 +14,14 @@
 #include "client.h"
 #include "datacache.h"
 #include "pool.h"
+#include "readbudget.h"
 
 #define PFS_PREFETCH_MIN_WINDOW (1u << 20)
 #define PFS_PREFETCH_MAX_WINDOW (64u << 20)
 #define PFS_PREFETCH_MAX_CHUNK (8u << 20)
-
-/* The daemon-wide memory budget for read-ahead buffers. */
-struct pfs_budget;
-int pfs_budget_new(struct pfs_budget **out, uint64_t limit);
-void pfs_budget_free(struct pfs_budget *b);
-/* Takes n bytes if they fit; never blocks. */
-bool pfs_budget_try_take(struct pfs_budget *b, uint64_t n);
-void pfs_budget_give(struct pfs_budget *b, uint64_t n);
-/* Bytes of read-ahead buffers in use now, and the limit (a gauge). */
-void pfs_budget_usage(struct pfs_budget *b, uint64_t *used_out, uint64_t *limit_out);
+/* The first read of a stream is answered by a GET of this much (rounded up
+ * from the read's length), beside the window's first chunk. */
+#define PFS_PREFETCH_HEAD (128u << 10)
 
 struct pfs_prefetch;
 
@@ -72,6 +66,20 @@ bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag);
  * thread at a time. */
 ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
                           struct pfs_status *st);
+
+/* A chunk a reply sends from; pfs_prefetch_unpin lets go of it. */
+struct pfs_prefetch_pin;
+
+/* pfs_prefetch_read, but when all of the bytes lie in one chunk already read
+ * ahead, nothing is copied into buf: *zc points at them inside the chunk, and
+ * *pin keeps that chunk (and the reader) alive until pfs_prefetch_unpin, so
+ * the reply is written from there. Otherwise *zc and *pin are NULL and the
+ * bytes are in buf. On a sequential read this saves one copy of every byte. */
+ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
+                             const void **zc, struct pfs_prefetch_pin **pin, struct pfs_status *st);
+
+/* Lets go of a pin of pfs_prefetch_read_zc; NULL-safe, any thread. */
+void pfs_prefetch_unpin(struct pfs_prefetch_pin *pin);
 
 /* Cancels read-ahead in flight (it stops downloading) and lets go without
  * waiting for it: the last task to end frees the reader. NULL-safe. */

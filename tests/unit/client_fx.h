@@ -28,7 +28,9 @@ static inline void record_sleep(void *ctx, unsigned ms)
         f->sleeps[f->n_sleeps++] = ms;
 }
 
-static inline struct fx *make(enum pfs_dialect d, int retries)
+/* The client over a pool of `threads` workers (one: tasks run in the order
+ * they were submitted, so scripted answers meet their requests). */
+static inline struct fx *make_pool(enum pfs_dialect d, int retries, size_t threads)
 {
     struct fx *f = calloc(1, sizeof(*f));
     f->fake = fake_http_new();
@@ -47,7 +49,7 @@ static inline struct fx *make(enum pfs_dialect d, int retries)
     assert_int_equal(pfs_cred_new(&cred, "AK", "SK", NULL), 0);
     assert_int_equal(pfs_url_source_local_new(&f->src, &params, cred, 3600), 0);
     assert_int_equal(pfs_urlcache_new(&f->urls, f->src, &pfs_clock_realtime, 0, 360), 0);
-    assert_int_equal(pfs_pool_new(&f->pool, 4), 0);
+    assert_int_equal(pfs_pool_new(&f->pool, threads), 0);
     struct pfs_client_opts opts = {.retries = retries,
                                    .base_delay_ms = 100,
                                    .max_delay_ms = 400,
@@ -56,6 +58,11 @@ static inline struct fx *make(enum pfs_dialect d, int retries)
     assert_int_equal(
         pfs_client_new(&f->c, fake_http_transport(f->fake), f->urls, f->pool, d, "bkt", &opts), 0);
     return f;
+}
+
+static inline struct fx *make(enum pfs_dialect d, int retries)
+{
+    return make_pool(d, retries, 4);
 }
 
 static inline void destroy(struct fx *f)

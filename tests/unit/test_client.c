@@ -761,7 +761,7 @@ static void test_prefetch_data_cache(void **state)
     struct pfs_dcache *dc;
     struct pfs_budget *budget;
     assert_int_equal(pfs_dcache_open(&dc, dir, 0, err, sizeof(err)), 0);
-    assert_int_equal(pfs_budget_new(&budget, 64 * MiB), 0);
+    assert_int_equal(pfs_budget_new(&budget, 64 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
     const uint64_t size = 10 * MiB + 1000;
     char buf[8192];
     struct pfs_prefetch *p =
@@ -819,7 +819,7 @@ static void test_prefetch_whole_crc(void **state)
     (void)state;
     struct fx *f = make(PFS_DIALECT_TOS, 0);
     struct pfs_budget *budget;
-    assert_int_equal(pfs_budget_new(&budget, 64 * MiB), 0);
+    assert_int_equal(pfs_budget_new(&budget, 64 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
     const uint64_t size = 3 * MiB;
     char *want = malloc(size), *buf = malloc(size);
     for (uint64_t i = 0; i < size; i++)

@@ -1,0 +1,155 @@
+/* Read-ahead over the scripted transport: replies sent straight from a chunk
+ * (pfs_prefetch_read_zc) outlive their reader and give the budget back at the
+ * last unpin; a stream's first read is answered by a short GET in front of
+ * the window; full-size buffers are used again and freed once read-ahead is
+ * idle (readbudget.c). A one-thread pool keeps requests in submission order. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client_fx.h"
+#include "prefetch.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * 1024)
+
+static char pattern_at(uint64_t off)
+{
+    return (char)('a' + (off * 7 + off / 4093) % 26);
+}
+
+static void push_range(struct fx *f, uint64_t from, size_t len, uint64_t total)
+{
+    char *body = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        body[i] = pattern_at(from + i);
+    body[len] = '\0';
+    char cr[128];
+    snprintf(cr, sizeof(cr), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from,
+             from + len - 1, total);
+    fake_http_push(f->fake, 206, body, (const char *[]){cr, "ETag: \"v1\"", NULL});
+    free(body);
+}
+
+static void check_bytes(const char *buf, uint64_t off, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != pattern_at(off + i))
+            fail_msg("byte %" PRIu64 " differs", off + i);
+}
+
+static uint64_t used(struct pfs_budget *b)
+{
+    uint64_t u, limit;
+    pfs_budget_usage(b, &u, &limit);
+    return u;
+}
+
+static void test_reply_from_the_chunk_outlives_its_reader(void **state)
+{
+    (void)state;
+    struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
+    struct pfs_budget *b;
+    assert_int_equal(pfs_budget_new(&b, 64 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
+    push_range(f, 0, 16, 16);
+    struct pfs_prefetch *p = pfs_prefetch_new(f->c, f->pool, b, NULL, "bkt", "k", "\"v1\"", 16);
+    assert_non_null(p);
+    char buf[8];
+    memset(buf, 'X', sizeof(buf));
+    const void *zc;
+    struct pfs_prefetch_pin *pin;
+    struct pfs_status st;
+    assert_int_equal(pfs_prefetch_read_zc(p, buf, 4, 0, &zc, &pin, &st), 4);
+    assert_non_null(zc);
+    assert_non_null(pin);
+    check_bytes(zc, 0, 4);
+    assert_memory_equal(buf, "XXXXXXXX", 8); /* nothing was copied */
+    /* The handle closes while the reply is still being written. */
+    pfs_prefetch_free(p);
+    assert_int_equal(used(b), 16);
+    check_bytes(zc, 0, 4);
+    pfs_prefetch_unpin(pin);
+    assert_int_equal(used(b), 0);
+    pfs_prefetch_unpin(NULL);
+    assert_int_equal(fake_http_count(f->fake), 1); /* the object is shorter than a head */
+    pfs_budget_free(b);
+    destroy(f);
+}
+
+static void test_first_read_takes_a_short_get_then_the_window(void **state)
+{
+    (void)state;
+    struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
+    const uint64_t size = 4 * MiB, head = PFS_PREFETCH_HEAD;
+    /* A budget of exactly these two chunks: no read-ahead beyond them. */
+    struct pfs_budget *b;
+    assert_int_equal(pfs_budget_new(&b, head + PFS_PREFETCH_MIN_WINDOW, PFS_PREFETCH_MAX_CHUNK), 0);
+    push_range(f, 0, head, size);
+    push_range(f, head, PFS_PREFETCH_MIN_WINDOW, size);
+    struct pfs_prefetch *p = pfs_prefetch_new(f->c, f->pool, b, NULL, "bkt", "k", "\"v1\"", size);
+    char buf[8192];
+    const void *zc;
+    struct pfs_prefetch_pin *pin;
+    struct pfs_status st;
+    assert_int_equal(pfs_prefetch_read_zc(p, buf, 4096, 0, &zc, &pin, &st), 4096);
+    assert_non_null(zc);
+    check_bytes(zc, 0, 4096);
+    pfs_prefetch_unpin(pin);
+    assert_string_equal(fake_http_header(f->fake, 0, "Range"), "bytes=0-131071");
+    assert_string_equal(fake_http_header(f->fake, 1, "Range"), "bytes=131072-1179647");
+    assert_string_equal(fake_http_header(f->fake, 1, "If-Match"), "\"v1\"");
+    /* A read across the two chunks is copied. */
+    assert_int_equal(pfs_prefetch_read_zc(p, buf, 8192, head - 4096, &zc, &pin, &st), 8192);
+    assert_null(zc);
+    assert_null(pin);
+    check_bytes(buf, head - 4096, 8192);
+    pfs_prefetch_free(p);
+    assert_int_equal(fake_http_count(f->fake), 2);
+    pfs_budget_free(b);
+    destroy(f);
+}
+
+static void test_full_size_buffers_are_reused_while_reading(void **state)
+{
+    (void)state;
+    struct pfs_budget *b;
+    assert_int_equal(pfs_budget_new(&b, 100, 10), 0);
+    assert_true(pfs_budget_try_take(b, 10));
+    assert_true(pfs_budget_try_take(b, 10));
+    char *one = pfs_budget_buf_get(b, 10), *two = pfs_budget_buf_get(b, 10);
+    assert_non_null(one);
+    assert_non_null(two);
+    pfs_budget_buf_put(b, one, 10);
+    pfs_budget_give(b, 10);
+    assert_int_equal(pfs_budget_spares(b), 1); /* still reading: kept */
+    assert_ptr_equal(pfs_budget_buf_get(b, 10), one);
+    assert_int_equal(pfs_budget_spares(b), 0);
+    char *small = pfs_budget_buf_get(b, 3); /* another size: plain malloc */
+    pfs_budget_buf_put(b, small, 3);
+    assert_int_equal(pfs_budget_spares(b), 0);
+    pfs_budget_buf_put(b, one, 10);
+    pfs_budget_buf_put(b, two, 10);
+    assert_int_equal(pfs_budget_spares(b), 2);
+    pfs_budget_give(b, 10);
+    assert_int_equal(used(b), 0);
+    assert_int_equal(pfs_budget_spares(b), 0); /* idle: nothing held */
+    assert_false(pfs_budget_try_take(b, 101));
+    pfs_budget_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_from_the_chunk_outlives_its_reader),
+        cmocka_unit_test(test_first_read_takes_a_short_get_then_the_window),
+        cmocka_unit_test(test_full_size_buffers_are_reused_while_reading),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
