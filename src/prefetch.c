@@ -58,6 +58,7 @@ struct pfs_prefetch {
     uint64_t next_expected; /* where a sequential reader reads next */
     uint64_t window;
     uint64_t fetched_end; /* end of the last chunk requested */
+    bool head_only;       /* the first read's short GET is all that was requested */
     struct chunk *chunks;
     int refs;              /* the handle's, plus one per chunk whose task has not ended */
     struct pfs_dcache *dc; /* NULL: no data cache */
@@ -395,8 +396,10 @@ static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
             pp = &c->next;
         }
     }
-    if (all)
+    if (all) {
         p->fetched_end = 0;
+        p->head_only = false;
+    }
 }
 
 /* Requests one chunk of len bytes at fetched_end, appended at *tail.
@@ -433,10 +436,12 @@ static bool add_chunk(struct pfs_prefetch *p, struct chunk ***tail, uint64_t len
 }
 
 /* Requests chunks until the window ahead of off is covered or the budget is
- * spent. head (0: none) is the length of a first, short chunk in front of the
- * window, for the first read of a stream: its first bytes then wait for a
- * GET of head bytes, not of a whole chunk. Lock held. */
-static void extend(struct pfs_prefetch *p, uint64_t off, uint64_t head)
+ * spent. head (0: none) is the length of a first, short chunk for the first
+ * read of a stream larger than the least window: its first bytes then wait
+ * for a GET of head bytes, not of a whole chunk, and the window follows from
+ * the second read on. True when only that short chunk was requested. Lock
+ * held. */
+static bool extend(struct pfs_prefetch *p, uint64_t off, uint64_t head)
 {
     if (p->fetched_end < off) {
         /* With a data cache every chunk is whole blocks (the last ends the
@@ -448,18 +453,28 @@ static void extend(struct pfs_prefetch *p, uint64_t off, uint64_t head)
     struct chunk **tail = &p->chunks;
     while (*tail)
         tail = &(*tail)->next;
-    if (head && !p->chunks && !p->dc && p->fetched_end == off && off + head < p->size) {
-        if (!add_chunk(p, &tail, head))
-            return;
-        off += head;
+    if (head && !p->chunks && !p->dc && p->fetched_end == off && off + head < p->size &&
+        p->size > PFS_PREFETCH_MIN_WINDOW) {
+        /* The window waits for a second read: a reader of the first bytes
+         * alone (file(1), head -c) costs this one GET. */
+        p->head_only = add_chunk(p, &tail, head);
+        return p->head_only;
     }
     uint64_t want_end = off + p->window;
-    if (want_end > p->size)
-        want_end = p->size;
     uint64_t max_chunk =
         p->window / 2 > PFS_PREFETCH_MIN_WINDOW ? p->window / 2 : PFS_PREFETCH_MIN_WINDOW;
     if (max_chunk > PFS_PREFETCH_MAX_CHUNK)
         max_chunk = PFS_PREFETCH_MAX_CHUNK;
+    if (p->head_only) {
+        /* The second read, still inside the short chunk: the window's first
+         * chunk starts where it ends, whole, so a read that crosses into it
+         * does not fetch the gap on its own. */
+        p->head_only = false;
+        if (want_end < p->fetched_end + max_chunk)
+            want_end = p->fetched_end + max_chunk;
+    }
+    if (want_end > p->size)
+        want_end = p->size;
     /* Only whole chunks: topping the window up by what the last read
      * consumed would turn every 128 KiB kernel read into its own GET once
      * the window stops growing. The window is refilled when a whole chunk
@@ -470,8 +485,9 @@ static void extend(struct pfs_prefetch *p, uint64_t off, uint64_t head)
         if (len > max_chunk)
             len = max_chunk;
         if (!add_chunk(p, &tail, len))
-            return;
+            return false;
     }
+    return false;
 }
 
 static struct chunk *chunk_at(struct pfs_prefetch *p, uint64_t off)
@@ -547,6 +563,7 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
      * so they arrive slightly out of order: anything near the read position
      * or inside what is already requested still counts as sequential. */
     uint64_t slack = PFS_PREFETCH_MIN_WINDOW;
+    bool head_only = false;
     bool sequential = chunk_at(p, off) != NULL ||
                       (off + slack >= p->next_expected && off <= p->next_expected + slack);
     if (!sequential) {
@@ -557,15 +574,15 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         /* Keep one chunk behind for reads that arrive late. */
         if (off > slack)
             drop_chunks(p, off - slack, false);
-        /* The first read of a stream: its bytes come with a short GET,
-         * the window's first chunk follows beside it. */
+        /* The first read of a stream: its bytes come with a short GET
+         * alone; the window starts at the second read. */
         uint64_t head = 0;
         if (!p->chunks && !p->served) {
             head = (len + PFS_PREFETCH_HEAD - 1) / PFS_PREFETCH_HEAD * PFS_PREFETCH_HEAD;
             if (head >= PFS_PREFETCH_MIN_WINDOW)
                 head = 0;
         }
-        extend(p, off, head);
+        head_only = extend(p, off, head);
     }
     size_t done = 0;
     while (done < len) {
@@ -662,7 +679,7 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
     pthread_mutex_lock(&p->lock);
     if (off + done > p->next_expected || !sequential)
         p->next_expected = off + done;
-    if (sequential)
+    if (sequential && !head_only)
         extend(p, p->next_expected, 0);
     bool bad = check_whole(p, zc && *zc ? *zc : buf, off, done);
     pthread_mutex_unlock(&p->lock);

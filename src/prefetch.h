@@ -19,8 +19,9 @@
 #define PFS_PREFETCH_MIN_WINDOW (1u << 20)
 #define PFS_PREFETCH_MAX_WINDOW (64u << 20)
 #define PFS_PREFETCH_MAX_CHUNK (8u << 20)
-/* The first read of a stream is answered by a GET of this much (rounded up
- * from the read's length), beside the window's first chunk. */
+/* The first read of a stream larger than PFS_PREFETCH_MIN_WINDOW is answered
+ * by a GET of this much (rounded up from the read's length); the window
+ * starts at the second read. */
 #define PFS_PREFETCH_HEAD (128u << 10)
 
 struct pfs_prefetch;
