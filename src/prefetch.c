@@ -61,6 +61,7 @@ struct pfs_prefetch {
     bool head_only;       /* the first read's short GET is all that was requested */
     struct chunk *chunks;
     int refs;              /* the handle's, plus one per chunk whose task has not ended */
+    int waiting;           /* reads waiting for a chunk (pfs_prefetch_waiting) */
     struct pfs_dcache *dc; /* NULL: no data cache */
     char *bucket;          /* of the cache's identities */
     /* Whole-object CRC-64 (TOS): unknown until an answer says whether the
@@ -589,8 +590,15 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         struct chunk *c = sequential ? chunk_at(p, off + done) : NULL;
         if (!c)
             break;
-        while (c->state == CHUNK_PENDING)
+        if (c->state == CHUNK_PENDING) {
+            /* Look the chunk up again after the wait, never keep c: another
+             * read may drop it meanwhile (a jump, a failure, a repin), and
+             * its task then frees it and reuses its buffer. */
+            p->waiting++;
             pthread_cond_wait(&p->changed, &p->lock);
+            p->waiting--;
+            continue;
+        }
         if (c->state == CHUNK_FAILED) {
             *st = c->st;
             if (st->http_status == 412 && done == 0 && repin_or_fail(p, st))
@@ -701,6 +709,14 @@ ssize_t pfs_prefetch_read(struct pfs_prefetch *p, void *buf, size_t len, uint64_
                           struct pfs_status *st)
 {
     return pfs_prefetch_read_zc(p, buf, len, off, NULL, NULL, st);
+}
+
+int pfs_prefetch_waiting(struct pfs_prefetch *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 void pfs_prefetch_unpin(struct pfs_prefetch_pin *pin)

@@ -82,6 +82,10 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
 /* Lets go of a pin of pfs_prefetch_read_zc; NULL-safe, any thread. */
 void pfs_prefetch_unpin(struct pfs_prefetch_pin *pin);
 
+/* How many reads of p wait for a chunk being downloaded now (lets a race
+ * test act exactly while one waits). */
+int pfs_prefetch_waiting(struct pfs_prefetch *p);
+
 /* Cancels read-ahead in flight (it stops downloading) and lets go without
  * waiting for it: the last task to end frees the reader. NULL-safe. */
 void pfs_prefetch_free(struct pfs_prefetch *p);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,6 +28,9 @@ struct fake_http {
     size_t n_script, next;
     struct fake_request reqs[FAKE_MAX];
     size_t n_reqs;
+    pthread_cond_t changed;
+    long hold; /* index of the request kept until fake_http_release, or -1 */
+    bool held; /* that request has arrived and waits */
 };
 
 static char *read_body(const struct pfs_http_body *b, size_t *len, uint64_t *crc)
@@ -83,8 +87,15 @@ static int fake_perform(void *ctx, const struct pfs_http_request *req,
         resp->transport_error = -EPROTO;
         return -EPROTO; /* an unscripted request: the test will see the failure */
     }
+    long index = (long)f->n_reqs;
     struct fake_request *r = &f->reqs[f->n_reqs++];
     struct scripted *s = &f->script[f->next++];
+    if (index == f->hold) {
+        f->held = true;
+        pthread_cond_broadcast(&f->changed);
+        while (f->hold == index)
+            pthread_cond_wait(&f->changed, &f->lock);
+    }
     pthread_mutex_unlock(&f->lock);
 
     r->method = strdup(req->method);
@@ -138,6 +149,8 @@ struct fake_http *fake_http_new(void)
 {
     struct fake_http *f = calloc(1, sizeof(*f));
     pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->changed, NULL);
+    f->hold = -1;
     f->http.ops = &fake_ops;
     f->http.ctx = f;
     return f;
@@ -163,6 +176,7 @@ void fake_http_free(struct fake_http *f)
             free(f->reqs[i].headers[j]);
     }
     pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->changed);
     free(f);
 }
 
@@ -181,6 +195,31 @@ void fake_http_push_error(struct fake_http *f, int err)
 {
     pthread_mutex_lock(&f->lock);
     f->script[f->n_script++].err = err;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_hold(struct fake_http *f, size_t i)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold = (long)i;
+    f->held = false;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_wait_held(struct fake_http *f)
+{
+    pthread_mutex_lock(&f->lock);
+    while (!f->held)
+        pthread_cond_wait(&f->changed, &f->lock);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_release(struct fake_http *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold = -1;
+    f->held = false;
+    pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
 }
 

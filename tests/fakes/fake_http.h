@@ -30,6 +30,12 @@ void fake_http_push(struct fake_http *f, long status, const char *body, const ch
 /* Queues a transport failure (-ECONNRESET, -ETIMEDOUT, ...). */
 void fake_http_push_error(struct fake_http *f, int err);
 
+/* Request i (counted from 0, in arrival order) waits inside the transport
+ * until fake_http_release; fake_http_wait_held returns once it arrived. */
+void fake_http_hold(struct fake_http *f, size_t i);
+void fake_http_wait_held(struct fake_http *f);
+void fake_http_release(struct fake_http *f);
+
 size_t fake_http_count(const struct fake_http *f);
 const struct fake_request *fake_http_request(const struct fake_http *f, size_t i);
 /* The value of header `name` (case-insensitive) in request i, or NULL. */

@@ -5,6 +5,7 @@
  * freed once read-ahead is idle (readbudget.c). A one-thread pool keeps
  * requests in submission order. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -120,6 +122,60 @@ static void test_first_read_takes_a_short_get_then_the_window(void **state)
     destroy(f);
 }
 
+struct reader {
+    struct pfs_prefetch *p;
+    uint64_t off;
+    size_t len;
+    char buf[4096];
+    ssize_t n;
+};
+
+static void *read_in_thread(void *arg)
+{
+    struct reader *r = arg;
+    struct pfs_status st;
+    r->n = pfs_prefetch_read(r->p, r->buf, r->len, r->off, &st);
+    return NULL;
+}
+
+/* A read waits for its chunk; another read of the handle jumps, which drops
+ * that chunk, and the chunk's task then frees it. The waiting read must look
+ * again rather than touch the freed chunk (ASan), and reads the right bytes
+ * with a GET of its own. */
+static void test_a_chunk_dropped_while_a_read_waits_for_it(void **state)
+{
+    (void)state;
+    struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
+    const uint64_t size = 4 * MiB, head = PFS_PREFETCH_HEAD;
+    struct pfs_budget *b; /* room for the short chunk alone: no read-ahead after it */
+    assert_int_equal(pfs_budget_new(&b, head, PFS_PREFETCH_MAX_CHUNK), 0);
+    push_range(f, 0, head, size);       /* 0: the short chunk, held */
+    push_range(f, 3 * MiB, 4096, size); /* 1: the jump's own GET */
+    push_range(f, 0, 4096, size);       /* 2: the waiting read's own GET */
+    fake_http_hold(f->fake, 0);
+    struct pfs_prefetch *p = pfs_prefetch_new(f->c, f->pool, b, NULL, "bkt", "k", "\"v1\"", size);
+    struct reader a = {.p = p, .off = 0, .len = 4096};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, read_in_thread, &a), 0);
+    fake_http_wait_held(f->fake);
+    while (pfs_prefetch_waiting(p) == 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL); /* until it waits: not a timing guess */
+    char buf[4096];
+    struct pfs_status st;
+    assert_int_equal(pfs_prefetch_read(p, buf, 4096, 3 * MiB, &st), 4096);
+    check_bytes(buf, 3 * MiB, 4096);
+    fake_http_release(f->fake);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.n, 4096);
+    check_bytes(a.buf, 0, 4096);
+    assert_int_equal(fake_http_count(f->fake), 3);
+    assert_string_equal(fake_http_header(f->fake, 2, "Range"), "bytes=0-4095");
+    pfs_prefetch_free(p);
+    assert_int_equal(used(b), 0);
+    pfs_budget_free(b);
+    destroy(f);
+}
+
 static void test_full_size_buffers_are_reused_while_reading(void **state)
 {
     (void)state;
@@ -154,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_reply_from_the_chunk_outlives_its_reader),
         cmocka_unit_test(test_first_read_takes_a_short_get_then_the_window),
         cmocka_unit_test(test_full_size_buffers_are_reused_while_reading),
+        cmocka_unit_test(test_a_chunk_dropped_while_a_read_waits_for_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
