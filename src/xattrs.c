@@ -195,7 +195,9 @@ int pfs_xattrs_parse(struct pfs_xattrs *out, const char *encoded)
                 }
             const char *k = p, *v = colon ? colon + 1 : NULL;
             size_t kn = colon ? (size_t)(colon - p) : 0, vn = colon ? (size_t)(end - v) : 0;
-            if (colon && unquote(&k, &kn) && unquote(&v, &vn) && kn > 0) {
+            /* A name with a NUL (%00) is no name an xattr call can give:
+             * skipped, as s3fs's C strings would cut it to another one. */
+            if (colon && unquote(&k, &kn) && unquote(&v, &vn) && kn > 0 && !memchr(k, '\0', kn)) {
                 uint8_t *val = malloc(vn + 1);
                 size_t len;
                 if (!val)

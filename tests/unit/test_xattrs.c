@@ -76,14 +76,10 @@ static void test_foreign_garbage(void **state)
 {
     (void)state;
     struct pfs_xattrs x;
-    const char *bad[] = {"",
-                         "not json",
-                         "%ZZ",
-                         "%7B",
-                         "%7D%7B",
-                         "%7B%22a%22%7D",
-                         "%7B%22a%22%3A%22%21%21%22%7D",
-                         "%7B%3A%22YQ%3D%3D%22%7D"};
+    const char *bad[] = {"", "not json", "%ZZ", "%7B", "%7D%7B", "%7B%22a%22%7D",
+                         "%7B%22a%22%3A%22%21%21%22%7D", "%7B%3A%22YQ%3D%3D%22%7D",
+                         /* a NUL in the name (found by fuzz.meta) */
+                         "%7B%22%00a%22%3A%22YQ%3D%3D%22%7D", "%7B%22a%00%22%3A%22YQ%3D%3D%22%7D"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(pfs_xattrs_parse(&x, bad[i]), 0);
         assert_int_equal(x.n, 0);
