@@ -56,6 +56,7 @@ struct pfs_prefetch {
     bool logged;    /* the version change was logged */
     uint64_t size;
     uint64_t next_expected; /* where a sequential reader reads next */
+    size_t max_len;         /* the longest read asked for (reorder_span) */
     uint64_t window;
     uint64_t fetched_end; /* end of the last chunk requested */
     bool head_only;       /* the first read's short GET is all that was requested */
@@ -549,6 +550,20 @@ static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, s
     return true;
 }
 
+/* How far out of order a sequential reader's reads may arrive. The kernel
+ * sends its read-ahead as several requests at once, taken by several FUSE
+ * threads, so they arrive in any order within about two read-ahead windows;
+ * a larger read_ahead_kb sends more and longer requests at once (1 MiB
+ * each, 8 in flight with 4096). Eight of the longest read seen, and never
+ * less than the least window: with the kernel's default (128 KiB requests)
+ * that is 1 MiB. Treating such a late read as a jump dropped the whole
+ * window every few reads (661 GETs for 512 MiB with read_ahead_kb=4096). */
+static uint64_t reorder_span(const struct pfs_prefetch *p)
+{
+    uint64_t span = 8 * (uint64_t)p->max_len;
+    return span > PFS_PREFETCH_MIN_WINDOW ? span : PFS_PREFETCH_MIN_WINDOW;
+}
+
 ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
                              const void **zc, struct pfs_prefetch_pin **pin, struct pfs_status *st)
 {
@@ -560,10 +575,11 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
     if (len > p->size - off)
         len = (size_t)(p->size - off);
     pthread_mutex_lock(&p->lock);
-    /* The kernel sends a sequential reader's requests from several threads,
-     * so they arrive slightly out of order: anything near the read position
-     * or inside what is already requested still counts as sequential. */
-    uint64_t slack = PFS_PREFETCH_MIN_WINDOW;
+    if (len > p->max_len)
+        p->max_len = len;
+    /* Anything near the read position (see reorder_span) or inside what is
+     * already requested still counts as sequential. */
+    uint64_t slack = reorder_span(p);
     bool head_only = false;
     bool sequential = chunk_at(p, off) != NULL ||
                       (off + slack >= p->next_expected && off <= p->next_expected + slack);
@@ -572,7 +588,7 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         drop_chunks(p, 0, true);
         p->window = PFS_PREFETCH_MIN_WINDOW;
     } else {
-        /* Keep one chunk behind for reads that arrive late. */
+        /* Keep what lies within the span behind for reads that arrive late. */
         if (off > slack)
             drop_chunks(p, off - slack, false);
         /* The first read of a stream: its bytes come with a short GET

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +32,11 @@ struct fake_http {
     pthread_cond_t changed;
     long hold; /* index of the request kept until fake_http_release, or -1 */
     bool held; /* that request has arrived and waits */
+    /* fake_http_serve_object: the object that answers unscripted ranges */
+    unsigned long long obj_size;
+    char obj_etag[80];
+    char (*obj_byte)(unsigned long long off);
+    struct scripted synth[FAKE_MAX]; /* the answers made for it */
 };
 
 static char *read_body(const struct pfs_http_body *b, size_t *len, uint64_t *crc)
@@ -77,19 +83,51 @@ static int deliver(const struct pfs_http_request *req, struct pfs_http_response 
     return 0;
 }
 
+/* The served object's answer to req's Range (lock held); 416 without one
+ * that fits. */
+static struct scripted *answer_range(struct fake_http *f, const struct pfs_http_request *req,
+                                     struct scripted *s)
+{
+    unsigned long long a = 0, b = 0;
+    bool ok = false;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, "Range") == 0)
+            ok = sscanf(req->headers[i].value, "bytes=%llu-%llu", &a, &b) == 2;
+    if (!ok || a > b || a >= f->obj_size) {
+        s->status = 416;
+        s->body = strdup("");
+        return s;
+    }
+    if (b >= f->obj_size)
+        b = f->obj_size - 1;
+    size_t len = (size_t)(b - a + 1);
+    s->status = 206;
+    s->body = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        s->body[i] = f->obj_byte(a + i);
+    s->body[len] = '\0';
+    char h[160];
+    snprintf(h, sizeof(h), "Content-Range: bytes %llu-%llu/%llu", a, b, f->obj_size);
+    s->headers[s->n_headers++] = strdup(h);
+    snprintf(h, sizeof(h), "ETag: %s", f->obj_etag);
+    s->headers[s->n_headers++] = strdup(h);
+    return s;
+}
+
 static int fake_perform(void *ctx, const struct pfs_http_request *req,
                         struct pfs_http_response *resp)
 {
     struct fake_http *f = ctx;
     pthread_mutex_lock(&f->lock);
-    if (f->n_reqs == FAKE_MAX || f->next == f->n_script) {
+    bool synth = f->next == f->n_script && f->obj_byte && strcmp(req->method, "GET") == 0;
+    if (f->n_reqs == FAKE_MAX || (f->next == f->n_script && !synth)) {
         pthread_mutex_unlock(&f->lock);
         resp->transport_error = -EPROTO;
         return -EPROTO; /* an unscripted request: the test will see the failure */
     }
     long index = (long)f->n_reqs;
     struct fake_request *r = &f->reqs[f->n_reqs++];
-    struct scripted *s = &f->script[f->next++];
+    struct scripted *s = synth ? answer_range(f, req, &f->synth[index]) : &f->script[f->next++];
     if (index == f->hold) {
         f->held = true;
         pthread_cond_broadcast(&f->changed);
@@ -161,13 +199,19 @@ struct pfs_http *fake_http_transport(struct fake_http *f)
     return &f->http;
 }
 
+static void free_scripted(struct scripted *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].body);
+        for (size_t j = 0; j < s[i].n_headers; j++)
+            free(s[i].headers[j]);
+    }
+}
+
 void fake_http_free(struct fake_http *f)
 {
-    for (size_t i = 0; i < f->n_script; i++) {
-        free(f->script[i].body);
-        for (size_t j = 0; j < f->script[i].n_headers; j++)
-            free(f->script[i].headers[j]);
-    }
+    free_scripted(f->script, f->n_script);
+    free_scripted(f->synth, f->n_reqs);
     for (size_t i = 0; i < f->n_reqs; i++) {
         free(f->reqs[i].method);
         free(f->reqs[i].url);
@@ -220,6 +264,16 @@ void fake_http_release(struct fake_http *f)
     f->hold = -1;
     f->held = false;
     pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_serve_object(struct fake_http *f, unsigned long long size, const char *etag,
+                            char (*byte_at)(unsigned long long off))
+{
+    pthread_mutex_lock(&f->lock);
+    f->obj_size = size;
+    snprintf(f->obj_etag, sizeof(f->obj_etag), "%s", etag);
+    f->obj_byte = byte_at;
     pthread_mutex_unlock(&f->lock);
 }
 

@@ -36,6 +36,12 @@ void fake_http_hold(struct fake_http *f, size_t i);
 void fake_http_wait_held(struct fake_http *f);
 void fake_http_release(struct fake_http *f);
 
+/* Once the script is used up, answers every GET with a Range (bytes=A-B) as
+ * a store holding an object of size bytes, byte i being byte_at(i), with the
+ * ETag etag: 206 with its Content-Range. byte_at must not return '\0'. */
+void fake_http_serve_object(struct fake_http *f, unsigned long long size, const char *etag,
+                            char (*byte_at)(unsigned long long off));
+
 size_t fake_http_count(const struct fake_http *f);
 const struct fake_request *fake_http_request(const struct fake_http *f, size_t i);
 /* The value of header `name` (case-insensitive) in request i, or NULL. */

@@ -176,6 +176,62 @@ static void test_a_chunk_dropped_while_a_read_waits_for_it(void **state)
     destroy(f);
 }
 
+static char object_byte(unsigned long long off)
+{
+    return pattern_at(off);
+}
+
+/* Reads 64 MiB in 1 MiB reads, each group of eight in the order given;
+ * returns the GETs it cost and checks that every byte was fetched once (a
+ * read taken for a jump drops the window, whose bytes are fetched again). */
+static size_t read_in_groups_of_eight(const int order[8])
+{
+    struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
+    const uint64_t size = 64 * MiB;
+    fake_http_serve_object(f->fake, size, "\"v1\"", object_byte);
+    struct pfs_budget *b;
+    assert_int_equal(pfs_budget_new(&b, 512 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
+    struct pfs_prefetch *p = pfs_prefetch_new(f->c, f->pool, b, NULL, "bkt", "k", "\"v1\"", size);
+    char *buf = malloc(MiB);
+    struct pfs_status st;
+    for (uint64_t group = 0; group < size / (8 * MiB); group++)
+        for (int i = 0; i < 8; i++) {
+            uint64_t off = (group * 8 + (uint64_t)order[i]) * MiB;
+            assert_int_equal(pfs_prefetch_read(p, buf, MiB, off, &st), (ssize_t)MiB);
+            check_bytes(buf, off, MiB);
+        }
+    free(buf);
+    pfs_prefetch_free(p);
+    size_t gets = fake_http_count(f->fake);
+    uint64_t fetched = 0;
+    for (size_t i = 0; i < gets; i++) {
+        unsigned long long a, z;
+        const char *range = fake_http_header(f->fake, i, "Range");
+        assert_non_null(range);
+        assert_int_equal(sscanf(range, "bytes=%llu-%llu", &a, &z), 2);
+        fetched += z - a + 1;
+    }
+    assert_int_equal(fetched, size);
+    pfs_budget_free(b);
+    destroy(f);
+    return gets;
+}
+
+/* With a larger read_ahead_kb the kernel sends 1 MiB reads, eight at a time,
+ * taken by several FUSE threads: they arrive in any order within that span.
+ * None of them may count as a jump (which dropped the window and fetched it
+ * again: 661 GETs for 512 MiB with read_ahead_kb=4096). */
+static void test_reads_arriving_out_of_order_stay_sequential(void **state)
+{
+    (void)state;
+    static const int in_order[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    static const int scrambled[8] = {0, 3, 1, 7, 2, 6, 4, 5};
+    size_t ordered = read_in_groups_of_eight(in_order);
+    assert_true(ordered <= 16); /* the chunks grow from 1 MiB to the largest */
+    /* The window grows a little later (12 and 15 GETs), never starts over. */
+    assert_true(read_in_groups_of_eight(scrambled) <= 16);
+}
+
 static void test_full_size_buffers_are_reused_while_reading(void **state)
 {
     (void)state;
@@ -211,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_first_read_takes_a_short_get_then_the_window),
         cmocka_unit_test(test_full_size_buffers_are_reused_while_reading),
         cmocka_unit_test(test_a_chunk_dropped_while_a_read_waits_for_it),
+        cmocka_unit_test(test_reads_arriving_out_of_order_stay_sequential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
