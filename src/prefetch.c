@@ -27,6 +27,7 @@ struct chunk {
     struct pfs_prefetch *owner;
     uint64_t off;
     size_t len, got;
+    size_t served; /* bytes returned from it: once all are, it is dropped */
     char *data;
     char *key;         /* the key when it was requested */
     char if_match[80]; /* the pinned version when it was requested ("" none) */
@@ -379,6 +380,18 @@ static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
     free(c);
 }
 
+/* Unlinks one chunk whose bytes have all been returned and releases it.
+ * Lock held. */
+static void drop_chunk(struct pfs_prefetch *p, struct chunk *c)
+{
+    for (struct chunk **pp = &p->chunks; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            free_chunk(p, c);
+            return;
+        }
+}
+
 /* Unlinks and releases every chunk that ends before before_end (or all):
  * those in flight are cancelled and freed by their task. Lock held. */
 static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
@@ -551,16 +564,20 @@ static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, s
 }
 
 /* How far out of order a sequential reader's reads may arrive. The kernel
- * sends its read-ahead as several requests at once, taken by several FUSE
- * threads, so they arrive in any order within about two read-ahead windows;
- * a larger read_ahead_kb sends more and longer requests at once (1 MiB
- * each, 8 in flight with 4096). Eight of the longest read seen, and never
- * less than the least window: with the kernel's default (128 KiB requests)
- * that is 1 MiB. Treating such a late read as a jump dropped the whole
- * window every few reads (661 GETs for 512 MiB with read_ahead_kb=4096). */
+ * sends its read-ahead as many requests at once, taken by several FUSE
+ * threads, so they arrive in any order within about two of its read-ahead
+ * windows; a larger read_ahead_kb sends more of them, and longer ones (1 MiB
+ * each from 1024 on: 16384 brought reads 26 MiB late). Sixteen of the
+ * longest read seen or this handle's own window, whichever is larger, and
+ * never less than the least window: with the kernel's default (128 KiB
+ * requests) and no read-ahead yet, 2 MiB. Treating such a late read as a
+ * jump dropped the whole window every few reads (661 GETs for 512 MiB with
+ * read_ahead_kb=4096). A random reader's window stays at its least. */
 static uint64_t reorder_span(const struct pfs_prefetch *p)
 {
-    uint64_t span = 8 * (uint64_t)p->max_len;
+    uint64_t span = 16 * (uint64_t)p->max_len;
+    if (span < p->window)
+        span = p->window;
     return span > PFS_PREFETCH_MIN_WINDOW ? span : PFS_PREFETCH_MIN_WINDOW;
 }
 
@@ -588,7 +605,8 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         drop_chunks(p, 0, true);
         p->window = PFS_PREFETCH_MIN_WINDOW;
     } else {
-        /* Keep what lies within the span behind for reads that arrive late. */
+        /* Keep what lies within the span behind for reads that arrive late
+         * (a chunk all read is dropped as soon as it is). */
         if (off > slack)
             drop_chunks(p, off - slack, false);
         /* The first read of a stream: its bytes come with a short GET
@@ -641,6 +659,9 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         done += n;
         if (in + n == c->len && p->window < PFS_PREFETCH_MAX_WINDOW)
             p->window *= 2; /* a whole chunk consumed in order: read further ahead */
+        c->served += n;
+        if (c->served >= c->got)
+            drop_chunk(p, c); /* the page cache holds its bytes now: nobody asks again */
     }
     if (done > 0)
         p->served = true;

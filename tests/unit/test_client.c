@@ -833,7 +833,7 @@ static void test_prefetch_whole_crc(void **state)
         struct pfs_prefetch *p =
             pfs_prefetch_new(f->c, f->pool, budget, NULL, "bkt", "k", "\"v\"", size);
         /* Out of order: the end, then the middle, then the start. 1 MiB
-         * reads arrive in any order within 8 MiB (prefetch.c reorder_span):
+         * reads arrive in any order within 16 MiB (prefetch.c reorder_span):
          * the first one's read-ahead chunk holds the end, the others fetch
          * their own ranges. */
         push_range(f, 2 * MiB, MiB, size, "\"v\"", h);

@@ -183,7 +183,8 @@ static char object_byte(unsigned long long off)
 
 /* Reads 64 MiB in 1 MiB reads, each group of eight in the order given;
  * returns the GETs it cost and checks that every byte was fetched once (a
- * read taken for a jump drops the window, whose bytes are fetched again). */
+ * read taken for a jump drops the window, whose bytes are fetched again)
+ * and that no chunk outlived its last read. */
 static size_t read_in_groups_of_eight(const int order[8])
 {
     struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
@@ -201,6 +202,7 @@ static size_t read_in_groups_of_eight(const int order[8])
             check_bytes(buf, off, MiB);
         }
     free(buf);
+    assert_int_equal(used(b), 0); /* each chunk went as soon as all of it was read */
     pfs_prefetch_free(p);
     size_t gets = fake_http_count(f->fake);
     uint64_t fetched = 0;
