@@ -3,9 +3,12 @@
 # the same local test server in the same run: MiB (default 512) read cold
 # (a fresh mount each run, so neither the kernel's page cache nor read-ahead
 # left from the last run helps) with cat, beside one curl GET of the same
-# object. Also the ranged GETs the mount sent for one read and the daemon's
-# peak RSS. Pairs alternate (mount, curl, ...) after one warm-up pair that is
-# not counted; figures are medians, the ratio the median of per-pair ratios.
+# object, and the same pair again without the checksum (cat >/dev/null
+# beside curl -o /dev/null: the read alone, where md5sum no longer takes a
+# core from the server and the daemon). Also the ranged GETs the mount sent
+# for one read and the daemon's peak RSS. Pairs alternate (mount, curl, ...)
+# after one warm-up pair that is not counted; figures are medians, the ratio
+# the median of per-pair ratios.
 # It measures and never judges: it fails only on wrong bytes.
 # Then (same pairing) 4 parallel readers of 4 objects of PAR_MIB (default
 # 256) beside 8 parallel curl range GETs of the same bytes (each object in two
@@ -91,20 +94,37 @@ for i in $(seq 0 "$runs"); do
     t1=$(now_us)
     n=$(gets)
     umount_fs
+    rss_kib=$hwm_kib
     [ "$s" = "$sum" ] || die "the mount read other bytes than were stored"
     t2=$(now_us)
     s=$(curl -sf "$get" | md5sum)
     t3=$(now_us)
     [ "$s" = "$sum" ] || die "curl read other bytes than were stored"
+    # The same pair without the checksum: the read alone, bytes to /dev/null
+    # on both sides (on 2 cores md5sum takes most of a core from the server,
+    # the daemon and cat above). These bytes are the ones just checked.
+    mount_fs
+    stat "$mnt/big" >/dev/null
+    t4=$(now_us)
+    cat "$mnt/big" >/dev/null
+    t5=$(now_us)
+    umount_fs
+    t6=$(now_us)
+    curl -sf -o /dev/null "$get"
+    t7=$(now_us)
     [ "$i" = 0 ] && continue
-    echo "$mib $t0 $t1 $t2 $t3 $n $hwm_kib" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
-        printf "%.3f %.3f %.0f %.0f %.3f %d %d\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024 }' \
+    echo "$mib $t0 $t1 $t2 $t3 $n $rss_kib $t4 $t5 $t6 $t7" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
+        c = ($9 - $8) / 1e6; d = ($11 - $10) / 1e6
+        printf "%.3f %.3f %.0f %.0f %.3f %d %d %.0f %.0f %.3f\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024,
+            $1 * 1.048576 / c, $1 * 1.048576 / d, d / c }' \
         >>"$work/runs"
     echo "  run $i: $(tail -n1 "$work/runs")"
 done
 echo "cold sequential read (cat | md5sum) vs curl GET | md5sum, medians:"
 echo "  presignfs $(col 3) MB/s, curl $(col 4) MB/s, ratio per pair $(col 5)"
 echo "  GETs per read $(col 6); daemon peak RSS $(col 7) MiB"
+echo "the same read alone (cat >/dev/null) vs curl -o /dev/null, medians:"
+echo "  presignfs $(col 8) MB/s, curl $(col 9) MB/s, ratio per pair $(col 10)"
 rm -f "$work/src"
 fi
 
