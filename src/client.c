@@ -16,6 +16,7 @@
 
 #include "crc64.h"
 #include "crypto.h"
+#include "get_answer.h"
 #include "list_guard.h"
 #include "log.h"
 #include "progress.h"
@@ -563,24 +564,11 @@ const char *pfs_object_info_meta(const struct pfs_object_info *info, const char 
     return NULL;
 }
 
-static int parse_decimal_u64(uint64_t *out, const char *s)
-{
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    uint64_t v = 0;
-    for (; isdigit((unsigned char)*s); s++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    return *s ? -1 : (*out = v, 0);
-}
-
 static int info_from_headers(struct pfs_object_info *out, const struct pfs_http_response *resp,
                              const struct pfs_dialect_ops *d)
 {
     memset(out, 0, sizeof(*out));
-    if (parse_decimal_u64(&out->size, pfs_http_response_header(resp, "content-length")) != 0)
+    if (pfs_header_decimal_u64(&out->size, pfs_http_response_header(resp, "content-length")) != 0)
         return -EPROTO;
     const char *lm = pfs_http_response_header(resp, "last-modified");
     if (lm && pfs_time_parse_http(&out->mtime, lm) != 0)
@@ -660,67 +648,13 @@ int pfs_client_head_bucket(struct pfs_client *c, struct pfs_status *st)
 
 /* ---- GET ---- */
 
-/* A 206 must hold exactly the bytes its Content-Range names, starting at
- * offset, no more than asked for, and fewer only at the end of the object:
- * any other body is never taken as the object's bytes (a store or proxy
- * that lies would otherwise make a file look shorter or shifted). */
-static const char *check_partial(const struct pfs_http_response *resp, uint64_t offset,
-                                 uint64_t len, uint64_t got)
-{
-    const char *cr = pfs_http_response_header(resp, "content-range");
-    uint64_t first, last, total = 0;
-    char slash = 0, star = 0;
-    int n = cr && strncmp(cr, "bytes ", 6) == 0
-                ? sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c%c", &first, &last, &slash, &star)
-                : 0;
-    if (n < 3 || slash != '/' || last < first)
-        return "a 206 without a valid Content-Range";
-    bool known = sscanf(strchr(cr, '/') + 1, "%" SCNu64, &total) == 1;
-    if (first != offset)
-        return "Content-Range does not start at the requested offset";
-    if (got != last - first + 1)
-        return "the body's length is not the Content-Range's";
-    if (len != UINT64_MAX && got > len)
-        return "the store sent more bytes than asked for";
-    if ((len == UINT64_MAX || got < len) && (!known || last + 1 != total))
-        return "the store sent fewer bytes than asked for, short of the object's end";
-    return NULL;
-}
-
-/* A 200 carries the whole object: its length must be one the transport
- * checked (Content-Length, or chunks with their terminator), since a body
- * that merely ends when the connection closes may have been cut short. */
-static const char *check_whole(const struct pfs_http_response *resp, uint64_t got)
-{
-    uint64_t declared;
-    const char *te = pfs_http_response_header(resp, "transfer-encoding");
-    if (parse_decimal_u64(&declared, pfs_http_response_header(resp, "content-length")) == 0)
-        return declared == got ? NULL : "the body's length is not its Content-Length";
-    return te && strcasestr(te, "chunked") ? NULL : "a 200 without a Content-Length";
-}
-
-/* The whole object's size a GET answer states: "bytes a-b/TOTAL" of a 206,
- * the body of a 200 from offset 0; UINT64_MAX when not stated ("/ *"). */
-static uint64_t answer_total(const struct pfs_http_response *resp, uint64_t offset)
-{
-    if (resp->status == 200 && offset == 0)
-        return resp->body_bytes;
-    const char *cr = pfs_http_response_header(resp, "content-range");
-    const char *slash = cr ? strchr(cr, '/') : NULL;
-    uint64_t total;
-    char extra;
-    if (!slash || sscanf(slash + 1, "%" SCNu64 "%c", &total, &extra) != 1)
-        return UINT64_MAX;
-    return total;
-}
-
 static void get_outputs(const struct pfs_client *c, const struct pfs_get_opts *o,
                         const struct pfs_http_response *resp, uint64_t offset)
 {
     if (o->has_crc64_out && o->crc64_out)
         *o->has_crc64_out = c->d->id == PFS_DIALECT_TOS && response_crc64(c, resp, o->crc64_out);
     if (o->total_out)
-        *o->total_out = answer_total(resp, offset);
+        *o->total_out = pfs_get_answer_total(resp, offset);
 }
 
 static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint64_t len,
@@ -752,10 +686,10 @@ static int get_common(struct pfs_client *c, struct op *op, uint64_t offset, uint
         bool ranged = len != UINT64_MAX || offset;
         const char *bad = NULL;
         if (resp.status == 206)
-            bad = check_partial(&resp, offset, len, resp.body_bytes);
+            bad = pfs_get_answer_partial_fault(&resp, offset, len, resp.body_bytes);
         else if (ranged && offset != 0)
             bad = "the store ignored the Range header";
-        else if (!(bad = check_whole(&resp, resp.body_bytes)) && len != UINT64_MAX &&
+        else if (!(bad = pfs_get_answer_whole_fault(&resp, resp.body_bytes)) && len != UINT64_MAX &&
                  resp.body_bytes > len)
             bad = "the store sent more bytes than asked for";
         if (bad) {
