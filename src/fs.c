@@ -216,41 +216,6 @@ static int absent_while_down(struct pfs_fs *fs, struct inode *parent, const char
     return -ENOENT;
 }
 
-/* A name the listing knows without the metadata a backup tool set (a walk's
- * listing HEADs nothing; a HEAD of a listing may have failed): HEAD this name
- * alone, keep what it said in the listing, and look up again. fs->lock held
- * on entry, released on return. Each pass settles the entry (metadata kept,
- * or the entry dropped), so the second lookup answers from the listing. */
-static int lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct inode *parent,
-                              const char *name, bool is_dir)
-{
-    uint64_t parent_ino = parent->ino;
-    char *parent_key = strdup(parent->key);
-    pthread_mutex_unlock(&fs->lock);
-    if (!parent_key)
-        return -ENOMEM;
-    struct pfs_objmeta m;
-    int hrc = pfs_lookup_head_entry(fs, &m, parent_key, name, is_dir);
-    free(parent_key);
-    pthread_mutex_lock(&fs->lock);
-    parent = pfs_sb_find_ino(fs, parent_ino);
-    struct pfs_dentry *d =
-        parent && pfs_lookup_listing_fresh(parent) ? pfs_listing_find(parent->listing, name) : NULL;
-    if (d && d->is_dir == is_dir && !d->meta_fetched) {
-        if (hrc == 1 && !is_dir) {
-            pfs_listing_remove(parent->listing, name); /* deleted since the listing */
-        } else if (hrc < 0) {
-            d->head_failed = true; /* the listing's attributes, metadata unread */
-        } else {
-            d->meta = m;
-            d->meta_fetched = true;
-            pfs_lookup_dentry_dir_object(d);
-        }
-    }
-    pthread_mutex_unlock(&fs->lock);
-    return pfs_fs_lookup(fs, out, parent_ino, name);
-}
-
 int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, const char *name)
 {
     if (strlen(name) > PFS_NAME_MAX)
@@ -279,7 +244,7 @@ int pfs_fs_lookup(struct pfs_fs *fs, struct pfs_attr *out, uint64_t parent_ino, 
     if (pfs_lookup_listing_fresh(parent)) {
         struct pfs_dentry *d = pfs_listing_find(parent->listing, name);
         if (d && !d->meta_fetched && !d->head_failed && !in && fs->o.head_metadata)
-            return lookup_head_listed(fs, out, parent, name, d->is_dir);
+            return pfs_lookup_head_listed(fs, out, parent, name, d->is_dir);
         int rc = -ENOENT;
         if (d) {
             in = pfs_sb_upsert_child(fs, parent, name, d->is_dir, d->size, d->mtime, d->etag,

@@ -288,11 +288,11 @@ int pfs_lookup_read_unread(struct pfs_fs *fs, struct inode *in);
 /* Whether key is an empty object whose metadata says directory, by HEAD (no
  * lock held): 1 yes, 0 no (or absent), else -errno. */
 int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key);
-/* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
- * store no longer has it, -1 failed (logged; the caller keeps the listing's
- * attributes). */
-int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
-                          const char *name, bool is_dir);
+/* A name the listing of parent knows without its metadata: HEAD it alone,
+ * keep what it said in the listing, and look the name up again (fs->lock
+ * held on entry, released on return). */
+int pfs_lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct inode *parent,
+                           const char *name, bool is_dir);
 
 /* Has the URLs of HEADs of l's entries without metadata signed in batches
  * (listing_presign.c); a no-op with local keys. */

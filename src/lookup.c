@@ -1,8 +1,9 @@
 /* Name lookups and directory listings against the store: probing a name
  * (one LIST, HEAD when metadata is needed), whole listings with their HEAD
- * fan-out for metadata=head, and the walk heuristic that answers a tool
- * stat-ing a directory name by name with one listing. No lock is held
- * across a request. */
+ * fan-out for metadata=head, the HEAD of the one listed name a lookup asks
+ * for when the listing lacked its metadata, and the walk heuristic that
+ * answers a tool stat-ing a directory name by name with one listing. No
+ * lock is held across a request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -282,8 +283,11 @@ int pfs_lookup_is_dir_object(struct pfs_fs *fs, const char *key)
     return rc == 0 && dir_object(&m, size);
 }
 
-int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
-                          const char *name, bool is_dir)
+/* The metadata of one listed entry by HEAD (no lock held): 0 fetched, 1 the
+ * store no longer has it, -1 failed (logged; the caller keeps the listing's
+ * attributes). */
+static int head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char *parent_key,
+                      const char *name, bool is_dir)
 {
     char *key = pfs_sb_child_key(parent_key, name, is_dir);
     if (!key)
@@ -297,6 +301,41 @@ int pfs_lookup_head_entry(struct pfs_fs *fs, struct pfs_objmeta *out, const char
     }
     free(key);
     return rc;
+}
+
+/* A name the listing knows without the metadata a backup tool set (a walk's
+ * listing HEADs nothing; a HEAD of a listing may have failed): HEAD this name
+ * alone, keep what it said in the listing, and look up again. fs->lock held
+ * on entry, released on return. Each pass settles the entry (metadata kept,
+ * or the entry dropped), so the second lookup answers from the listing. */
+int pfs_lookup_head_listed(struct pfs_fs *fs, struct pfs_attr *out, struct inode *parent,
+                           const char *name, bool is_dir)
+{
+    uint64_t parent_ino = parent->ino;
+    char *parent_key = strdup(parent->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!parent_key)
+        return -ENOMEM;
+    struct pfs_objmeta m;
+    int hrc = head_entry(fs, &m, parent_key, name, is_dir);
+    free(parent_key);
+    pthread_mutex_lock(&fs->lock);
+    parent = pfs_sb_find_ino(fs, parent_ino);
+    struct pfs_dentry *d =
+        parent && pfs_lookup_listing_fresh(parent) ? pfs_listing_find(parent->listing, name) : NULL;
+    if (d && d->is_dir == is_dir && !d->meta_fetched) {
+        if (hrc == 1 && !is_dir) {
+            pfs_listing_remove(parent->listing, name); /* deleted since the listing */
+        } else if (hrc < 0) {
+            d->head_failed = true; /* the listing's attributes, metadata unread */
+        } else {
+            d->meta = m;
+            d->meta_fetched = true;
+            pfs_lookup_dentry_dir_object(d);
+        }
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return pfs_fs_lookup(fs, out, parent_ino, name);
 }
 
 struct head_job {
