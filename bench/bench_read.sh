@@ -12,7 +12,8 @@
 # It measures and never judges: it fails only on wrong bytes.
 # Then (same pairing) 4 parallel readers of 4 objects of PAR_MIB (default
 # 256) beside 8 parallel curl range GETs of the same bytes (each object in two
-# halves), with the daemon's peak RSS under the 4 readers; and the time to
+# halves), with the daemon's peak RSS under the 4 readers, also with and
+# without the checksums; and the time to
 # first byte of one of them on a fresh mount, timed inside one process
 # (bench/first_byte.py: the stat that looks the name up, then open and a
 # read of 1 byte, each with the requests it cost) beside curl -r 0-1's own
@@ -154,6 +155,7 @@ if wants par; then
         t1=$(now_us)
         n=$(gets)
         umount_fs
+        rss_kib=$hwm_kib
         for j in 0 1 2 3; do [ "$(cat "$work/got.$j")" = "${psum[j]}" ] || die "reader $j read other bytes"; done
         t2=$(now_us)
         for k in 0 1 2 3 4 5 6 7; do
@@ -163,9 +165,26 @@ if wants par; then
         wait $(jobs -p)
         t3=$(now_us)
         for k in 0 1 2 3 4 5 6 7; do [ "$(cat "$work/cgot.$k")" = "${hsum[k]}" ] || die "curl range $k: other bytes"; done
+        # The same pair without the checksums (see the sequential read).
+        mount_fs
+        for j in 0 1 2 3; do stat "$mnt/p$j" >/dev/null; done
+        t4=$(now_us)
+        for j in 0 1 2 3; do cat "$mnt/p$j" >/dev/null & done
+        wait $(jobs -p | grep -vx "$daemon_pid")
+        t5=$(now_us)
+        umount_fs
+        t6=$(now_us)
+        for k in 0 1 2 3 4 5 6 7; do
+            j=$((k / 2)) a=$(((k % 2) * half))
+            curl -sf -r "$a-$((a + half - 1))" -o /dev/null "${purl[j]}" &
+        done
+        wait $(jobs -p)
+        t7=$(now_us)
         [ "$i" = 0 ] && continue
-        echo "$((4 * par_mib)) $t0 $t1 $t2 $t3 $n $hwm_kib" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
-            printf "%.3f %.3f %.0f %.0f %.3f %d %d\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024 }' \
+        echo "$((4 * par_mib)) $t0 $t1 $t2 $t3 $n $rss_kib $t4 $t5 $t6 $t7" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
+            c = ($9 - $8) / 1e6; d = ($11 - $10) / 1e6
+            printf "%.3f %.3f %.0f %.0f %.3f %d %d %.0f %.0f %.3f\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024,
+                $1 * 1.048576 / c, $1 * 1.048576 / d, d / c }' \
             >>"$work/par"
         echo "  run $i: $(tail -n1 "$work/par")"
     done
@@ -173,6 +192,8 @@ if wants par; then
     echo "4 parallel readers (cat | md5sum) vs 8 parallel curl range GETs | md5sum, medians:"
     echo "  presignfs $(pcol 3) MB/s, curl $(pcol 4) MB/s, ratio per pair $(pcol 5)"
     echo "  ranged GETs for the 4 reads $(pcol 6); daemon peak RSS with 4 readers $(pcol 7) MiB"
+    echo "the same reads alone (cat >/dev/null) vs the curl ranges to /dev/null, medians:"
+    echo "  presignfs $(pcol 8) MB/s, curl $(pcol 9) MB/s, ratio per pair $(pcol 10)"
 fi
 
 if wants ttfb; then
