@@ -20,6 +20,7 @@
 #include "readcrc.h"
 
 #define BLOCK ((uint64_t)PFS_DCACHE_BLOCK)
+#define READ_PAGE 4096u
 
 enum chunk_state { CHUNK_PENDING, CHUNK_DONE, CHUNK_FAILED };
 
@@ -27,7 +28,12 @@ struct chunk {
     struct pfs_prefetch *owner;
     uint64_t off;
     size_t len, got;
-    size_t served; /* bytes returned from it: once all are, it is dropped */
+    /* Its pages (READ_PAGE bytes) returned whole so far, one bit each: once
+     * all are, nobody asks for it again (the page cache holds them) and it
+     * is dropped. A range read twice counts once. */
+    uint8_t *read_map;
+    size_t pages_unread;
+    bool grew; /* the window grew for it */
     char *data;
     char *key;         /* the key when it was requested */
     char if_match[80]; /* the pinned version when it was requested ("" none) */
@@ -294,6 +300,7 @@ static void fetch_task(void *arg)
             note_crc(p, c->has_crc, c->crc);
     }
     c->got = got;
+    c->pages_unread = (got + READ_PAGE - 1) / READ_PAGE;
     c->st = st;
     c->state = rc == 0 ? CHUNK_DONE : CHUNK_FAILED;
     bool dropped = c->dropped, last = --p->refs == 0;
@@ -304,6 +311,7 @@ static void fetch_task(void *arg)
     if (dropped) {
         size_t len = c->len;
         pfs_budget_buf_put(budget, c->data, len);
+        free(c->read_map);
         free(c->key);
         free(c);
         pfs_budget_give(budget, len); /* last: the budget may be freed once all is back */
@@ -376,6 +384,7 @@ static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
     }
     pfs_budget_buf_put(p->budget, c->data, c->len);
     pfs_budget_give(p->budget, c->len);
+    free(c->read_map);
     free(c->key);
     free(c);
 }
@@ -424,10 +433,12 @@ static bool add_chunk(struct pfs_prefetch *p, struct chunk ***tail, uint64_t len
     if (!pfs_budget_try_take(p->budget, len))
         return false; /* back-pressure: read-ahead waits for memory */
     struct chunk *c = calloc(1, sizeof(*c));
-    char *data = c ? pfs_budget_buf_get(p->budget, (size_t)len) : NULL;
+    uint8_t *map = c ? calloc((size_t)(len / READ_PAGE + 1 + 7) / 8, 1) : NULL;
+    char *data = map ? pfs_budget_buf_get(p->budget, (size_t)len) : NULL;
     char *key = data ? strdup(p->key) : NULL;
     if (!key) {
         pfs_budget_buf_put(p->budget, data, (size_t)len);
+        free(map);
         free(c);
         pfs_budget_give(p->budget, len);
         return false;
@@ -436,6 +447,7 @@ static bool add_chunk(struct pfs_prefetch *p, struct chunk ***tail, uint64_t len
     c->off = p->fetched_end;
     c->len = (size_t)len;
     c->data = data;
+    c->read_map = map;
     c->key = key;
     snprintf(c->if_match, sizeof(c->if_match), "%s", p->etag);
     c->state = CHUNK_PENDING;
@@ -565,20 +577,35 @@ static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, s
 
 /* How far out of order a sequential reader's reads may arrive. The kernel
  * sends its read-ahead as many requests at once, taken by several FUSE
- * threads, so they arrive in any order within about two of its read-ahead
- * windows; a larger read_ahead_kb sends more of them, and longer ones (1 MiB
- * each from 1024 on: 16384 brought reads 26 MiB late). Sixteen of the
- * longest read seen or this handle's own window, whichever is larger, and
- * never less than the least window: with the kernel's default (128 KiB
- * requests) and no read-ahead yet, 2 MiB. Treating such a late read as a
- * jump dropped the whole window every few reads (661 GETs for 512 MiB with
- * read_ahead_kb=4096). A random reader's window stays at its least. */
+ * threads, so they arrive in any order; a larger read_ahead_kb sends more of
+ * them, and longer ones (1 MiB each from 1024 on). Eight of the longest read
+ * since the last jump, and never less than the least window: with the
+ * kernel's default (128 KiB requests), 1 MiB. Reads may arrive that far
+ * ahead of the stream, and behind it (or within the window behind, if
+ * larger: read_ahead_kb=16384 brought reads 26 MiB late); a read further
+ * off is a jump. Partly read chunks are kept twice that far behind.
+ * Treating late reads as jumps dropped the whole window every few reads
+ * (661 GETs for 512 MiB with read_ahead_kb=4096). */
 static uint64_t reorder_span(const struct pfs_prefetch *p)
 {
-    uint64_t span = 16 * (uint64_t)p->max_len;
-    if (span < p->window)
-        span = p->window;
+    uint64_t span = 8 * (uint64_t)p->max_len;
     return span > PFS_PREFETCH_MIN_WINDOW ? span : PFS_PREFETCH_MIN_WINDOW;
+}
+
+/* Marks the pages of c that [in, in + n) returns whole (the last page of
+ * the answer counts when the read reaches its end). True once every page of
+ * it has been returned. Lock held. */
+static bool mark_read(struct chunk *c, uint64_t in, size_t n)
+{
+    size_t first = (size_t)((in + READ_PAGE - 1) / READ_PAGE);
+    uint64_t end = in + n;
+    size_t stop = (size_t)(end >= c->got ? (c->got + READ_PAGE - 1) / READ_PAGE : end / READ_PAGE);
+    for (size_t i = first; i < stop; i++)
+        if (!(c->read_map[i / 8] & (1u << (i % 8)))) {
+            c->read_map[i / 8] |= (uint8_t)(1u << (i % 8));
+            c->pages_unread--;
+        }
+    return c->got > 0 && c->pages_unread == 0;
 }
 
 ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
@@ -596,19 +623,22 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         p->max_len = len;
     /* Anything near the read position (see reorder_span) or inside what is
      * already requested still counts as sequential. */
-    uint64_t slack = reorder_span(p);
+    uint64_t ahead = reorder_span(p), behind = 2 * ahead;
+    uint64_t late = ahead > p->window ? ahead : p->window;
+    bool contiguous = off == p->next_expected;
     bool head_only = false;
     bool sequential = chunk_at(p, off) != NULL ||
-                      (off + slack >= p->next_expected && off <= p->next_expected + slack);
+                      (off + late >= p->next_expected && off <= p->next_expected + ahead);
     if (!sequential) {
         /* A jump: what was read ahead is useless; start small again. */
         drop_chunks(p, 0, true);
         p->window = PFS_PREFETCH_MIN_WINDOW;
+        p->max_len = len; /* a new pattern: one long read long ago says nothing */
     } else {
         /* Keep what lies within the span behind for reads that arrive late
          * (a chunk all read is dropped as soon as it is). */
-        if (off > slack)
-            drop_chunks(p, off - slack, false);
+        if (off > behind)
+            drop_chunks(p, off - behind, false);
         /* The first read of a stream: its bytes come with a short GET
          * alone; the window starts at the second read. */
         uint64_t head = 0;
@@ -657,11 +687,17 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
             memcpy((char *)buf + done, c->data + in, n);
         }
         done += n;
-        if (in + n == c->len && p->window < PFS_PREFETCH_MAX_WINDOW)
-            p->window *= 2; /* a whole chunk consumed in order: read further ahead */
-        c->served += n;
-        if (c->served >= c->got)
-            drop_chunk(p, c); /* the page cache holds its bytes now: nobody asks again */
+        bool all_read = mark_read(c, in, n);
+        /* Read to its end by a read that went on from the last one, or all of
+         * it read: a stream, not a reader skipping about, so read further
+         * ahead (once per chunk). */
+        if (!c->grew && (all_read || (contiguous && in + n == c->len))) {
+            c->grew = true;
+            if (p->window < PFS_PREFETCH_MAX_WINDOW)
+                p->window *= 2;
+        }
+        if (all_read)
+            drop_chunk(p, c); /* the page cache holds its bytes: nobody asks again */
     }
     if (done > 0)
         p->served = true;

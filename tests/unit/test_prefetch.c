@@ -2,8 +2,9 @@
  * (pfs_prefetch_read_zc) outlive their reader and give the budget back at the
  * last unpin; a stream's first read is answered by a short GET alone and the
  * window follows at the second read; full-size buffers are used again and
- * freed once read-ahead is idle (readbudget.c). A one-thread pool keeps
- * requests in submission order. */
+ * freed once read-ahead is idle (readbudget.c); reads that arrive out of
+ * order stay one stream, a range read twice counts once, and a jump forgets
+ * a long read. A one-thread pool keeps requests in submission order. */
 #include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -181,42 +182,66 @@ static char object_byte(unsigned long long off)
     return pattern_at(off);
 }
 
-/* Reads 64 MiB in 1 MiB reads, each group of eight in the order given;
- * returns the GETs it cost and checks that every byte was fetched once (a
- * read taken for a jump drops the window, whose bytes are fetched again)
- * and that no chunk outlived its last read. */
-static size_t read_in_groups_of_eight(const int order[8])
+struct read_at {
+    uint64_t off;
+    size_t len;
+};
+
+struct read_cost {
+    size_t gets;
+    uint64_t fetched, twice; /* bytes fetched, and of those, fetched before */
+    uint64_t held;           /* read-ahead memory still taken after the last read */
+};
+
+/* Reads an object of size bytes in the reads given (checking every byte)
+ * and returns what it cost, counted once every task has ended. */
+static struct read_cost cost_of(uint64_t size, const struct read_at *r, size_t n)
 {
     struct fx *f = make_pool(PFS_DIALECT_S3, 0, 1);
-    const uint64_t size = 64 * MiB;
     fake_http_serve_object(f->fake, size, "\"v1\"", object_byte);
     struct pfs_budget *b;
     assert_int_equal(pfs_budget_new(&b, 512 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
     struct pfs_prefetch *p = pfs_prefetch_new(f->c, f->pool, b, NULL, "bkt", "k", "\"v1\"", size);
     char *buf = malloc(MiB);
     struct pfs_status st;
-    for (uint64_t group = 0; group < size / (8 * MiB); group++)
-        for (int i = 0; i < 8; i++) {
-            uint64_t off = (group * 8 + (uint64_t)order[i]) * MiB;
-            assert_int_equal(pfs_prefetch_read(p, buf, MiB, off, &st), (ssize_t)MiB);
-            check_bytes(buf, off, MiB);
-        }
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(pfs_prefetch_read(p, buf, r[i].len, r[i].off, &st), (ssize_t)r[i].len);
+        check_bytes(buf, r[i].off, r[i].len);
+    }
     free(buf);
-    assert_int_equal(used(b), 0); /* each chunk went as soon as all of it was read */
+    uint64_t held = used(b);
     pfs_prefetch_free(p);
-    size_t gets = fake_http_count(f->fake);
-    uint64_t fetched = 0;
-    for (size_t i = 0; i < gets; i++) {
+    pfs_budget_free(b); /* waits for every read-ahead task to give back */
+    struct read_cost c = {fake_http_count(f->fake), 0, 0, held};
+    uint8_t *seen = calloc(size / 4096 + 1, 1);
+    for (size_t i = 0; i < c.gets; i++) {
         unsigned long long a, z;
         const char *range = fake_http_header(f->fake, i, "Range");
         assert_non_null(range);
         assert_int_equal(sscanf(range, "bytes=%llu-%llu", &a, &z), 2);
-        fetched += z - a + 1;
+        c.fetched += z - a + 1;
+        for (unsigned long long pg = a / 4096; pg <= z / 4096; pg++)
+            c.twice += seen[pg]++ ? 4096 : 0;
     }
-    assert_int_equal(fetched, size);
-    pfs_budget_free(b);
+    free(seen);
     destroy(f);
-    return gets;
+    return c;
+}
+
+/* Reads 64 MiB in 1 MiB reads, each group of eight in the order given;
+ * returns the GETs it cost and checks that every byte was fetched once (a
+ * read taken for a jump drops the window, whose bytes are fetched again)
+ * and that no chunk outlived its last read. */
+static size_t read_in_groups_of_eight(const int order[8])
+{
+    const uint64_t size = 64 * MiB;
+    struct read_at r[64];
+    for (size_t i = 0; i < 64; i++)
+        r[i] = (struct read_at){(i / 8 * 8 + (uint64_t)order[i % 8]) * MiB, MiB};
+    struct read_cost c = cost_of(size, r, 64);
+    assert_int_equal(c.fetched, size);
+    assert_int_equal(c.held, 0); /* each chunk went as soon as all of it was read */
+    return c.gets;
 }
 
 /* With a larger read_ahead_kb the kernel sends 1 MiB reads, eight at a time,
@@ -232,6 +257,48 @@ static void test_reads_arriving_out_of_order_stay_sequential(void **state)
     assert_true(ordered <= 16); /* the chunks grow from 1 MiB to the largest */
     /* The window grows a little later (12 and 15 GETs), never starts over. */
     assert_true(read_in_groups_of_eight(scrambled) <= 16);
+}
+
+/* The kernel may ask for a range again (O_DIRECT, a retried read, pages
+ * reclaimed): counted twice, its chunk went before its last bytes were
+ * read, and those cost a GET of their own. */
+static void test_a_range_read_twice_counts_once(void **state)
+{
+    (void)state;
+    struct read_at r[16];
+    size_t n = 0;
+    r[n++] = (struct read_at){0, 128 * KiB};
+    r[n++] = (struct read_at){128 * KiB, 128 * KiB}; /* in the window's first chunk */
+    r[n++] = (struct read_at){128 * KiB, 128 * KiB}; /* again */
+    for (uint64_t o = 256 * KiB; o < 1152 * KiB; o += 128 * KiB)
+        r[n++] = (struct read_at){o, 128 * KiB};
+    struct read_cost c = cost_of(8 * MiB, r, n);
+    assert_int_equal(c.twice, 0);
+}
+
+static uint64_t next_random(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+
+/* One long read (mmap read-around, a larger read_ahead_kb) widens how far
+ * out of order reads may arrive; a jump forgets it, so the random 4 KiB
+ * reads after it stay jumps and fetch about what they ask for. */
+static void test_a_jump_forgets_a_long_read(void **state)
+{
+    (void)state;
+    const uint64_t size = 64 * MiB;
+    struct read_at r[121];
+    size_t n = 0;
+    r[n++] = (struct read_at){0, MiB};
+    for (uint64_t x = 42; n < 121;)
+        r[n++] = (struct read_at){next_random(&x) % (size / 4096) * 4096, 4096};
+    struct read_cost c = cost_of(size, r, n);
+    /* The first read's window (a few MiB), then a range of about a page
+     * or two for each of the 120 reads, never a chunk each. */
+    assert_true(c.fetched < 16 * MiB);
+    assert_true(c.gets <= 130);
 }
 
 static void test_full_size_buffers_are_reused_while_reading(void **state)
@@ -270,6 +337,8 @@ int main(void)
         cmocka_unit_test(test_full_size_buffers_are_reused_while_reading),
         cmocka_unit_test(test_a_chunk_dropped_while_a_read_waits_for_it),
         cmocka_unit_test(test_reads_arriving_out_of_order_stay_sequential),
+        cmocka_unit_test(test_a_range_read_twice_counts_once),
+        cmocka_unit_test(test_a_jump_forgets_a_long_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
