@@ -63,7 +63,7 @@ struct pfs_prefetch {
     bool logged;    /* the version change was logged */
     uint64_t size;
     uint64_t next_expected; /* where a sequential reader reads next */
-    size_t max_len;         /* the longest read asked for (reorder_span) */
+    size_t max_len;         /* the longest read since the last jump (reorder_span) */
     uint64_t window;
     uint64_t fetched_end; /* end of the last chunk requested */
     bool head_only;       /* the first read's short GET is all that was requested */
@@ -389,18 +389,6 @@ static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
     free(c);
 }
 
-/* Unlinks one chunk whose bytes have all been returned and releases it.
- * Lock held. */
-static void drop_chunk(struct pfs_prefetch *p, struct chunk *c)
-{
-    for (struct chunk **pp = &p->chunks; *pp; pp = &(*pp)->next)
-        if (*pp == c) {
-            *pp = c->next;
-            free_chunk(p, c);
-            return;
-        }
-}
-
 /* Unlinks and releases every chunk that ends before before_end (or all):
  * those in flight are cancelled and freed by their task. Lock held. */
 static void drop_chunks(struct pfs_prefetch *p, uint64_t before_end, bool all)
@@ -608,6 +596,37 @@ static bool mark_read(struct chunk *c, uint64_t in, size_t n)
     return c->got > 0 && c->pages_unread == 0;
 }
 
+/* The bytes [off, off + n) went to the application (a read that fails
+ * returns none: the kernel asks for them again). Marks them read in the
+ * chunks that hold them. A chunk read to its end by a read that went on from
+ * the last one, or read whole, is a stream, not a reader skipping about: the
+ * window grows (once per chunk). A chunk read whole is released: the page
+ * cache holds its bytes and nobody asks for them again. Lock held. */
+static void note_returned(struct pfs_prefetch *p, uint64_t off, size_t n, bool contiguous)
+{
+    uint64_t end = off + n;
+    for (struct chunk **pp = &p->chunks; *pp;) {
+        struct chunk *c = *pp;
+        uint64_t a = off > c->off ? off : c->off, b = end < c->off + c->got ? end : c->off + c->got;
+        if (c->state != CHUNK_DONE || a >= b) {
+            pp = &c->next;
+            continue;
+        }
+        bool all_read = mark_read(c, a - c->off, (size_t)(b - a));
+        if (!c->grew && (all_read || (contiguous && b == c->off + c->len))) {
+            c->grew = true;
+            if (p->window < PFS_PREFETCH_MAX_WINDOW)
+                p->window *= 2;
+        }
+        if (all_read) {
+            *pp = c->next;
+            free_chunk(p, c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
 ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint64_t off,
                              const void **zc, struct pfs_prefetch_pin **pin, struct pfs_status *st)
 {
@@ -687,17 +706,6 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
             memcpy((char *)buf + done, c->data + in, n);
         }
         done += n;
-        bool all_read = mark_read(c, in, n);
-        /* Read to its end by a read that went on from the last one, or all of
-         * it read: a stream, not a reader skipping about, so read further
-         * ahead (once per chunk). */
-        if (!c->grew && (all_read || (contiguous && in + n == c->len))) {
-            c->grew = true;
-            if (p->window < PFS_PREFETCH_MAX_WINDOW)
-                p->window *= 2;
-        }
-        if (all_read)
-            drop_chunk(p, c); /* the page cache holds its bytes: nobody asks again */
     }
     if (done > 0)
         p->served = true;
@@ -758,11 +766,13 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
     }
     free(key);
     pthread_mutex_lock(&p->lock);
+    bool bad = check_whole(p, zc && *zc ? *zc : buf, off, done);
+    if (!bad)
+        note_returned(p, off, done, contiguous);
     if (off + done > p->next_expected || !sequential)
         p->next_expected = off + done;
     if (sequential && !head_only)
         extend(p, p->next_expected, 0);
-    bool bad = check_whole(p, zc && *zc ? *zc : buf, off, done);
     pthread_mutex_unlock(&p->lock);
     if (bad) {
         if (zc && *zc) {
