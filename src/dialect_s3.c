@@ -60,6 +60,11 @@ static void XMLCALL end_el(void *u, const XML_Char *name)
 {
     (void)name;
     struct xml_walk *w = u;
+    /* A start refused (too deep, a name too long) stops the parser, but
+     * expat still ends an empty element (<a/>) it was part of: nothing was
+     * pushed for it, and the walk has failed already. */
+    if (w->error || w->depth == 0)
+        return;
     if (pfs_buf_status(&w->text)) {
         walk_fail(w, -ENOMEM);
         return;

@@ -189,6 +189,17 @@ static void test_error(void **state)
     assert_string_equal(st.request_id, "4442587FB7D0A2F9");
     assert_int_equal(D->parse_error("<Other/>", 8, &st), -EPROTO);
     assert_int_equal(D->parse_error("", 0, &st), -EPROTO);
+    /* An empty element whose name is longer than any path: its start is
+     * refused, and its end must not pop what was never pushed (found by
+     * fuzz.error_body in CI; UBSan: index -1). */
+    char empty[400] = "<";
+    memset(empty + 1, 'E', 300);
+    strcpy(empty + 301, "/>");
+    assert_int_equal(D->parse_error(empty, strlen(empty), &st), -EPROTO);
+    char nested_long[400] = "<Error><";
+    memset(nested_long + 8, 'E', 300);
+    strcpy(nested_long + 308, "/></Error>");
+    assert_int_equal(D->parse_error(nested_long, strlen(nested_long), &st), -EPROTO);
 }
 
 static void test_results(void **state)
