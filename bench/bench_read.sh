@@ -13,7 +13,9 @@
 # Then (same pairing) 4 parallel readers of 4 objects of PAR_MIB (default
 # 256) beside 8 parallel curl range GETs of the same bytes (each object in two
 # halves), with the daemon's peak RSS under the 4 readers, also with and
-# without the checksums; and the time to
+# without the checksums (and, without them, the same 8 connections fetching
+# in the mount's own 8 MiB ranges, one after another: the server's share of
+# the gap); and the time to
 # first byte of one of them on a fresh mount, timed inside one process
 # (bench/first_byte.py: the stat that looks the name up, then open and a
 # read of 1 byte, each with the requests it cost) beside curl -r 0-1's own
@@ -143,6 +145,7 @@ for j in 0 1 2 3; do
 done
 
 if wants par; then
+    chunk=$((8 << 20)) # PFS_PREFETCH_MAX_CHUNK (src/prefetch.h)
     echo "== 4 parallel readers of 4 x $par_mib MiB vs 8 parallel curl range GETs; $runs pairs after 1 warm-up"
     : >"$work/par"
     for i in $(seq 0 "$runs"); do
@@ -169,8 +172,12 @@ if wants par; then
         mount_fs
         for j in 0 1 2 3; do stat "$mnt/p$j" >/dev/null; done
         t4=$(now_us)
-        for j in 0 1 2 3; do cat "$mnt/p$j" >/dev/null & done
-        wait $(jobs -p | grep -vx "$daemon_pid")
+        readers=()
+        for j in 0 1 2 3; do
+            cat "$mnt/p$j" >/dev/null &
+            readers+=($!)
+        done
+        for r in "${readers[@]}"; do wait "$r" || die "a reader failed (status $?)"; done
         t5=$(now_us)
         umount_fs
         t6=$(now_us)
@@ -180,11 +187,25 @@ if wants par; then
         done
         wait $(jobs -p)
         t7=$(now_us)
+        # The same 8 connections, each fetching its half in ranges of the
+        # mount's chunk size one after another on one connection: what the
+        # server gives curl for the GETs the mount makes (it spends more CPU
+        # per byte on a short range than on a long one).
+        for k in 0 1 2 3 4 5 6 7; do
+            j=$((k / 2)) a=$(((k % 2) * half)) args=()
+            for ((r = a; r < a + half; r += chunk)); do
+                e=$((r + chunk < a + half ? r + chunk : a + half))
+                args+=(-r "$r-$((e - 1))" -o /dev/null "${purl[j]}")
+            done
+            curl -sf "${args[@]}" &
+        done
+        wait $(jobs -p)
+        t8=$(now_us)
         [ "$i" = 0 ] && continue
-        echo "$((4 * par_mib)) $t0 $t1 $t2 $t3 $n $rss_kib $t4 $t5 $t6 $t7" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
-            c = ($9 - $8) / 1e6; d = ($11 - $10) / 1e6
-            printf "%.3f %.3f %.0f %.0f %.3f %d %d %.0f %.0f %.3f\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024,
-                $1 * 1.048576 / c, $1 * 1.048576 / d, d / c }' \
+        echo "$((4 * par_mib)) $t0 $t1 $t2 $t3 $n $rss_kib $t4 $t5 $t6 $t7 $t8" | awk '{ a = ($3 - $2) / 1e6; b = ($5 - $4) / 1e6
+            c = ($9 - $8) / 1e6; d = ($11 - $10) / 1e6; e = ($12 - $11) / 1e6
+            printf "%.3f %.3f %.0f %.0f %.3f %d %d %.0f %.0f %.3f %.0f %.3f\n", a, b, $1 * 1.048576 / a, $1 * 1.048576 / b, b / a, $6, $7 / 1024,
+                $1 * 1.048576 / c, $1 * 1.048576 / d, d / c, $1 * 1.048576 / e, e / c }' \
             >>"$work/par"
         echo "  run $i: $(tail -n1 "$work/par")"
     done
@@ -194,6 +215,7 @@ if wants par; then
     echo "  ranged GETs for the 4 reads $(pcol 6); daemon peak RSS with 4 readers $(pcol 7) MiB"
     echo "the same reads alone (cat >/dev/null) vs the curl ranges to /dev/null, medians:"
     echo "  presignfs $(pcol 8) MB/s, curl $(pcol 9) MB/s, ratio per pair $(pcol 10)"
+    echo "  curl in the mount's $((chunk >> 20)) MiB ranges (8 connections, one range after another): $(pcol 11) MB/s, presignfs / that per run $(pcol 12)"
 fi
 
 if wants ttfb; then
