@@ -1081,9 +1081,10 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
         pthread_mutex_unlock(&fs->lock);
         rc = pfs_wb_stage_reserve(fs, in, end);
     }
+    if (rc == 0)
+        rc = pfs_wb_before_change(fs, in);
     ssize_t n = rc;
     if (rc == 0) {
-        pfs_wb_before_change(fs, in);
         n = pwrite(in->stage_fd, buf, size, (off_t)off);
         if (n < 0)
             n = -errno;
@@ -1229,7 +1230,7 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
             if (rc == 0)
                 rc = pfs_wb_stage_reserve(fs, in, v->size);
             if (rc == 0)
-                pfs_wb_before_change(fs, in);
+                rc = pfs_wb_before_change(fs, in);
             if (rc == 0 && ftruncate(in->stage_fd, (off_t)v->size) != 0)
                 rc = -errno;
             if (rc == 0) {
@@ -1620,10 +1621,12 @@ int pfs_fs_rename(struct pfs_fs *fs, uint64_t parent_ino, const char *name, uint
                 struct inode *c = held[i];
                 if (!c->jid[0] || c->jstate == PFS_J_DELETE)
                     continue;
-                if (c == dst)
+                if (c == dst) {
                     pfs_wb_journal_drop(fs, c);
-                else
+                } else {
                     pfs_wb_journal_put(fs, c, c->jstate, NULL, false);
+                    pfs_wb_snapshot_rekey(fs, c);
+                }
             }
         }
         pfs_rename_unlock_affected(fs, held, (size_t)n_held);

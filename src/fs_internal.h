@@ -111,6 +111,19 @@ struct inode {
      * (writeback.c snapshot_take); snap_jid[0] == 0: none. */
     char snap_jid[PFS_JOURNAL_ID_LEN];
     int snap_fd;
+    /* That version's own attributes, for its record: a rename rewrites the
+     * record under the file's new key (pfs_wb_snapshot_rekey), and by then
+     * the inode's size and times are the changed copy's. */
+    struct {
+        uint64_t size;
+        mode_t perm;
+        uid_t uid;
+        gid_t gid;
+        int64_t mtime;
+        uint32_t mtime_ns;
+        int attempts;
+        char base_etag[80];
+    } snap;
     char *upload_id; /* a multipart upload in flight, journalled */
     uint64_t upload_part_size;
     int attempts;
@@ -335,8 +348,17 @@ void pfs_wb_journal_reopen(struct pfs_fs *fs, struct inode *in);
 void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in);
 
 /* Call before the staged content changes: an acknowledged version the store
- * lacks is uploaded first, then the record says OPEN. io held. */
-void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in);
+ * lacks is uploaded first or copied aside, then the record says OPEN. A
+ * negative errno (ENOSPC when cache_dir is full) when neither worked: the
+ * change must not happen, or it takes the only copy of acknowledged bytes
+ * with it. io held. */
+int pfs_wb_before_change(struct pfs_fs *fs, struct inode *in);
+
+/* in's key changed (a rename of it or of a directory above it): the record
+ * of its snapshot, if it has one, names the new key, so that recovery
+ * uploads that version under the name the file has now. Returns 0 or
+ * -errno. io held. */
+int pfs_wb_snapshot_rekey(struct pfs_fs *fs, struct inode *in);
 
 /* Waits while recovery has key claimed (see struct pfs_fs). No lock held. */
 void pfs_wb_wait_unclaimed(struct pfs_fs *fs, const char *key);

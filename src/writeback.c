@@ -191,43 +191,97 @@ static void snapshot_drop(struct pfs_fs *fs, struct inode *in)
     }
 }
 
+/* The record of in's snapshot under in's current key, with the attributes
+ * of the version it copies (saved by snapshot_take). Durable: it is the
+ * promise that this version survives a crash. */
+static int write_snapshot_record(struct pfs_fs *fs, struct inode *in)
+{
+    struct pfs_jrec r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.id, sizeof(r.id), "%s", in->snap_jid);
+    pthread_mutex_lock(&fs->lock);
+    r.key = strdup(in->key);
+    pthread_mutex_unlock(&fs->lock);
+    if (!r.key)
+        return -ENOMEM;
+    r.state = PFS_J_CLOSED;
+    r.bucket = fs->bucket;
+    r.prefix = fs->prefix;
+    r.size = in->snap.size;
+    r.mode = S_IFREG | in->snap.perm;
+    r.uid = in->snap.uid;
+    r.gid = in->snap.gid;
+    r.mtime = in->snap.mtime;
+    r.mtime_ns = in->snap.mtime_ns;
+    r.attempts = in->snap.attempts;
+    snprintf(r.base_etag, sizeof(r.base_etag), "%s", in->snap.base_etag);
+    int rc = pfs_journal_write(fs->journal, &r, in->snap_fd, true);
+    free(r.key);
+    return rc;
+}
+
 /* The acknowledged version in the staged copy could not be stored before a
  * change to it: a copy of it becomes a journal entry of its own, CLOSED, so
  * that a crash while the file is open again still leaves that version for
  * recovery to upload (the changed copy goes to lost+found, S42). It lives
  * until the file's record says CLOSED again or an upload stores newer
- * content; the live daemon keeps its lock. io held. */
-static void snapshot_take(struct pfs_fs *fs, struct inode *in)
+ * content, and follows the file's renames; the live daemon keeps its lock.
+ * Returns 0 or -errno (logged). io held. */
+static int snapshot_take(struct pfs_fs *fs, struct inode *in)
 {
     if (in->snap_jid[0])
-        return;
+        return 0;
     char id[PFS_JOURNAL_ID_LEN];
     int fd;
-    if (pfs_journal_create(fs->journal, id, &fd) != 0)
-        return; /* logged by the journal */
+    int rc = pfs_journal_create(fs->journal, id, &fd);
+    if (rc != 0)
+        return rc; /* logged by the journal */
     pthread_mutex_lock(&fs->lock);
+    in->snap.size = in->size;
+    in->snap.perm = in->perm;
+    in->snap.uid = in->uid;
+    in->snap.gid = in->gid;
+    in->snap.mtime = in->mtime;
+    in->snap.mtime_ns = in->mtime_ns;
+    in->snap.attempts = in->attempts;
+    snprintf(in->snap.base_etag, sizeof(in->snap.base_etag), "%s", in->base_etag);
     uint64_t size = in->size;
     pthread_mutex_unlock(&fs->lock);
     loff_t in_off = 0, out_off = 0;
-    int rc = 0;
     while (rc == 0 && (uint64_t)in_off < size) {
         ssize_t n =
             copy_file_range(in->stage_fd, &in_off, fd, &out_off, (size_t)(size - in_off), 0);
         if (n <= 0)
             rc = n < 0 ? -errno : -EIO;
     }
-    if (rc == 0)
-        rc = write_record(fs, in, id, fd, PFS_J_CLOSED, NULL, true, false);
+    if (rc == 0) {
+        memcpy(in->snap_jid, id, sizeof(in->snap_jid));
+        in->snap_fd = fd;
+        rc = write_snapshot_record(fs, in);
+    }
     if (rc != 0) {
-        PFS_WARN("cannot keep a copy of the closed version of %s (%s): a crash before its next "
-                 "close sends it to lost+found",
+        PFS_WARN("cannot keep a copy of the closed version of %s (%s) while it changes: the "
+                 "change fails, so that version stays the one a crash leaves",
                  in->key, strerror(-rc));
         pfs_journal_remove(fs->journal, id);
         close(fd);
-        return;
+        in->snap_jid[0] = '\0';
+        in->snap_fd = -1;
+        return rc;
     }
-    memcpy(in->snap_jid, id, sizeof(in->snap_jid));
-    in->snap_fd = fd;
+    return 0;
+}
+
+int pfs_wb_snapshot_rekey(struct pfs_fs *fs, struct inode *in)
+{
+    if (!in->snap_jid[0])
+        return 0;
+    int rc = write_snapshot_record(fs, in);
+    if (rc != 0)
+        PFS_WARN("cannot rename the saved copy of the closed version of %s (%s): a crash "
+                 "before its next close may upload it under its old name",
+                 in->key, strerror(-rc));
+    return rc;
 }
 
 /* A CreateMultipartUpload is about to go out for in: the record says so,
@@ -362,7 +416,7 @@ int pfs_wb_stage_reserve(struct pfs_fs *fs, struct inode *in, uint64_t new_size)
  * is uploaded first, and kept as a snapshot only when that fails. The
  * changing copy's record says OPEN again (doc/SEMANTICS.md S48). io held. */
 #define SNAPSHOT_MAX (8u << 20)
-void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in)
+int pfs_wb_before_change(struct pfs_fs *fs, struct inode *in)
 {
     if (in->jid[0] && in->jstate == PFS_J_CLOSED && in->dirty && in->stage_fd >= 0) {
         pthread_mutex_lock(&fs->lock);
@@ -370,10 +424,14 @@ void pfs_wb_before_change(struct pfs_fs *fs, struct inode *in)
         pthread_mutex_unlock(&fs->lock);
         if (large)
             pfs_wb_upload_locked(fs, in);
-        if (in->jstate == PFS_J_CLOSED && in->dirty)
-            snapshot_take(fs, in);
+        if (in->jstate == PFS_J_CLOSED && in->dirty) {
+            int rc = snapshot_take(fs, in);
+            if (rc != 0)
+                return rc; /* the record still promises the acknowledged version */
+        }
     }
     pfs_wb_journal_reopen(fs, in);
+    return 0;
 }
 
 /* Makes the staging file hold the object's content (downloading it), so
@@ -382,7 +440,9 @@ int pfs_wb_ensure_staged(struct pfs_fs *fs, struct inode *in, bool truncate)
 {
     if (in->stage_fd >= 0) {
         if (truncate) {
-            pfs_wb_before_change(fs, in);
+            int rc = pfs_wb_before_change(fs, in);
+            if (rc)
+                return rc;
             pfs_wb_stream_stop(in);
             if (ftruncate(in->stage_fd, 0) != 0)
                 return -errno;
