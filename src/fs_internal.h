@@ -24,6 +24,18 @@
 #define NEGATIVE_MAX 65536
 #define ASYNC_UPLOADERS 8 /* uploads in flight at once with upload=async */
 
+/* What a journal record states about the content it holds. */
+struct pfs_wb_version {
+    uint64_t size;
+    mode_t perm;
+    uid_t uid;
+    gid_t gid;
+    int64_t mtime;
+    uint32_t mtime_ns;
+    int attempts;
+    char base_etag[80];
+};
+
 struct inode {
     uint64_t ino;
     uint64_t parent;
@@ -114,16 +126,7 @@ struct inode {
     /* That version's own attributes, for its record: a rename rewrites the
      * record under the file's new key (pfs_wb_snapshot_rekey), and by then
      * the inode's size and times are the changed copy's. */
-    struct {
-        uint64_t size;
-        mode_t perm;
-        uid_t uid;
-        gid_t gid;
-        int64_t mtime;
-        uint32_t mtime_ns;
-        int attempts;
-        char base_etag[80];
-    } snap;
+    struct pfs_wb_version snap;
     char *upload_id; /* a multipart upload in flight, journalled */
     uint64_t upload_part_size;
     int attempts;

@@ -139,39 +139,69 @@ void pfs_wb_stream_stop(struct inode *in)
 
 /* ---- the journal (inode io lock held) ---- */
 
+/* in's current version. fs->lock held. */
+static void version_of(const struct inode *in, struct pfs_wb_version *v)
+{
+    v->size = in->size;
+    v->perm = in->perm;
+    v->uid = in->uid;
+    v->gid = in->gid;
+    v->mtime = in->mtime;
+    v->mtime_ns = in->mtime_ns;
+    v->attempts = in->attempts;
+    snprintf(v->base_etag, sizeof(v->base_etag), "%s", in->base_etag);
+}
+
+/* r: a record under id, in state `state` and in's current key, stating
+ * version v (NULL: in's current one). r->key is the caller's to free.
+ * Returns 0 or -ENOMEM. */
+static int record_init(struct pfs_fs *fs, struct inode *in, const struct pfs_wb_version *v,
+                       const char *id, enum pfs_jstate state, struct pfs_jrec *r)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    struct pfs_wb_version cur;
+    pthread_mutex_lock(&fs->lock);
+    r->key = strdup(in->key);
+    if (!v) {
+        version_of(in, &cur);
+        v = &cur;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (!r->key)
+        return -ENOMEM;
+    r->state = state;
+    r->bucket = fs->bucket;
+    r->prefix = fs->prefix;
+    r->size = v->size;
+    r->mode = S_IFREG | v->perm;
+    r->uid = v->uid;
+    r->gid = v->gid;
+    r->mtime = v->mtime;
+    r->mtime_ns = v->mtime_ns;
+    r->attempts = v->attempts;
+    snprintf(r->base_etag, sizeof(r->base_etag), "%s", v->base_etag);
+    return 0;
+}
+
 /* Writes in's record in state `state` (error: the last upload failure, or
- * NULL). A record that is not OPEN is durable, and so is its data first when
- * durable is set: CLOSED is the promise that the bytes survive a crash.
- * Returns 0 or -errno (logged by the journal). */
-/* in's record under id (the data file fd), as journal_put describes. */
+ * NULL) under id (the data file fd), as journal_put describes. A record that
+ * is not OPEN is durable, and so is its data first when durable is set:
+ * CLOSED is the promise that the bytes survive a crash. Returns 0 or -errno
+ * (logged by the journal). */
 static int write_record(struct pfs_fs *fs, struct inode *in, const char *id, int fd,
                         enum pfs_jstate state, const char *error, bool durable, bool with_upload)
 {
     struct pfs_jrec r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.id, sizeof(r.id), "%s", id);
-    pthread_mutex_lock(&fs->lock);
-    r.key = strdup(in->key);
-    r.size = in->size;
-    r.mode = S_IFREG | in->perm;
-    r.uid = in->uid;
-    r.gid = in->gid;
-    r.mtime = in->mtime;
-    r.mtime_ns = in->mtime_ns;
-    snprintf(r.base_etag, sizeof(r.base_etag), "%s", in->base_etag);
-    pthread_mutex_unlock(&fs->lock);
-    if (!r.key)
-        return -ENOMEM;
-    r.state = state;
-    r.bucket = fs->bucket;
-    r.prefix = fs->prefix;
+    int rc = record_init(fs, in, NULL, id, state, &r);
+    if (rc)
+        return rc;
     r.upload_id = with_upload ? in->upload_id : NULL;
     r.part_size = with_upload ? in->upload_part_size : 0;
     r.error = (char *)error;
-    r.attempts = in->attempts;
     r.created = with_upload ? in->jcreated : 0;
     r.mpu_started = with_upload ? in->mpu_started : 0;
-    int rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
+    rc = pfs_journal_write(fs->journal, &r, durable ? fd : -1, durable);
     if (with_upload)
         in->jcreated = r.created;
     free(r.key);
@@ -197,25 +227,10 @@ static void snapshot_drop(struct pfs_fs *fs, struct inode *in)
 static int write_snapshot_record(struct pfs_fs *fs, struct inode *in)
 {
     struct pfs_jrec r;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.id, sizeof(r.id), "%s", in->snap_jid);
-    pthread_mutex_lock(&fs->lock);
-    r.key = strdup(in->key);
-    pthread_mutex_unlock(&fs->lock);
-    if (!r.key)
-        return -ENOMEM;
-    r.state = PFS_J_CLOSED;
-    r.bucket = fs->bucket;
-    r.prefix = fs->prefix;
-    r.size = in->snap.size;
-    r.mode = S_IFREG | in->snap.perm;
-    r.uid = in->snap.uid;
-    r.gid = in->snap.gid;
-    r.mtime = in->snap.mtime;
-    r.mtime_ns = in->snap.mtime_ns;
-    r.attempts = in->snap.attempts;
-    snprintf(r.base_etag, sizeof(r.base_etag), "%s", in->snap.base_etag);
-    int rc = pfs_journal_write(fs->journal, &r, in->snap_fd, true);
+    int rc = record_init(fs, in, &in->snap, in->snap_jid, PFS_J_CLOSED, &r);
+    if (rc)
+        return rc;
+    rc = pfs_journal_write(fs->journal, &r, in->snap_fd, true);
     free(r.key);
     return rc;
 }
@@ -237,14 +252,7 @@ static int snapshot_take(struct pfs_fs *fs, struct inode *in)
     if (rc != 0)
         return rc; /* logged by the journal */
     pthread_mutex_lock(&fs->lock);
-    in->snap.size = in->size;
-    in->snap.perm = in->perm;
-    in->snap.uid = in->uid;
-    in->snap.gid = in->gid;
-    in->snap.mtime = in->mtime;
-    in->snap.mtime_ns = in->mtime_ns;
-    in->snap.attempts = in->attempts;
-    snprintf(in->snap.base_etag, sizeof(in->snap.base_etag), "%s", in->base_etag);
+    version_of(in, &in->snap);
     uint64_t size = in->size;
     pthread_mutex_unlock(&fs->lock);
     loff_t in_off = 0, out_off = 0;

@@ -15,19 +15,15 @@ pfs_proxy_set '{"modes":{"err500":1},"methods":["PUT"]}' # uploads fail for now
 printf 'v1 acknowledged by close\n' >"$MNT/ar"
 eq "[S47] close acknowledged v1" "0" "$?"
 eq "the journal holds v1 as closed" "closed ar" "$(journal_entries)"
-timeout 60 /usr/bin/python3 -c "
+hold_open appending "
 import os, time
 fd = os.open('$MNT/ar', os.O_WRONLY | os.O_APPEND)
 os.write(fd, b'half of an appended line')
 open('$WORK/appending', 'w').close()
-time.sleep(60)" &
-BGPID=$!
-BG+=("$BGPID")
-for _ in $(seq 100); do [ -e "$WORK/appending" ] && break; sleep 0.1; done
+time.sleep(120)"
 note "before the kill: $(cat "$WORK"/cache/journal/*.rec)"
 pfs_kill9
-kill -KILL "$BGPID" 2>/dev/null
-wait "$BGPID" 2>/dev/null
+stop_holder
 pfs_proxy_set '{"modes":{}}'
 pfs_mount "$BUCKET"
 wait_log "recovery: done" >/dev/null

@@ -12,6 +12,21 @@ scenario_cleanup() {
     pfs_cleanup
 }
 trap scenario_cleanup EXIT
+# hold_open MARKER PYTHON: runs PYTHON in the background (it opens and
+# changes files, creates $WORK/MARKER, then sleeps with them open); returns
+# once MARKER exists (10 s at most; false if it never does). BGPID is the
+# process, which the cleanup kills; stop_holder kills it now.
+hold_open() {
+    timeout 120 /usr/bin/python3 -c "$2" &
+    BGPID=$!
+    BG+=("$BGPID")
+    for _ in $(seq 100); do [ -e "$WORK/$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+stop_holder() {
+    kill -KILL "$BGPID" 2>/dev/null
+    wait "$BGPID" 2>/dev/null
+}
 store_down() { inject "count=100000&status=503&code=ServiceUnavailable"; }
 store_up() { inject "count=0"; }
 # wait_log PATTERN [SECONDS]: until the newest daemon log matches (30 s).

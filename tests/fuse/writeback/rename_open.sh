@@ -9,22 +9,18 @@
 head -c 1000000 /dev/urandom >"$WORK/old"
 s3 put ro <"$WORK/old"
 pfs_mount "$BUCKET"
-timeout 60 /usr/bin/python3 -c "
+hold_open renamed "
 import os, time
 fd = os.open('$MNT/ro', os.O_WRONLY | os.O_TRUNC)
 os.write(fd, b'half of the new content')
 os.rename('$MNT/ro', '$MNT/ro2')
 open('$WORK/renamed', 'w').close()
-time.sleep(60)" &
-BGPID=$!
-BG+=("$BGPID")
-for _ in $(seq 100); do [ -e "$WORK/renamed" ] && break; sleep 0.1; done
+time.sleep(120)"
 ok "the rename returned" test -e "$WORK/renamed"
 eq "[S15] a partially written file never shows in the bucket" "absent" \
     "$(s3 get ro2 2>/dev/null | grep -q 'half of the new' && echo present || echo absent)"
 pfs_kill9
-kill -KILL "$BGPID" 2>/dev/null
-wait "$BGPID" 2>/dev/null
+stop_holder
 ok "[S19b/S42] the old content survives the crash (under ro2, or ro)" \
     bash -c "{ BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/../s3util.py get ro2 2>/dev/null | cmp -s - '$WORK/old'; } ||
              { BUCKET=$BUCKET /usr/bin/python3 $(dirname "$0")/../s3util.py get ro 2>/dev/null | cmp -s - '$WORK/old'; }"

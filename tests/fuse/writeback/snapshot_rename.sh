@@ -20,16 +20,13 @@ printf 'f: version one, acknowledged by close\n' >"$MNT/f.held"
 eq "[S47] close of f is acknowledged with the store down" "0" "$?"
 printf 'd/a: version one, acknowledged by close\n' >"$MNT/d/a.held"
 eq "[S47] close of d/a is acknowledged" "0" "$?"
-timeout 120 /usr/bin/python3 -c "
+hold_open rewriting "
 import os, time
 fds = [os.open(p, os.O_WRONLY | os.O_TRUNC) for p in ('$MNT/f.held', '$MNT/d/a.held')]
 for fd in fds:
     os.write(fd, b'unfinished second version')
 open('$WORK/rewriting', 'w').close()
-time.sleep(120)" &
-BGPID=$!
-BG+=("$BGPID")
-for _ in $(seq 100); do [ -e "$WORK/rewriting" ] && break; sleep 0.1; done
+time.sleep(120)"
 ok "both files are open again, truncated and written" test -e "$WORK/rewriting"
 mv "$MNT/f.held" "$MNT/g.held"
 eq "mv f.held g.held while it is open" "0" "$?"
@@ -44,8 +41,7 @@ note "the journal before the kill: $(journal_entries | tr '\n' ',')"
 eq "the snapshots' entries follow the renames" \
     "closed d/a.held,closed e/a.held,closed f.held,closed g.held,open e/a.held,open g.held" "$(journal_entries | sort | tr '\n' ',' | sed 's/,$//')"
 pfs_kill9
-kill -KILL "$BGPID" 2>/dev/null
-wait "$BGPID" 2>/dev/null
+stop_holder
 store_up
 pfs_mount "$BUCKET"
 wait_log "recovery: done" >/dev/null
