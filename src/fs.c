@@ -830,6 +830,13 @@ static bool handle_writes(const struct handle *h)
     return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
 }
 
+/* The handle changed the file (inode io held). */
+static void mark_changed(struct handle *h)
+{
+    h->unflushed = true;
+    h->changed = true;
+}
+
 static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int flags)
 {
     struct handle *h = calloc(1, sizeof(*h));
@@ -837,6 +844,7 @@ static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int
         return -ENOMEM;
     h->inode = in;
     h->flags = flags;
+    h->truncated = (flags & O_TRUNC) != 0;
     pthread_mutex_lock(&fs->lock);
     in->open_count++;
     if (handle_writes(h))
@@ -937,6 +945,8 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
     pthread_mutex_unlock(&in->io);
     if (rc == 0)
         rc = new_handle(fs, fh_out, in, flags);
+    if (rc == 0) /* the new file is this handle's change: its close stores it */
+        mark_changed((struct handle *)(uintptr_t)*fh_out);
     pthread_mutex_lock(&fs->lock);
     in->open_count--;
     if (rc)
@@ -1090,7 +1100,7 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
             n = -errno;
     }
     if (n > 0) {
-        h->unflushed = true;
+        mark_changed(h);
         pthread_mutex_lock(&fs->lock);
         uint64_t before = in->size;
         if (off + (uint64_t)n > in->size)
@@ -1113,13 +1123,18 @@ int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
     struct handle *h = (struct handle *)(uintptr_t)fh;
     struct inode *in = h->inode;
     pthread_mutex_lock(&fs->lock);
-    bool skip = in->trunc_unwritten || !handle_writes(h); /* a reader's close waits for nothing */
+    /* A reader's close waits for nothing; an O_TRUNC left unwritten is
+     * stored at release (S13). */
+    bool skip = in->trunc_unwritten || !handle_writes(h);
     pthread_mutex_unlock(&fs->lock);
     if (skip)
         return 0;
     pfs_wb_io_lock(in);
+    /* Only a handle that changed the file stores it: a writer that changed
+     * nothing must not store another writer's unfinished content, nor drop
+     * the saved copy of the version acknowledged before it (S48). */
+    int rc = h->changed ? pfs_wb_store_or_queue(fs, in) : 0;
     h->unflushed = false; /* a failure is the journal's and the retries' now */
-    int rc = pfs_wb_store_or_queue(fs, in);
     pthread_mutex_unlock(&in->io);
     return rc;
 }
@@ -1161,7 +1176,8 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
      * an O_TRUNC left); what it flushed is stored or queued already, and the
      * staged copy may now hold another writer's unfinished content. The
      * last close stores what a truncation left while it was open. */
-    bool store = (writer && (h->unflushed || in->trunc_unwritten)) || (last && !in->uploading);
+    bool store = (writer && (h->unflushed || (h->truncated && in->trunc_unwritten))) ||
+                 (last && !in->uploading);
     int rc = store ? pfs_wb_store_or_queue(fs, in) : 0;
     pthread_mutex_lock(&fs->lock);
     /* Not discarded: a failed upload's copy (retried later), or one in flight. */
@@ -1205,7 +1221,6 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
 int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64_t fh, int which,
                    const struct pfs_setattr *v)
 {
-    (void)fh;
     if (fs->o.read_only)
         return -EROFS;
     pthread_mutex_lock(&fs->lock);
@@ -1233,6 +1248,8 @@ int pfs_fs_setattr(struct pfs_fs *fs, struct pfs_attr *out, uint64_t ino, uint64
                 rc = pfs_wb_before_change(fs, in);
             if (rc == 0 && ftruncate(in->stage_fd, (off_t)v->size) != 0)
                 rc = -errno;
+            if (rc == 0 && fh) /* ftruncate: this handle's change, stored at its close */
+                mark_changed((struct handle *)(uintptr_t)fh);
             if (rc == 0) {
                 pthread_mutex_lock(&fs->lock);
                 in->size = v->size;

@@ -151,6 +151,16 @@ struct handle {
      * release that comes after the close's flush stores nothing of its own,
      * so it cannot store another writer's half-written content. */
     bool unflushed;
+    /* Something was changed through this handle (a write, an ftruncate, the
+     * create): its flushes store the file, again after a failed upload; a
+     * handle that changed nothing stores nothing, so its close cannot store
+     * another writer's unfinished content. */
+    bool changed;
+    /* Opened with O_TRUNC: while nothing is written after it (the inode's
+     * trunc_unwritten), this handle's release stores the emptied file; no
+     * other writer's does, so another writer's late release cannot store
+     * what this one left unfinished. */
+    bool truncated;
     struct handle *prev, *next; /* fs->handles, under fs->lock */
 };
 

@@ -284,6 +284,12 @@ int pfs_wb_snapshot_rekey(struct pfs_fs *fs, struct inode *in)
 {
     if (!in->snap_jid[0])
         return 0;
+    /* A rename over a stored object (or a move of the stored version)
+     * gives the file a new base; the acknowledged version replaces that
+     * one now, as the file's own record says. */
+    pthread_mutex_lock(&fs->lock);
+    snprintf(in->snap.base_etag, sizeof(in->snap.base_etag), "%s", in->base_etag);
+    pthread_mutex_unlock(&fs->lock);
     int rc = write_snapshot_record(fs, in);
     if (rc != 0)
         PFS_WARN("cannot rename the saved copy of the closed version of %s (%s): a crash "

@@ -13,11 +13,12 @@ scenario_cleanup() {
 }
 trap scenario_cleanup EXIT
 # hold_open MARKER PYTHON: runs PYTHON in the background (it opens and
-# changes files, creates $WORK/MARKER, then sleeps with them open); returns
-# once MARKER exists (10 s at most; false if it never does). BGPID is the
-# process, which the cleanup kills; stop_holder kills it now.
+# changes files, creates $WORK/MARKER, then sleeps with them open, for a
+# bounded time); returns once MARKER exists (10 s at most; false if it never
+# does). BGPID is the Python process itself (no wrapper, so a kill reaches
+# it), which the cleanup kills; stop_holder kills it now.
 hold_open() {
-    timeout 120 /usr/bin/python3 -c "$2" &
+    /usr/bin/python3 -c "$2" &
     BGPID=$!
     BG+=("$BGPID")
     for _ in $(seq 100); do [ -e "$WORK/$1" ] && return 0; sleep 0.1; done
