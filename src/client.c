@@ -717,6 +717,24 @@ int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t o
     return pfs_client_get_range_opts(c, buf, len, offset, got_out, key, NULL, st);
 }
 
+/* A ranged GET whose bytes a reader takes as they arrive (opts.arrived). */
+struct streamed_get {
+    const struct pfs_get_opts *o;
+    uint64_t offset, len;
+};
+
+static bool streamed_accept(void *ctx, const struct pfs_http_response *resp)
+{
+    const struct streamed_get *g = ctx;
+    return pfs_get_answer_streamable(resp, g->offset, g->len, g->o->if_match);
+}
+
+static void streamed_grew(void *ctx, size_t valid)
+{
+    const struct streamed_get *g = ctx;
+    g->o->arrived(g->o->arrived_ctx, valid);
+}
+
 int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
                               size_t *got_out, const char *key, const struct pfs_get_opts *o,
                               struct pfs_status *st)
@@ -726,8 +744,13 @@ int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint6
                     .etag_out = o ? o->etag_out : NULL,
                     .get = o,
                     .cancel = o ? o->cancel : NULL};
-    if (o && o->if_match && *o->if_match)
+    struct streamed_get sg = {.o = o, .offset = offset, .len = len};
+    struct pfs_http_watch watch = {.accept = streamed_accept, .grew = streamed_grew, .ctx = &sg};
+    if (o && o->if_match && *o->if_match) {
         add_plain(&op, "If-Match", o->if_match);
+        if (o->arrived)
+            op.sink.watch = &watch;
+    }
     uint64_t got = 0;
     int rc = get_common(c, &op, offset, len, &got, st);
     *got_out = (size_t)got;

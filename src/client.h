@@ -106,6 +106,15 @@ struct pfs_get_opts {
     /* May be NULL: the object's size as the answer states it (a 206's
      * Content-Range total, a 200's length); UINT64_MAX when it does not. */
     uint64_t *total_out;
+    /* May be NULL: called as the body lands, from the transfer's thread,
+     * with how many bytes from buf are final, so a reader can take them
+     * before the rest arrives. Only with if_match, and only for an answer
+     * that names that version and the range asked for
+     * (pfs_get_answer_streamable); those bytes are never written again, not
+     * by a retry either. The call's result still decides: a failure means
+     * the bytes after them never came (or were of another answer). */
+    void (*arrived)(void *ctx, size_t valid);
+    void *arrived_ctx;
 };
 
 /* pfs_client_get_range with options (o may be NULL). */

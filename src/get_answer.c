@@ -64,3 +64,31 @@ uint64_t pfs_get_answer_total(const struct pfs_http_response *resp, uint64_t off
         return UINT64_MAX;
     return total;
 }
+
+bool pfs_get_answer_same_etag(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= 2 && a[0] == '"' && a[la - 1] == '"')
+        a++, la -= 2;
+    if (lb >= 2 && b[0] == '"' && b[lb - 1] == '"')
+        b++, lb -= 2;
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+bool pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset, uint64_t len,
+                               const char *etag)
+{
+    const char *got = pfs_http_response_header(resp, "etag");
+    if (!etag || !*etag || !got || !pfs_get_answer_same_etag(etag, got) || len == 0)
+        return false;
+    if (resp->status == 200)
+        return offset == 0;
+    if (resp->status != 206)
+        return false;
+    const char *cr = pfs_http_response_header(resp, "content-range");
+    uint64_t first, last;
+    char slash;
+    return cr && strncmp(cr, "bytes ", 6) == 0 &&
+           sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c", &first, &last, &slash) == 3 &&
+           slash == '/' && first == offset && last >= first && last - first < len;
+}

@@ -6,6 +6,7 @@
 #ifndef PFS_GET_ANSWER_H
 #define PFS_GET_ANSWER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -26,6 +27,18 @@ const char *pfs_get_answer_whole_fault(const struct pfs_http_response *resp, uin
  * a-b/TOTAL" of a 206, the body of a 200 from offset 0; UINT64_MAX when it
  * states none ("/ *"). */
 uint64_t pfs_get_answer_total(const struct pfs_http_response *resp, uint64_t offset);
+
+/* Do two ETags name the same version? Listings and headers may differ in
+ * the quotes around the value. */
+bool pfs_get_answer_same_etag(const char *a, const char *b);
+
+/* Before any of its body arrived: may the bytes of this answer to a GET of
+ * len bytes from offset be read as they come, as the version etag (NULL or
+ * "": never)? A 206 whose Content-Range starts at offset and holds no more
+ * than len bytes, or a 200 to a GET from 0, naming that ETag. The checks of
+ * the whole answer still follow its end. */
+bool pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset, uint64_t len,
+                               const char *etag);
 
 /* A header's unsigned decimal value (digits only, no sign or space, no
  * overflow): 0 and *out set, or -1 (s NULL included). */

@@ -77,3 +77,16 @@ void pfs_http_free(struct pfs_http *h)
     h->ops->destroy(h->ctx);
     free(h);
 }
+
+void pfs_http_sink_mem_write(const struct pfs_http_sink *s, uint64_t at, const void *data,
+                             size_t len, bool accepted)
+{
+    struct pfs_http_watch *w = s->watch;
+    uint64_t end = at + len, from = w && w->valid > at ? w->valid : at;
+    if (end > from)
+        memcpy((char *)s->mem + from, (const char *)data + (from - at), (size_t)(end - from));
+    if (w && accepted && end > w->valid) {
+        w->valid = (size_t)end;
+        w->grew(w->ctx, w->valid);
+    }
+}

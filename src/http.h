@@ -46,7 +46,32 @@ struct pfs_http_sink {
     size_t mem_len;
     int fd;
     off_t offset;
+    /* PFS_SINK_MEMORY, may be NULL: lets a reader take the body's first bytes
+     * while the rest still arrives (see struct pfs_http_watch). */
+    struct pfs_http_watch *watch;
 };
+
+struct pfs_http_response;
+
+/* Bytes of a memory sink that may be read before the transfer ends. At an
+ * attempt's first body bytes, accept sees its status and headers and says
+ * whether that answer's bytes are the ones asked for (range, version); from
+ * then on grew is called as they land. mem[0, valid) is final: no attempt,
+ * a retry included, writes below valid again (a retry of the same request
+ * carries the same bytes there, or is an answer accept refused, whose bytes
+ * above valid nobody reads). Written by the transport only. */
+struct pfs_http_watch {
+    bool (*accept)(void *ctx, const struct pfs_http_response *resp);
+    void (*grew)(void *ctx, size_t valid);
+    void *ctx;
+    size_t valid;
+};
+
+/* Writes len body bytes at mem + at of a memory sink, as the watch (if any)
+ * says: below its valid mark nothing is written; accepted (this attempt's
+ * accept said so) moves the mark. Transports call it for PFS_SINK_MEMORY. */
+void pfs_http_sink_mem_write(const struct pfs_http_sink *s, uint64_t at, const void *data,
+                             size_t len, bool accepted);
 
 struct pfs_http_request {
     const char *method;

@@ -65,6 +65,8 @@ struct transfer {
     long answer_wait_s; /* low_speed_time: bound on the wait for an answer */
     bool answered;      /* a status line arrived */
     bool header_flood;  /* the headers went past the caps of http.h */
+    bool watch_asked;   /* the sink's watch saw this attempt's headers */
+    bool watch_ok;      /* and took its bytes (struct pfs_http_watch) */
     double sent_at;     /* monotonic seconds when the last body byte went out; 0: not yet */
 };
 
@@ -161,7 +163,12 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
             x->sink_error = -EFBIG;
             return 0;
         }
-        memcpy((char *)s->mem + x->resp->body_bytes, data, len);
+        if (s->watch && !x->watch_asked) {
+            x->watch_asked = true;
+            x->resp->status = code; /* set only once the transfer ends */
+            x->watch_ok = s->watch->accept(s->watch->ctx, x->resp);
+        }
+        pfs_http_sink_mem_write(s, x->resp->body_bytes, data, len, x->watch_ok);
         break;
     case PFS_SINK_FD: {
         size_t done = 0;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "datacache.h"
+#include "get_answer.h"
 #include "log.h"
 #include "readbudget.h"
 #include "readcrc.h"
@@ -28,6 +29,12 @@ struct chunk {
     struct pfs_prefetch *owner;
     uint64_t off;
     size_t len, got;
+    /* While PENDING, data[0, valid) is final already (the answer named the
+     * pinned version and this range): reads take it as it arrives. */
+    size_t valid;
+    /* The least valid a waiting read needs (0: none waits): bytes that
+     * arrive short of it wake nobody. */
+    size_t wanted;
     /* Its pages (READ_PAGE bytes) returned whole so far, one bit each: once
      * all are, nobody asks for it again (the page cache holds them) and it
      * is dropped. A range read twice counts once. */
@@ -80,17 +87,6 @@ struct pfs_prefetch {
     bool crc_bad; /* the whole object's bytes did not match: reads of the end fail */
 };
 
-static bool same_etag(const char *a, const char *b)
-{
-    /* Listings and headers may differ in the quotes around the value. */
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= 2 && a[0] == '"' && a[la - 1] == '"')
-        a++, la -= 2;
-    if (lb >= 2 && b[0] == '"' && b[lb - 1] == '"')
-        b++, lb -= 2;
-    return la == lb && memcmp(a, b, la) == 0;
-}
-
 static void destroy(struct pfs_prefetch *p)
 {
     pthread_cond_destroy(&p->changed);
@@ -112,20 +108,26 @@ static void version_changed(struct pfs_status *st)
 struct fetch {
     const char *key, *if_match;
     const _Atomic int *cancel;
+    /* May be NULL: told how much of the range is final as it arrives
+     * (pfs_get_opts.arrived), when it is fetched straight into the buffer. */
+    void (*arrived)(void *ctx, size_t valid);
+    void *arrived_ctx;
     char got_etag[80];
     bool has_crc, from_store;
     uint64_t crc;
 };
 
 static int store_get(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off, size_t *got,
-                     uint64_t *total, struct fetch *f, struct pfs_status *st)
+                     uint64_t *total, struct fetch *f, bool streamed, struct pfs_status *st)
 {
     struct pfs_get_opts o = {.if_match = f->if_match,
                              .cancel = f->cancel,
                              .etag_out = f->got_etag,
                              .has_crc64_out = &f->has_crc,
                              .crc64_out = &f->crc,
-                             .total_out = total};
+                             .total_out = total,
+                             .arrived = streamed ? f->arrived : NULL,
+                             .arrived_ctx = f->arrived_ctx};
     *total = UINT64_MAX;
     f->from_store = true;
     return pfs_client_get_range_opts(p->client, buf, len, off, got, f->key, &o, st);
@@ -194,7 +196,7 @@ static int fetch_range(struct pfs_prefetch *p, char *buf, size_t len, uint64_t o
     *got_out = 0;
     uint64_t total;
     if (!p->dc || !f->if_match || !f->if_match[0] || len == 0) {
-        int rc = store_get(p, buf, len, off, got_out, &total, f, st);
+        int rc = store_get(p, buf, len, off, got_out, &total, f, true, st);
         if (rc == 0)
             cache_store(p, buf, off, *got_out, total, f);
         return rc;
@@ -235,7 +237,7 @@ static int fetch_range(struct pfs_prefetch *p, char *buf, size_t len, uint64_t o
     size_t got = 0;
     if (!dst) {
         st->error = -ENOMEM;
-    } else if ((rc = store_get(p, dst, (size_t)(z - a), a, &got, &total, f, st)) == 0) {
+    } else if ((rc = store_get(p, dst, (size_t)(z - a), a, &got, &total, f, false, st)) == 0) {
         cache_store(p, dst, a, got, total, f);
         uint64_t from = a > off ? a : off, to = a + got < end ? a + got : end;
         if (!direct && to > from)
@@ -263,6 +265,31 @@ static void note_crc(struct pfs_prefetch *p, bool has, uint64_t crc)
     }
 }
 
+/* The arrived callback of a chunk's GET (its task's thread): wakes the
+ * reads waiting for those bytes. */
+static void chunk_arrived(void *ctx, size_t valid)
+{
+    struct chunk *c = ctx;
+    struct pfs_prefetch *p = c->owner;
+    pthread_mutex_lock(&p->lock);
+    c->valid = valid;
+    if (c->wanted && valid >= c->wanted) {
+        c->wanted = 0;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Pages of a chunk that came back shorter than asked for (the object's end)
+ * that were not returned yet. Lock held. */
+static size_t unread_pages(const struct chunk *c)
+{
+    size_t n = 0, pages = (c->got + READ_PAGE - 1) / READ_PAGE;
+    for (size_t i = 0; i < pages; i++)
+        n += !(c->read_map[i / 8] & (1u << (i % 8)));
+    return n;
+}
+
 static void fetch_task(void *arg)
 {
     struct chunk *c = arg;
@@ -276,7 +303,11 @@ static void fetch_task(void *arg)
         st.error = -ECANCELED;
         rc = -1; /* dropped while queued: never sent */
     } else {
-        struct fetch f = {.key = c->key, .if_match = c->if_match, .cancel = &c->cancel};
+        struct fetch f = {.key = c->key,
+                          .if_match = c->if_match,
+                          .cancel = &c->cancel,
+                          .arrived = chunk_arrived,
+                          .arrived_ctx = c};
         rc = fetch_range(p, c->data, c->len, c->off, &got, &f, &st);
         snprintf(c->got_etag, sizeof(c->got_etag), "%s", f.got_etag);
         c->has_crc = f.has_crc;
@@ -288,7 +319,7 @@ static void fetch_task(void *arg)
         if (!p->etag[0]) {
             snprintf(p->etag, sizeof(p->etag), "%s", c->got_etag);
             p->confirmed = true;
-        } else if (!same_etag(p->etag, c->got_etag)) {
+        } else if (!pfs_get_answer_same_etag(p->etag, c->got_etag)) {
             /* Requested before the version was pinned, or a store that
              * ignores If-Match: another version's bytes, never served. */
             rc = -1;
@@ -300,15 +331,18 @@ static void fetch_task(void *arg)
             note_crc(p, c->has_crc, c->crc);
     }
     c->got = got;
-    c->pages_unread = (got + READ_PAGE - 1) / READ_PAGE;
+    if (got != c->len)
+        c->pages_unread = unread_pages(c);
     c->st = st;
     c->state = rc == 0 ? CHUNK_DONE : CHUNK_FAILED;
-    bool dropped = c->dropped, last = --p->refs == 0;
+    /* A dropped chunk a reply still sends from (its bytes were taken while
+     * they arrived) is freed by the last unpin. */
+    bool free_it = c->dropped && c->pins == 0, last = --p->refs == 0;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     if (last)
         destroy(p);
-    if (dropped) {
+    if (free_it) {
         size_t len = c->len;
         pfs_budget_buf_put(budget, c->data, len);
         free(c->read_map);
@@ -369,16 +403,17 @@ int pfs_prefetch_set_key(struct pfs_prefetch *p, const char *key, const char *et
 bool pfs_prefetch_reads_version(struct pfs_prefetch *p, const char *etag)
 {
     pthread_mutex_lock(&p->lock);
-    bool same = !p->etag[0] || same_etag(p->etag, etag);
+    bool same = !p->etag[0] || pfs_get_answer_same_etag(p->etag, etag);
     pthread_mutex_unlock(&p->lock);
     return same;
 }
 
-/* Frees a chunk out of the list, or leaves it to the last unpin while a
- * reply still sends from it. Lock held. */
+/* Frees a chunk out of the list, or leaves it to its task while that still
+ * runs, or to the last unpin while a reply still sends from it. Lock
+ * held. */
 static void free_chunk(struct pfs_prefetch *p, struct chunk *c)
 {
-    if (c->pins > 0) {
+    if (c->pins > 0 || c->state == CHUNK_PENDING) {
         c->dropped = true;
         return;
     }
@@ -436,10 +471,12 @@ static bool add_chunk(struct pfs_prefetch *p, struct chunk ***tail, uint64_t len
     c->len = (size_t)len;
     c->data = data;
     c->read_map = map;
+    c->pages_unread = (size_t)((len + READ_PAGE - 1) / READ_PAGE);
     c->key = key;
     snprintf(c->if_match, sizeof(c->if_match), "%s", p->etag);
     c->state = CHUNK_PENDING;
     if (pfs_pool_submit_class(p->pool, NULL, PFS_TASK_READAHEAD, fetch_task, c) != 0) {
+        c->state = CHUNK_FAILED; /* never started: free_chunk frees it now */
         free_chunk(p, c);
         return false;
     }
@@ -581,19 +618,21 @@ static uint64_t reorder_span(const struct pfs_prefetch *p)
 }
 
 /* Marks the pages of c that [in, in + n) returns whole (the last page of
- * the answer counts when the read reaches its end). True once every page of
- * it has been returned. Lock held. */
+ * the answer counts when the read reaches its end: of what came, or while
+ * it still arrives, of what was asked for). True once every page of it has
+ * been returned. Lock held. */
 static bool mark_read(struct chunk *c, uint64_t in, size_t n)
 {
     size_t first = (size_t)((in + READ_PAGE - 1) / READ_PAGE);
     uint64_t end = in + n;
-    size_t stop = (size_t)(end >= c->got ? (c->got + READ_PAGE - 1) / READ_PAGE : end / READ_PAGE);
+    size_t lim = c->state == CHUNK_DONE ? c->got : c->len;
+    size_t stop = (size_t)(end >= lim ? (lim + READ_PAGE - 1) / READ_PAGE : end / READ_PAGE);
     for (size_t i = first; i < stop; i++)
         if (!(c->read_map[i / 8] & (1u << (i % 8)))) {
             c->read_map[i / 8] |= (uint8_t)(1u << (i % 8));
             c->pages_unread--;
         }
-    return c->got > 0 && c->pages_unread == 0;
+    return lim > 0 && c->pages_unread == 0;
 }
 
 /* The bytes [off, off + n) went to the application (a read that fails
@@ -607,8 +646,9 @@ static void note_returned(struct pfs_prefetch *p, uint64_t off, size_t n, bool c
     uint64_t end = off + n;
     for (struct chunk **pp = &p->chunks; *pp;) {
         struct chunk *c = *pp;
-        uint64_t a = off > c->off ? off : c->off, b = end < c->off + c->got ? end : c->off + c->got;
-        if (c->state != CHUNK_DONE || a >= b) {
+        size_t have = c->state == CHUNK_DONE ? c->got : c->state == CHUNK_PENDING ? c->valid : 0;
+        uint64_t a = off > c->off ? off : c->off, b = end < c->off + have ? end : c->off + have;
+        if (a >= b) {
             pp = &c->next;
             continue;
         }
@@ -673,10 +713,15 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         struct chunk *c = sequential ? chunk_at(p, off + done) : NULL;
         if (!c)
             break;
-        if (c->state == CHUNK_PENDING) {
-            /* Look the chunk up again after the wait, never keep c: another
-             * read may drop it meanwhile (a jump, a failure, a repin), and
-             * its task then frees it and reuses its buffer. */
+        uint64_t in = off + done - c->off;
+        size_t need = (size_t)(in + (len - done) < c->len ? in + (len - done) : c->len);
+        if (c->state == CHUNK_PENDING && c->valid < need) {
+            /* Until what this read needs of the chunk has arrived. Look the
+             * chunk up again after the wait, never keep c: another read may
+             * drop it meanwhile (a jump, a failure, a repin), and its task
+             * then frees it and reuses its buffer. */
+            if (!c->wanted || need < c->wanted)
+                c->wanted = need;
             p->waiting++;
             pthread_cond_wait(&p->changed, &p->lock);
             p->waiting--;
@@ -692,10 +737,10 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
             pthread_mutex_unlock(&p->lock);
             return -1;
         }
-        uint64_t in = off + done - c->off;
-        if (in >= c->got)
+        size_t have = c->state == CHUNK_DONE ? c->got : c->valid;
+        if (in >= have)
             break; /* the object is shorter than we were told */
-        size_t n = c->got - (size_t)in < len - done ? c->got - (size_t)in : len - done;
+        size_t n = have - (size_t)in < len - done ? have - (size_t)in : len - done;
         if (zc && done == 0 && n == len) {
             /* All of it in this chunk: the reply sends from here. */
             *zc = c->data + in;
@@ -734,7 +779,7 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         if (rc == 0) {
             if (!p->etag[0] && got_etag[0]) {
                 snprintf(p->etag, sizeof(p->etag), "%s", got_etag);
-            } else if (got_etag[0] && !same_etag(p->etag, got_etag)) {
+            } else if (got_etag[0] && !pfs_get_answer_same_etag(p->etag, got_etag)) {
                 /* Another version answered: pinned meanwhile by read-ahead
                  * to another one, or a store that ignores If-Match. */
                 rc = -1;
@@ -809,7 +854,7 @@ void pfs_prefetch_unpin(struct pfs_prefetch_pin *pin)
     struct chunk *c = (struct chunk *)pin;
     struct pfs_prefetch *p = c->owner;
     pthread_mutex_lock(&p->lock);
-    bool gone = --c->pins == 0 && c->dropped, last = --p->refs == 0;
+    bool gone = --c->pins == 0 && c->dropped && c->state != CHUNK_PENDING, last = --p->refs == 0;
     if (gone)
         free_chunk(p, c);
     pthread_mutex_unlock(&p->lock);

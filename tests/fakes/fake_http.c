@@ -20,6 +20,7 @@ struct scripted {
     char *headers[FAKE_MAX_HEADERS];
     size_t n_headers;
     int err;
+    size_t cut; /* non-zero: the body stops after this many bytes (-ECONNRESET) */
 };
 
 struct fake_http {
@@ -32,6 +33,9 @@ struct fake_http {
     pthread_cond_t changed;
     long hold; /* index of the request kept until fake_http_release, or -1 */
     bool held; /* that request has arrived and waits */
+    /* fake_http_hold_body: request hold_body waits after hold_bytes of its body */
+    long hold_body;
+    size_t hold_bytes;
     /* fake_http_serve_object: the object that answers unscripted ranges */
     unsigned long long obj_size;
     char obj_etag[80];
@@ -52,10 +56,37 @@ static char *read_body(const struct pfs_http_body *b, size_t *len, uint64_t *crc
     return p;
 }
 
-static int deliver(const struct pfs_http_request *req, struct pfs_http_response *resp,
-                   const char *body)
+/* A memory sink's body as a transport hands it over: in two pieces when the
+ * request is held inside its body (split there), with the sink's watch asked
+ * at the first bytes. */
+static int deliver_memory(struct fake_http *f, long index, const struct pfs_http_sink *s,
+                          struct pfs_http_response *resp, const char *body, size_t len)
 {
-    size_t len = strlen(body);
+    bool ok = s->watch && s->watch->accept(s->watch->ctx, resp);
+    size_t split = len;
+    pthread_mutex_lock(&f->lock);
+    if (index == f->hold_body && f->hold_bytes < len)
+        split = f->hold_bytes;
+    pthread_mutex_unlock(&f->lock);
+    pfs_http_sink_mem_write(s, 0, body, split, ok);
+    resp->body_bytes = split;
+    if (split == len)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    f->held = true;
+    pthread_cond_broadcast(&f->changed);
+    while (f->hold_body == index)
+        pthread_cond_wait(&f->changed, &f->lock);
+    pthread_mutex_unlock(&f->lock);
+    pfs_http_sink_mem_write(s, split, body + split, len - split, ok);
+    resp->body_bytes = len;
+    return 0;
+}
+
+static int deliver(struct fake_http *f, long index, const struct pfs_http_request *req,
+                   struct pfs_http_response *resp, const char *body, size_t cut)
+{
+    size_t len = cut ? cut : strlen(body);
     if (resp->status < 200 || resp->status >= 300) {
         pfs_buf_append(&resp->error_body, body, len);
         return 0;
@@ -72,7 +103,9 @@ static int deliver(const struct pfs_http_request *req, struct pfs_http_response 
     case PFS_SINK_MEMORY:
         if (len > s->mem_len)
             return -EFBIG;
-        memcpy(s->mem, body, len);
+        deliver_memory(f, index, s, resp, body, len);
+        if (cut)
+            return -ECONNRESET;
         break;
     case PFS_SINK_FD:
         if (pwrite(s->fd, body, len, s->offset) != (ssize_t)len)
@@ -164,7 +197,7 @@ static int fake_perform(void *ctx, const struct pfs_http_request *req,
         pfs_http_response_add_header(resp, s->headers[i], (size_t)(colon - s->headers[i]), v,
                                      strlen(v));
     }
-    int rc = deliver(req, resp, s->body ? s->body : "");
+    int rc = deliver(f, index, req, resp, s->body ? s->body : "", s->cut);
     if (rc)
         resp->transport_error = rc;
     return rc;
@@ -189,6 +222,7 @@ struct fake_http *fake_http_new(void)
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->changed, NULL);
     f->hold = -1;
+    f->hold_body = -1;
     f->http.ops = &fake_ops;
     f->http.ctx = f;
     return f;
@@ -235,6 +269,24 @@ void fake_http_push(struct fake_http *f, long status, const char *body, const ch
     pthread_mutex_unlock(&f->lock);
 }
 
+void fake_http_push_cut(struct fake_http *f, long status, const char *body,
+                        const char *const *headers, size_t cut)
+{
+    fake_http_push(f, status, body, headers);
+    pthread_mutex_lock(&f->lock);
+    f->script[f->n_script - 1].cut = cut;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_hold_body(struct fake_http *f, size_t i, size_t bytes)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold_body = (long)i;
+    f->hold_bytes = bytes;
+    f->held = false;
+    pthread_mutex_unlock(&f->lock);
+}
+
 void fake_http_push_error(struct fake_http *f, int err)
 {
     pthread_mutex_lock(&f->lock);
@@ -262,6 +314,7 @@ void fake_http_release(struct fake_http *f)
 {
     pthread_mutex_lock(&f->lock);
     f->hold = -1;
+    f->hold_body = -1;
     f->held = false;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);

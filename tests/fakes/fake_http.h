@@ -27,6 +27,10 @@ struct pfs_http *fake_http_transport(struct fake_http *f);
 
 /* Queues a response. headers: NULL-terminated "name: value" strings, or NULL. */
 void fake_http_push(struct fake_http *f, long status, const char *body, const char *const *headers);
+/* Queues a response whose body stops after cut bytes: those reach the sink,
+ * then the attempt fails with -ECONNRESET. */
+void fake_http_push_cut(struct fake_http *f, long status, const char *body,
+                        const char *const *headers, size_t cut);
 /* Queues a transport failure (-ECONNRESET, -ETIMEDOUT, ...). */
 void fake_http_push_error(struct fake_http *f, int err);
 
@@ -35,6 +39,10 @@ void fake_http_push_error(struct fake_http *f, int err);
 void fake_http_hold(struct fake_http *f, size_t i);
 void fake_http_wait_held(struct fake_http *f);
 void fake_http_release(struct fake_http *f);
+/* Request i hands a memory sink its first bytes, then waits until
+ * fake_http_release (fake_http_wait_held returns once it does) before the
+ * rest: a reader can act while the body is half there. */
+void fake_http_hold_body(struct fake_http *f, size_t i, size_t bytes);
 
 /* Once the script is used up, answers every GET with a Range (bytes=A-B) as
  * a store holding an object of size bytes, byte i being byte_at(i), with the

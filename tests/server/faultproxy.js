@@ -49,7 +49,9 @@
 //
 // Config fields: seed (number or string, default 1), dialect ("s3" | "tos":
 // the error body format, default "s3"), modes {MODE: rate}, stall_s (60),
-// latency_ms (0), blackout_s, blackout_mode, methods (["PUT", ...]: only
+// latency_ms (0), rate_mib_s (0: unlimited; else every passed response body
+// is paced at that many MiB/s, as a store's per-connection throughput is,
+// for benchmarks of what a reader waits for), blackout_s, blackout_mode, methods (["PUT", ...]: only
 // these methods get faults; others pass and still count as seen),
 // path_contains (only paths containing this string get faults).
 'use strict'
@@ -86,6 +88,7 @@ const DEFAULTS = {
   modes: {},
   stall_s: 60,
   latency_ms: 0,
+  rate_mib_s: 0,
   blackout_s: 0,
   blackout_mode: 'reset',
   methods: null,
@@ -113,7 +116,7 @@ function mergeConfig(cur, patch) {
     if (k !== 'latency') sum += v
   }
   if (sum > 1 + 1e-9) throw new Error(`the rates of the modes add up to ${sum}, more than 1`)
-  for (const k of ['stall_s', 'latency_ms', 'blackout_s']) {
+  for (const k of ['stall_s', 'latency_ms', 'rate_mib_s', 'blackout_s']) {
     if (typeof next[k] !== 'number' || !(next[k] >= 0)) throw new Error(`${k} must be a number >= 0`)
   }
   if (next.blackout_mode !== 'reset' && next.blackout_mode !== '503') throw new Error("blackout_mode must be 'reset' or '503'")
@@ -343,6 +346,7 @@ function forward(req, res, fate, entry, expectsContinue) {
       }
     }
     if (cut && limit === 0) return finishCut(null)
+    if (!cut && config.rate_mib_s > 0) return pace(pres, res, config.rate_mib_s, () => (done = true))
     pres.on('data', (chunk) => {
       if (done) return
       if (limit === undefined) limit = Math.max(1, Math.floor(chunk.length / 2))
@@ -361,6 +365,47 @@ function forward(req, res, fate, entry, expectsContinue) {
       done = true
       res.end()
     })
+  })
+}
+
+// A passed body paced at rate MiB/s: each piece goes out when the bytes
+// before it would have at that rate, in order, with the upstream paused
+// while pieces wait.
+function pace(pres, res, rate, finished) {
+  const perMs = (rate * 1048576) / 1000
+  const start = Date.now()
+  const queue = []
+  let written = 0
+  let ended = false
+  let timer = null
+  const pump = () => {
+    timer = null
+    while (queue.length > 0) {
+      const wait = start + (written + queue[0].length) / perMs - Date.now()
+      if (wait >= 1) {
+        timer = setTimeout(pump, wait)
+        return
+      }
+      const piece = queue.shift()
+      written += piece.length
+      if (!res.write(piece)) return // 'drain' pumps again
+    }
+    if (ended) {
+      finished()
+      res.end()
+    } else pres.resume()
+  }
+  pres.on('data', (piece) => {
+    queue.push(piece)
+    pres.pause()
+    if (!timer) pump()
+  })
+  res.on('drain', () => {
+    if (!timer) pump()
+  })
+  pres.on('end', () => {
+    ended = true
+    if (!timer && queue.length === 0) pump()
   })
 }
 

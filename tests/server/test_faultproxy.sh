@@ -178,6 +178,18 @@ ok "latency at rate 0 adds nothing ($TIME s)" awk -v t="$TIME" 'BEGIN { exit !(t
 eq "counted" "1" "$(stat_of injected.latency)"
 pfs_proxy_set '{"latency_ms":0,"modes":{}}'
 
+section "pacing (rate_mib_s)" '{"modes":{},"rate_mib_s":2}'
+fetch "$(sign GET obj)"
+eq "a paced GET completes" "0 200 $SIZE_OBJ" "$RC $CODE $SIZE"
+ok "byte-exact" cmp -s "$WORK/obj" "$WORK/body"
+ok "1.5 MiB at 2 MiB/s takes at least 0.7 s ($TIME s)" awk -v t="$TIME" 'BEGIN { exit !(t >= 0.7) }'
+fetch -r 1000-2999 "$(sign GET obj)"
+eq "a paced range" "0 206 2000" "$RC $CODE $SIZE"
+ok "its bytes" cmp -s <(tail -c +1001 "$WORK/obj" | head -c 2000) "$WORK/body"
+out=$(curl -sS -X POST --data-binary '{"rate_mib_s":-1}' "$PFS_PROXY_ENDPOINT/__proxy/config" -w ' %{http_code}')
+ok "a negative rate is refused: $out" in_set "${out##* }" 400
+pfs_proxy_set '{"rate_mib_s":0}'
+
 section "blackout (reset)" '{"modes":{},"blackout_s":2}'
 fails=0
 for i in 1 2 3 4 5; do

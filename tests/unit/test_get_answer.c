@@ -3,6 +3,7 @@
  * the object's size an answer states, and the decimal of a header. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -112,6 +113,41 @@ static void test_a_header_decimal(void **state)
     }
 }
 
+/* Whether an answer's bytes may be read before it ends: the version asked
+ * for, the range asked for (or a 200 from offset 0), nothing else. */
+static bool streamable(long status, const char *content_range, const char *etag, uint64_t off,
+                       uint64_t len, const char *want)
+{
+    struct pfs_http_response r;
+    answer(&r, status, content_range ? "Content-Range" : NULL, content_range);
+    if (etag)
+        assert_int_equal(pfs_http_response_add_header(&r, "ETag", 4, etag, strlen(etag)), 0);
+    bool ok = pfs_get_answer_streamable(&r, off, len, want);
+    pfs_http_response_cleanup(&r);
+    return ok;
+}
+
+static void test_an_answer_read_as_it_arrives(void **state)
+{
+    (void)state;
+    assert_true(streamable(206, "bytes 100-199/1000", "\"v1\"", 100, 100, "\"v1\""));
+    assert_true(streamable(206, "bytes 100-149/150", "v1", 100, 100, "\"v1\"")); /* the end */
+    assert_true(streamable(200, NULL, "\"v1\"", 0, 100, "\"v1\""));
+    assert_false(streamable(200, NULL, "\"v1\"", 100, 100, "\"v1\"")); /* Range ignored */
+    assert_false(streamable(206, "bytes 100-199/1000", "\"v2\"", 100, 100, "\"v1\""));
+    assert_false(streamable(206, "bytes 100-199/1000", NULL, 100, 100, "\"v1\""));
+    assert_false(streamable(206, "bytes 100-199/1000", "\"v1\"", 100, 100, NULL));
+    assert_false(streamable(206, "bytes 100-199/1000", "\"v1\"", 100, 100, ""));
+    assert_false(streamable(206, "bytes 101-199/1000", "\"v1\"", 100, 100, "\"v1\""));
+    assert_false(streamable(206, "bytes 100-200/1000", "\"v1\"", 100, 100, "\"v1\""));
+    assert_false(streamable(206, "bytes 100-99/1000", "\"v1\"", 100, 100, "\"v1\""));
+    assert_false(streamable(206, NULL, "\"v1\"", 100, 100, "\"v1\""));
+    assert_false(streamable(206, "items 100-199/1000", "\"v1\"", 100, 100, "\"v1\""));
+    assert_false(streamable(304, NULL, "\"v1\"", 0, 100, "\"v1\""));
+    assert_true(pfs_get_answer_same_etag("\"abc\"", "abc"));
+    assert_false(pfs_get_answer_same_etag("\"abc\"", "abcd"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -119,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_a_200_has_a_checked_length),
         cmocka_unit_test(test_the_size_an_answer_states),
         cmocka_unit_test(test_a_header_decimal),
+        cmocka_unit_test(test_an_answer_read_as_it_arrives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,53 @@ static void test_slow_moving_body_completes(void **state)
     assert_int_equal(mem[sizeof(mem) - 1], 'x');
 }
 
+struct watched {
+    long status_seen;
+    bool had_length;
+    int grew_calls;
+    size_t last_valid;
+    bool shrank;
+};
+
+static bool watch_accept(void *ctx, const struct pfs_http_response *resp)
+{
+    struct watched *w = ctx;
+    w->status_seen = resp->status;
+    w->had_length = pfs_http_response_header(resp, "content-length") != NULL;
+    return true;
+}
+
+static void watch_grew(void *ctx, size_t valid)
+{
+    struct watched *w = ctx;
+    w->shrank |= valid <= w->last_valid;
+    w->last_valid = valid;
+    w->grew_calls++;
+}
+
+/* A memory sink's watch is asked once the headers are in (it sees the status
+ * and headers), then hears of the bytes as they land: the trickled body in
+ * several steps, never backwards, ending at its length. */
+static void test_watch_hears_the_body_as_it_arrives(void **state)
+{
+    (void)state;
+    char mem[TRICKLE_CHUNKS * TRICKLE_BYTES];
+    struct watched w = {0};
+    struct pfs_http_watch watch = {.accept = watch_accept, .grew = watch_grew, .ctx = &w};
+    struct pfs_http_curl_opts o = {.low_speed_time_s = 5, .low_speed_limit = 1};
+    double secs;
+    struct pfs_http_sink sink = {
+        .kind = PFS_SINK_MEMORY, .mem = mem, .mem_len = sizeof(mem), .watch = &watch};
+    assert_int_equal(perform(&o, TRICKLE, "GET", sink, &secs), 0);
+    assert_int_equal(w.status_seen, 200);
+    assert_true(w.had_length);
+    assert_true(w.grew_calls >= 2); /* 6 pieces 200 ms apart */
+    assert_false(w.shrank);
+    assert_int_equal(w.last_valid, sizeof(mem));
+    assert_int_equal(watch.valid, sizeof(mem));
+    assert_int_equal(mem[sizeof(mem) - 1], 'x');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_object_get_only_speed_floor),
         cmocka_unit_test(test_upload_without_answer),
         cmocka_unit_test(test_slow_moving_body_completes),
+        cmocka_unit_test(test_watch_hears_the_body_as_it_arrives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,9 +6,11 @@
  * order stay one stream, a range read twice counts once, and a jump forgets
  * a long read. A one-thread pool keeps requests in submission order. */
 #include <inttypes.h>
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +51,22 @@ static void check_bytes(const char *buf, uint64_t off, size_t len)
             fail_msg("byte %" PRIu64 " differs", off + i);
 }
 
+/* Returns once every read-ahead task submitted so far has ended: a no-op
+ * task of the same class behind them on the one-thread pool. */
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static void settle(struct fx *f)
+{
+    struct pfs_task_group g;
+    pfs_task_group_init(&g);
+    assert_int_equal(pfs_pool_submit_class(f->pool, &g, PFS_TASK_READAHEAD, noop, NULL), 0);
+    pfs_task_group_wait(&g);
+    pfs_task_group_cleanup(&g);
+}
+
 static uint64_t used(struct pfs_budget *b)
 {
     uint64_t u, limit;
@@ -80,6 +98,7 @@ static void test_reply_from_the_chunk_outlives_its_reader(void **state)
     assert_int_equal(used(b), 16);
     check_bytes(zc, 0, 4);
     pfs_prefetch_unpin(pin);
+    settle(f); /* the bytes may have been taken while the chunk's GET still ran */
     assert_int_equal(used(b), 0);
     pfs_prefetch_unpin(NULL);
     assert_int_equal(fake_http_count(f->fake), 1); /* the object is shorter than a head */
@@ -175,6 +194,204 @@ static void test_a_chunk_dropped_while_a_read_waits_for_it(void **state)
     assert_int_equal(used(b), 0);
     pfs_budget_free(b);
     destroy(f);
+}
+
+/* Releases a held request once told to, or after 5 s if never told: a read
+ * that wrongly waits for the whole body then returns, and the test fails on
+ * what it sees instead of hanging. */
+struct watchdog {
+    struct fake_http *fake;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool go, released;
+    pthread_t t;
+};
+
+static void *watchdog_run(void *arg)
+{
+    struct watchdog *w = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&w->lock);
+    while (!w->go && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
+        ;
+    w->released = true;
+    pthread_mutex_unlock(&w->lock);
+    fake_http_release(w->fake);
+    return NULL;
+}
+
+static void watchdog_start(struct watchdog *w, struct fake_http *fake)
+{
+    *w = (struct watchdog){.fake = fake};
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    assert_int_equal(pthread_create(&w->t, NULL, watchdog_run, w), 0);
+}
+
+static bool watchdog_released(struct watchdog *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool r = w->released;
+    pthread_mutex_unlock(&w->lock);
+    return r;
+}
+
+static void watchdog_release(struct watchdog *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->go = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->t, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+}
+
+static void wait_until_waiting(struct pfs_prefetch *p)
+{
+    while (pfs_prefetch_waiting(p) == 0)
+        nanosleep(&(struct timespec){0, 1000000}, NULL); /* until it waits: not a timing guess */
+}
+
+/* One reader of a 64 KiB object pinned at "v1", whose one chunk is the
+ * whole object; on a one-thread pool whose client retries `retries` times. */
+#define SMALL (64 * KiB)
+
+struct small {
+    struct fx *f;
+    struct pfs_budget *b;
+    struct pfs_prefetch *p;
+};
+
+static struct small small_new(int retries)
+{
+    struct small s = {.f = make_pool(PFS_DIALECT_S3, retries, 1)};
+    assert_int_equal(pfs_budget_new(&s.b, 64 * MiB, PFS_PREFETCH_MAX_CHUNK), 0);
+    s.p = pfs_prefetch_new(s.f->c, s.f->pool, s.b, NULL, "bkt", "k", "\"v1\"", SMALL);
+    assert_non_null(s.p);
+    return s;
+}
+
+static void small_free(struct small *s)
+{
+    pfs_prefetch_free(s->p);
+    pfs_budget_free(s->b);
+    destroy(s->f);
+}
+
+static char other_byte(uint64_t off)
+{
+    return (char)('A' + off % 26);
+}
+
+/* Queues the whole small object as a 206 of version etag, its bytes from
+ * byte_at; cut (0: none) ends the body after that many bytes with a reset. */
+static void push_small(struct small *s, char (*byte_at)(uint64_t), const char *etag, size_t cut)
+{
+    char *body = malloc(SMALL + 1), tag[32];
+    for (uint64_t i = 0; i < SMALL; i++)
+        body[i] = byte_at(i);
+    body[SMALL] = '\0';
+    snprintf(tag, sizeof(tag), "ETag: %s", etag);
+    const char *headers[] = {"Content-Range: bytes 0-65535/65536", tag, NULL};
+    fake_http_push_cut(s->f->fake, 206, body, headers, cut);
+    free(body);
+}
+
+/* Holds the first GET after held bytes of its body and reads the first
+ * 4 KiB: answered from the chunk (pinned, *pin) while the rest of the body
+ * is still held. The watchdog releases the hold. */
+static const void *read_head_while_held(struct small *s, struct watchdog *w, size_t held,
+                                        struct pfs_prefetch_pin **pin)
+{
+    fake_http_hold_body(s->f->fake, 0, held);
+    watchdog_start(w, s->f->fake);
+    char buf[4096];
+    const void *zc;
+    struct pfs_status st;
+    assert_int_equal(pfs_prefetch_read_zc(s->p, buf, 4096, 0, &zc, pin, &st), 4096);
+    assert_false(watchdog_released(w)); /* answered before the rest of the body */
+    assert_non_null(zc);
+    check_bytes(zc, 0, 4096);
+    return zc;
+}
+
+/* The bytes of a chunk are read as they arrive: with its GET held after
+ * half of its body, a read of the first half returns (while the transfer is
+ * still held), a read of the second half waits for it, and both are the
+ * object's bytes, from the one GET. */
+static void test_a_chunk_is_read_while_it_arrives(void **state)
+{
+    (void)state;
+    struct small s = small_new(0);
+    push_small(&s, pattern_at, "\"v1\"", 0);
+    struct watchdog w;
+    struct pfs_prefetch_pin *pin;
+    read_head_while_held(&s, &w, 32 * KiB, &pin);
+    pfs_prefetch_unpin(pin);
+    char buf[4096];
+    struct pfs_status st;
+    struct reader r = {.p = s.p, .off = 40 * KiB, .len = 4096};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, read_in_thread, &r), 0);
+    wait_until_waiting(s.p); /* past what has arrived: it waits */
+    watchdog_release(&w);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(r.n, 4096);
+    check_bytes(r.buf, 40 * KiB, 4096);
+    assert_int_equal(pfs_prefetch_read(s.p, buf, 4096, SMALL - 4096, &st), 4096);
+    check_bytes(buf, SMALL - 4096, 4096);
+    assert_int_equal(fake_http_count(s.f->fake), 1);
+    assert_string_equal(fake_http_header(s.f->fake, 0, "If-Match"), "\"v1\"");
+    small_free(&s);
+}
+
+/* A chunk's GET is cut after some of its bytes were read; the retry is
+ * answered by another version (a store that ignores If-Match). The bytes
+ * already read stay those of the pinned version, even in a reply still
+ * sending from the chunk (the retry writes nothing below what was read), and
+ * the rest of the chunk is an I/O error, never the other version's bytes. */
+static void test_a_retry_never_rewrites_what_was_read(void **state)
+{
+    (void)state;
+    struct small s = small_new(1);
+    push_small(&s, pattern_at, "\"v1\"", 32 * KiB);
+    push_small(&s, other_byte, "\"v2\"", 0);
+    struct watchdog w;
+    struct pfs_prefetch_pin *pin;
+    const void *zc = read_head_while_held(&s, &w, 16 * KiB, &pin);
+    char buf[4096];
+    struct pfs_status st;
+    watchdog_release(&w); /* the cut, then the other version's answer */
+    settle(s.f);
+    assert_int_equal(fake_http_count(s.f->fake), 2);
+    check_bytes(zc, 0, 4096); /* still the pinned version's */
+    pfs_prefetch_unpin(pin);
+    assert_int_equal(pfs_prefetch_read(s.p, buf, 4096, 8 * KiB, &st), -1);
+    assert_int_equal(st.error, -EIO);
+    assert_int_equal(pfs_prefetch_read(s.p, buf, 4096, 40 * KiB, &st), -1);
+    assert_int_equal(st.error, -EIO);
+    small_free(&s);
+}
+
+/* The same cut, retried by the same version: every byte read is right, the
+ * ones read before the cut and the ones after it. */
+static void test_a_retry_of_the_same_version_goes_on(void **state)
+{
+    (void)state;
+    struct small s = small_new(1);
+    push_small(&s, pattern_at, "\"v1\"", 32 * KiB);
+    push_small(&s, pattern_at, "\"v1\"", 0);
+    char buf[16384];
+    struct pfs_status st;
+    for (uint64_t off = 0; off < SMALL; off += sizeof(buf)) {
+        assert_int_equal(pfs_prefetch_read(s.p, buf, sizeof(buf), off, &st), (ssize_t)sizeof(buf));
+        check_bytes(buf, off, sizeof(buf));
+    }
+    assert_int_equal(fake_http_count(s.f->fake), 2);
+    small_free(&s);
 }
 
 static char object_byte(unsigned long long off)
@@ -336,6 +553,9 @@ int main(void)
         cmocka_unit_test(test_first_read_takes_a_short_get_then_the_window),
         cmocka_unit_test(test_full_size_buffers_are_reused_while_reading),
         cmocka_unit_test(test_a_chunk_dropped_while_a_read_waits_for_it),
+        cmocka_unit_test(test_a_chunk_is_read_while_it_arrives),
+        cmocka_unit_test(test_a_retry_never_rewrites_what_was_read),
+        cmocka_unit_test(test_a_retry_of_the_same_version_goes_on),
         cmocka_unit_test(test_reads_arriving_out_of_order_stay_sequential),
         cmocka_unit_test(test_a_range_read_twice_counts_once),
         cmocka_unit_test(test_a_jump_forgets_a_long_read),
