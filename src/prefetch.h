@@ -3,7 +3,9 @@
  * class), all inside one
  * daemon-wide memory budget. A random reader gets exactly the ranges it asks
  * for; when the budget is spent, read-ahead pauses (back-pressure) and reads
- * go straight to the store. */
+ * go straight to the store. Without a data cache a read takes a chunk's
+ * bytes as they arrive (pfs_get_opts.arrived), so it waits for what it asks
+ * for, not for the whole GET. */
 #ifndef PFS_PREFETCH_H
 #define PFS_PREFETCH_H
 
