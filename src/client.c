@@ -719,20 +719,24 @@ int pfs_client_get_range(struct pfs_client *c, void *buf, size_t len, uint64_t o
 
 /* A ranged GET whose bytes a reader takes as they arrive (opts.arrived). */
 struct streamed_get {
+    const struct pfs_client *c;
     const struct pfs_get_opts *o;
     uint64_t offset, len;
+    bool has_crc64; /* what the accepted answer's headers say */
+    uint64_t crc64;
 };
 
-static bool streamed_accept(void *ctx, const struct pfs_http_response *resp)
+static uint64_t streamed_accept(void *ctx, const struct pfs_http_response *resp)
 {
-    const struct streamed_get *g = ctx;
+    struct streamed_get *g = ctx;
+    g->has_crc64 = g->c->d->id == PFS_DIALECT_TOS && response_crc64(g->c, resp, &g->crc64);
     return pfs_get_answer_streamable(resp, g->offset, g->len, g->o->if_match);
 }
 
 static void streamed_grew(void *ctx, size_t valid)
 {
     const struct streamed_get *g = ctx;
-    g->o->arrived(g->o->arrived_ctx, valid);
+    g->o->arrived(g->o->arrived_ctx, valid, g->has_crc64, g->crc64);
 }
 
 int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint64_t offset,
@@ -744,7 +748,7 @@ int pfs_client_get_range_opts(struct pfs_client *c, void *buf, size_t len, uint6
                     .etag_out = o ? o->etag_out : NULL,
                     .get = o,
                     .cancel = o ? o->cancel : NULL};
-    struct streamed_get sg = {.o = o, .offset = offset, .len = len};
+    struct streamed_get sg = {.c = c, .o = o, .offset = offset, .len = len};
     struct pfs_http_watch watch = {.accept = streamed_accept, .grew = streamed_grew, .ctx = &sg};
     if (o && o->if_match && *o->if_match) {
         add_plain(&op, "If-Match", o->if_match);

@@ -108,12 +108,14 @@ struct pfs_get_opts {
     uint64_t *total_out;
     /* May be NULL: called as the body lands, from the transfer's thread,
      * with how many bytes from buf are final, so a reader can take them
-     * before the rest arrives. Only with if_match, and only for an answer
-     * that names that version and the range asked for
-     * (pfs_get_answer_streamable); those bytes are never written again, not
-     * by a retry either. The call's result still decides: a failure means
-     * the bytes after them never came (or were of another answer). */
-    void (*arrived)(void *ctx, size_t valid);
+     * before the rest arrives, and what the answer's headers say of the
+     * whole object's CRC-64 (as has_crc64_out and crc64_out will). Only with
+     * if_match, and only for an answer that names that version and the
+     * range asked for (pfs_get_answer_streamable); those bytes are never
+     * written again, not by a retry either. The call's result still
+     * decides: a failure means the bytes after them never came (or were of
+     * another answer). */
+    void (*arrived)(void *ctx, size_t valid, bool has_crc64, uint64_t crc64);
     void *arrived_ctx;
 };
 

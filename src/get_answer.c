@@ -75,20 +75,27 @@ bool pfs_get_answer_same_etag(const char *a, const char *b)
     return la == lb && memcmp(a, b, la) == 0;
 }
 
-bool pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset, uint64_t len,
-                               const char *etag)
+uint64_t pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset,
+                                   uint64_t len, const char *etag)
 {
     const char *got = pfs_http_response_header(resp, "etag");
     if (!etag || !*etag || !got || !pfs_get_answer_same_etag(etag, got) || len == 0)
-        return false;
-    if (resp->status == 200)
-        return offset == 0;
+        return 0;
+    if (resp->status == 200) {
+        uint64_t declared;
+        if (offset != 0)
+            return 0;
+        if (pfs_header_decimal_u64(&declared, pfs_http_response_header(resp, "content-length")))
+            return len;
+        return declared < len ? declared : len;
+    }
     if (resp->status != 206)
-        return false;
+        return 0;
     const char *cr = pfs_http_response_header(resp, "content-range");
     uint64_t first, last;
     char slash;
-    return cr && strncmp(cr, "bytes ", 6) == 0 &&
-           sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c", &first, &last, &slash) == 3 &&
-           slash == '/' && first == offset && last >= first && last - first < len;
+    bool ok = cr && strncmp(cr, "bytes ", 6) == 0 &&
+              sscanf(cr + 6, "%" SCNu64 "-%" SCNu64 "%c", &first, &last, &slash) == 3 &&
+              slash == '/' && first == offset && last >= first && last - first < len;
+    return ok ? last - first + 1 : 0;
 }

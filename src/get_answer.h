@@ -32,13 +32,15 @@ uint64_t pfs_get_answer_total(const struct pfs_http_response *resp, uint64_t off
  * the quotes around the value. */
 bool pfs_get_answer_same_etag(const char *a, const char *b);
 
-/* Before any of its body arrived: may the bytes of this answer to a GET of
- * len bytes from offset be read as they come, as the version etag (NULL or
- * "": never)? A 206 whose Content-Range starts at offset and holds no more
- * than len bytes, or a 200 to a GET from 0, naming that ETag. The checks of
- * the whole answer still follow its end. */
-bool pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset, uint64_t len,
-                               const char *etag);
+/* Before any of its body arrived: how many of the first bytes of this
+ * answer to a GET of len bytes from offset may be read as they come, as
+ * the version etag (NULL or "": none)? A 206 naming that ETag whose
+ * Content-Range starts at offset and holds no more than len bytes: the
+ * range's length; a 200 to a GET from 0 naming it: len, or its
+ * Content-Length if shorter. 0 for anything else. The checks of the whole
+ * answer still follow its end. */
+uint64_t pfs_get_answer_streamable(const struct pfs_http_response *resp, uint64_t offset,
+                                   uint64_t len, const char *etag);
 
 /* A header's unsigned decimal value (digits only, no sign or space, no
  * overflow): 0 and *out set, or -1 (s NULL included). */

@@ -79,14 +79,15 @@ void pfs_http_free(struct pfs_http *h)
 }
 
 void pfs_http_sink_mem_write(const struct pfs_http_sink *s, uint64_t at, const void *data,
-                             size_t len, bool accepted)
+                             size_t len, uint64_t final)
 {
     struct pfs_http_watch *w = s->watch;
     uint64_t end = at + len, from = w && w->valid > at ? w->valid : at;
     if (end > from)
         memcpy((char *)s->mem + from, (const char *)data + (from - at), (size_t)(end - from));
-    if (w && accepted && end > w->valid) {
-        w->valid = (size_t)end;
+    uint64_t mark = end < final ? end : final;
+    if (w && mark > w->valid) {
+        w->valid = (size_t)mark;
         w->grew(w->ctx, w->valid);
     }
 }

@@ -55,23 +55,25 @@ struct pfs_http_response;
 
 /* Bytes of a memory sink that may be read before the transfer ends. At an
  * attempt's first body bytes, accept sees its status and headers and says
- * whether that answer's bytes are the ones asked for (range, version); from
- * then on grew is called as they land. mem[0, valid) is final: no attempt,
- * a retry included, writes below valid again (a retry of the same request
- * carries the same bytes there, or is an answer accept refused, whose bytes
- * above valid nobody reads). Written by the transport only. */
+ * how many of that answer's first bytes are the ones asked for (range,
+ * version; 0: none); from then on grew is called as they land, up to that
+ * many. mem[0, valid) is final: no attempt, a retry included, writes below
+ * valid again (a retry of the same request carries the same bytes there, or
+ * is an answer accept refused, whose bytes above valid nobody reads).
+ * Written by the transport only. */
 struct pfs_http_watch {
-    bool (*accept)(void *ctx, const struct pfs_http_response *resp);
+    uint64_t (*accept)(void *ctx, const struct pfs_http_response *resp);
     void (*grew)(void *ctx, size_t valid);
     void *ctx;
     size_t valid;
 };
 
 /* Writes len body bytes at mem + at of a memory sink, as the watch (if any)
- * says: below its valid mark nothing is written; accepted (this attempt's
- * accept said so) moves the mark. Transports call it for PFS_SINK_MEMORY. */
+ * says: below its valid mark nothing is written; the mark moves up to
+ * final, what this attempt's accept returned. Transports call it for
+ * PFS_SINK_MEMORY. */
 void pfs_http_sink_mem_write(const struct pfs_http_sink *s, uint64_t at, const void *data,
-                             size_t len, bool accepted);
+                             size_t len, uint64_t final);
 
 struct pfs_http_request {
     const char *method;

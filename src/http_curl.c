@@ -59,15 +59,15 @@ struct transfer {
     CURL *h;
     const struct pfs_http_request *req;
     struct pfs_http_response *resp;
-    uint64_t read_pos;  /* next body byte to send */
-    uint64_t crc_pos;   /* body bytes covered by resp->crc64_sent */
-    int sink_error;     /* -errno when the sink refused data */
-    long answer_wait_s; /* low_speed_time: bound on the wait for an answer */
-    bool answered;      /* a status line arrived */
-    bool header_flood;  /* the headers went past the caps of http.h */
-    bool watch_asked;   /* the sink's watch saw this attempt's headers */
-    bool watch_ok;      /* and took its bytes (struct pfs_http_watch) */
-    double sent_at;     /* monotonic seconds when the last body byte went out; 0: not yet */
+    uint64_t read_pos;    /* next body byte to send */
+    uint64_t crc_pos;     /* body bytes covered by resp->crc64_sent */
+    int sink_error;       /* -errno when the sink refused data */
+    long answer_wait_s;   /* low_speed_time: bound on the wait for an answer */
+    bool answered;        /* a status line arrived */
+    bool header_flood;    /* the headers went past the caps of http.h */
+    bool watch_asked;     /* the sink's watch saw this attempt's headers */
+    uint64_t watch_final; /* how many of its bytes it takes (struct pfs_http_watch) */
+    double sent_at;       /* monotonic seconds when the last body byte went out; 0: not yet */
 };
 
 static double mono_s(void)
@@ -166,9 +166,9 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
         if (s->watch && !x->watch_asked) {
             x->watch_asked = true;
             x->resp->status = code; /* set only once the transfer ends */
-            x->watch_ok = s->watch->accept(s->watch->ctx, x->resp);
+            x->watch_final = s->watch->accept(s->watch->ctx, x->resp);
         }
-        pfs_http_sink_mem_write(s, x->resp->body_bytes, data, len, x->watch_ok);
+        pfs_http_sink_mem_write(s, x->resp->body_bytes, data, len, x->watch_final);
         break;
     case PFS_SINK_FD: {
         size_t done = 0;

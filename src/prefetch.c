@@ -84,7 +84,7 @@ struct pfs_prefetch {
     enum { CRC_UNKNOWN, CRC_WANT, CRC_NONE } crc_state;
     uint64_t want_crc;
     struct pfs_readcrc crc;
-    bool crc_bad; /* the whole object's bytes did not match: reads of the end fail */
+    bool crc_bad; /* the whole object's bytes did not match: every read fails */
 };
 
 static void destroy(struct pfs_prefetch *p)
@@ -110,7 +110,7 @@ struct fetch {
     const _Atomic int *cancel;
     /* May be NULL: told how much of the range is final as it arrives
      * (pfs_get_opts.arrived), when it is fetched straight into the buffer. */
-    void (*arrived)(void *ctx, size_t valid);
+    void (*arrived)(void *ctx, size_t valid, bool has_crc64, uint64_t crc64);
     void *arrived_ctx;
     char got_etag[80];
     bool has_crc, from_store;
@@ -253,10 +253,13 @@ static int fetch_range(struct pfs_prefetch *p, char *buf, size_t len, uint64_t o
     return rc;
 }
 
-/* What an answer (or a cached block) said about the object's CRC-64. Lock
- * held. */
+/* What an answer (or a cached block) said about the object's CRC-64. Reads
+ * that waited for a chunk's end only because nobody knew yet (any answer
+ * may tell: a chunk's, a direct read's) may go on. Lock held. */
 static void note_crc(struct pfs_prefetch *p, bool has, uint64_t crc)
 {
+    if (p->crc_state == CRC_UNKNOWN)
+        pthread_cond_broadcast(&p->changed);
     if (has && p->crc_state != CRC_NONE) {
         p->crc_state = CRC_WANT;
         p->want_crc = crc;
@@ -267,11 +270,17 @@ static void note_crc(struct pfs_prefetch *p, bool has, uint64_t crc)
 
 /* The arrived callback of a chunk's GET (its task's thread): wakes the
  * reads waiting for those bytes. */
-static void chunk_arrived(void *ctx, size_t valid)
+static void chunk_arrived(void *ctx, size_t valid, bool has_crc64, uint64_t crc64)
 {
     struct chunk *c = ctx;
     struct pfs_prefetch *p = c->owner;
     pthread_mutex_lock(&p->lock);
+    /* The answer named the version this chunk asked for: while that is the
+     * handle's, what it says of the CRC holds, and is known before any of
+     * its bytes can be read (the read that completes the object is
+     * checked against it; until then reads wait for a GET's end). */
+    if (p->etag[0] && pfs_get_answer_same_etag(p->etag, c->if_match))
+        note_crc(p, has_crc64, crc64);
     c->valid = valid;
     if (c->wanted && valid >= c->wanted) {
         c->wanted = 0;
@@ -329,6 +338,12 @@ static void fetch_task(void *arg)
         }
         if (rc == 0)
             note_crc(p, c->has_crc, c->crc);
+    } else if (rc == 0 && c->got_etag[0] && p->etag[0] &&
+               pfs_get_answer_same_etag(p->etag, c->got_etag)) {
+        /* Dropped, but an answer of the pinned version: what it says of the
+         * CRC holds (its bytes may all have been read while it arrived, and
+         * nothing else may tell). */
+        note_crc(p, c->has_crc, c->crc);
     }
     c->got = got;
     if (got != c->len)
@@ -559,6 +574,10 @@ static bool repin_or_fail(struct pfs_prefetch *p, struct pfs_status *st)
     if (!p->served && !p->confirmed) {
         p->etag[0] = '\0';
         drop_chunks(p, 0, true);
+        /* What the old version's answers said of its CRC is not the new
+         * one's (nothing was returned, so nothing was added to it). */
+        p->crc_state = CRC_UNKNOWN;
+        pfs_readcrc_init(&p->crc);
         return true;
     }
     if (!p->logged) {
@@ -572,26 +591,30 @@ static bool repin_or_fail(struct pfs_prefetch *p, struct pfs_status *st)
 }
 
 /* Feeds the bytes returned into the whole-object CRC; true when this read
- * reaches the end of an object whose bytes are not those the store's CRC-64
- * names (logged once, and its cached blocks dropped so the next open
- * fetches them again). Lock held. */
+ * completes an object whose bytes are not those the store's CRC-64 names
+ * (logged once, and its cached blocks dropped so the next open fetches them
+ * again), or comes after such a read. Lock held. */
 static bool check_whole(struct pfs_prefetch *p, const void *buf, uint64_t off, size_t done)
 {
     if (p->crc_state == CRC_NONE || done == 0)
         return false;
-    bool at_end = off + done >= p->size;
+    /* Every read after the verdict fails, not only reads of the end: the
+     * read that completed the object may have been one of the kernel's
+     * read-ahead in the middle, whose pages the application then asks for
+     * again; answered, it would get the bytes the CRC refused, exit 0. */
     if (p->crc_bad)
-        return at_end;
+        return true;
     pfs_readcrc_add(&p->crc, off, buf, done);
     uint64_t crc;
     if (p->crc_state != CRC_WANT || !pfs_readcrc_covers(&p->crc, p->size, &crc) ||
         crc == p->want_crc)
         return false;
     p->crc_bad = true;
-    PFS_ERROR("%s (version %s): the CRC-64 of the %llu bytes read is %llu, the store's "
-              "x-tos-hash-crc64ecma says %llu: the read that reaches the end fails with EIO",
-              p->key, p->etag, (unsigned long long)p->size, (unsigned long long)crc,
-              (unsigned long long)p->want_crc);
+    PFS_ERROR(
+        "%s (version %s): the CRC-64 of the %llu bytes read is %llu, the store's "
+        "x-tos-hash-crc64ecma says %llu: this read and every later one of the handle fail with EIO",
+        p->key, p->etag, (unsigned long long)p->size, (unsigned long long)crc,
+        (unsigned long long)p->want_crc);
     if (p->dc) {
         struct pfs_dcache_id id;
         pfs_dcache_id(&id, p->bucket, p->key, p->etag);
@@ -715,12 +738,16 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
             break;
         uint64_t in = off + done - c->off;
         size_t need = (size_t)(in + (len - done) < c->len ? in + (len - done) : c->len);
-        if (c->state == CHUNK_PENDING && c->valid < need) {
+        /* Until the store has said whether it names the object's CRC-64, a
+         * chunk is read only once its GET has ended: a read that completed
+         * the object's bytes before that could not be checked. */
+        bool streams = p->crc_state != CRC_UNKNOWN;
+        if (c->state == CHUNK_PENDING && (!streams || c->valid < need)) {
             /* Until what this read needs of the chunk has arrived. Look the
              * chunk up again after the wait, never keep c: another read may
              * drop it meanwhile (a jump, a failure, a repin), and its task
              * then frees it and reuses its buffer. */
-            if (!c->wanted || need < c->wanted)
+            if (streams && (!c->wanted || need < c->wanted))
                 c->wanted = need;
             p->waiting++;
             pthread_cond_wait(&p->changed, &p->lock);
@@ -750,6 +777,10 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         } else {
             memcpy((char *)buf + done, c->data + in, n);
         }
+        /* Now, not after the loop: the read may wait again below for the
+         * next chunk, and a repin meanwhile (allowed while nothing was
+         * served) would hand it the rest from another version. */
+        p->served = true;
         done += n;
     }
     if (done > 0)

@@ -50,8 +50,10 @@ struct pfs_prefetch;
  * Whole-object CRC-64 (TOS): when the answers name the object's CRC-64, the
  * CRC of the bytes this reader returned is combined in offset order; a read
  * that completes [0, size) with another CRC fails with EIO (logged once),
- * and so does every later read of the end. Cached blocks carry the CRC the
- * store named, so hits are checked the same way. */
+ * and so does every later read of the handle. Cached blocks carry the CRC the
+ * store named, so hits are checked the same way. Whether the store names a
+ * CRC is known from the first answer's headers; until then no chunk is read
+ * while it arrives, so no read completes the object unchecked. */
 struct pfs_prefetch *pfs_prefetch_new(struct pfs_client *c, struct pfs_pool *pool,
                                       struct pfs_budget *budget, struct pfs_dcache *dc,
                                       const char *bucket, const char *key, const char *etag,

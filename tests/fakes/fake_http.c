@@ -31,11 +31,13 @@ struct fake_http {
     struct fake_request reqs[FAKE_MAX];
     size_t n_reqs;
     pthread_cond_t changed;
-    long hold; /* index of the request kept until fake_http_release, or -1 */
-    bool held; /* that request has arrived and waits */
+    long hold;          /* index of the request kept until fake_http_release, or -1 */
+    uint64_t hold_also; /* fake_http_hold_also: more of them (indexes below 64) */
+    bool held;          /* that request has arrived and waits */
     /* fake_http_hold_body: request hold_body waits after hold_bytes of its body */
     long hold_body;
     size_t hold_bytes;
+    bool body_held; /* that request waits inside its body now */
     /* fake_http_serve_object: the object that answers unscripted ranges */
     unsigned long long obj_size;
     char obj_etag[80];
@@ -62,21 +64,23 @@ static char *read_body(const struct pfs_http_body *b, size_t *len, uint64_t *crc
 static int deliver_memory(struct fake_http *f, long index, const struct pfs_http_sink *s,
                           struct pfs_http_response *resp, const char *body, size_t len)
 {
-    bool ok = s->watch && s->watch->accept(s->watch->ctx, resp);
+    uint64_t ok = s->watch ? s->watch->accept(s->watch->ctx, resp) : 0;
     size_t split = len;
     pthread_mutex_lock(&f->lock);
-    if (index == f->hold_body && f->hold_bytes < len)
+    bool hold = index == f->hold_body && f->hold_bytes <= len;
+    if (hold)
         split = f->hold_bytes;
     pthread_mutex_unlock(&f->lock);
     pfs_http_sink_mem_write(s, 0, body, split, ok);
     resp->body_bytes = split;
-    if (split == len)
+    if (!hold)
         return 0;
     pthread_mutex_lock(&f->lock);
-    f->held = true;
+    f->held = f->body_held = true;
     pthread_cond_broadcast(&f->changed);
     while (f->hold_body == index)
         pthread_cond_wait(&f->changed, &f->lock);
+    f->body_held = false;
     pthread_mutex_unlock(&f->lock);
     pfs_http_sink_mem_write(s, split, body + split, len - split, ok);
     resp->body_bytes = len;
@@ -131,6 +135,13 @@ static struct scripted *answer_range(struct fake_http *f, const struct pfs_http_
         s->body = strdup("");
         return s;
     }
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (strcasecmp(req->headers[i].name, "If-Match") == 0 &&
+            strcmp(req->headers[i].value, f->obj_etag) != 0) {
+            s->status = 412;
+            s->body = strdup("<Error><Code>PreconditionFailed</Code></Error>");
+            return s;
+        }
     if (b >= f->obj_size)
         b = f->obj_size - 1;
     size_t len = (size_t)(b - a + 1);
@@ -147,6 +158,12 @@ static struct scripted *answer_range(struct fake_http *f, const struct pfs_http_
     return s;
 }
 
+/* Is request index held before its answer now? Lock held. */
+static bool held_now(const struct fake_http *f, long index)
+{
+    return index == f->hold || (index < 64 && (f->hold_also >> index) & 1);
+}
+
 static int fake_perform(void *ctx, const struct pfs_http_request *req,
                         struct pfs_http_response *resp)
 {
@@ -160,13 +177,15 @@ static int fake_perform(void *ctx, const struct pfs_http_request *req,
     }
     long index = (long)f->n_reqs;
     struct fake_request *r = &f->reqs[f->n_reqs++];
-    struct scripted *s = synth ? answer_range(f, req, &f->synth[index]) : &f->script[f->next++];
-    if (index == f->hold) {
+    struct scripted *s = synth ? NULL : &f->script[f->next++];
+    if (held_now(f, index)) {
         f->held = true;
         pthread_cond_broadcast(&f->changed);
-        while (f->hold == index)
+        while (held_now(f, index))
             pthread_cond_wait(&f->changed, &f->lock);
     }
+    if (synth) /* as the object is once the request goes on */
+        s = answer_range(f, req, &f->synth[index]);
     pthread_mutex_unlock(&f->lock);
 
     r->method = strdup(req->method);
@@ -278,6 +297,31 @@ void fake_http_push_cut(struct fake_http *f, long status, const char *body,
     pthread_mutex_unlock(&f->lock);
 }
 
+void fake_http_hold_also(struct fake_http *f, size_t i)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold_also |= i < 64 ? 1ull << i : 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void fake_http_release_one(struct fake_http *f, size_t i)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold_also &= i < 64 ? ~(1ull << i) : ~0ull;
+    if (f->hold == (long)i)
+        f->hold = -1;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+bool fake_http_body_held(struct fake_http *f)
+{
+    pthread_mutex_lock(&f->lock);
+    bool held = f->body_held;
+    pthread_mutex_unlock(&f->lock);
+    return held;
+}
+
 void fake_http_hold_body(struct fake_http *f, size_t i, size_t bytes)
 {
     pthread_mutex_lock(&f->lock);
@@ -314,6 +358,7 @@ void fake_http_release(struct fake_http *f)
 {
     pthread_mutex_lock(&f->lock);
     f->hold = -1;
+    f->hold_also = 0;
     f->hold_body = -1;
     f->held = false;
     pthread_cond_broadcast(&f->changed);

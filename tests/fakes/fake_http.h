@@ -3,6 +3,7 @@
 #ifndef PFS_FAKE_HTTP_H
 #define PFS_FAKE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -39,14 +40,24 @@ void fake_http_push_error(struct fake_http *f, int err);
 void fake_http_hold(struct fake_http *f, size_t i);
 void fake_http_wait_held(struct fake_http *f);
 void fake_http_release(struct fake_http *f);
-/* Request i hands a memory sink its first bytes, then waits until
- * fake_http_release (fake_http_wait_held returns once it does) before the
- * rest: a reader can act while the body is half there. */
+/* Request i hands a memory sink its first bytes (all of them, if bytes is
+ * the body's length: the transfer then waits before it ends), then waits
+ * until fake_http_release (fake_http_wait_held returns once it does, and
+ * fake_http_body_held says so while it waits) before the rest: a reader can
+ * act while the body is half there. */
 void fake_http_hold_body(struct fake_http *f, size_t i, size_t bytes);
+bool fake_http_body_held(struct fake_http *f);
+/* Holds request i (below 64) before its answer too, besides the one of
+ * fake_http_hold; fake_http_release_one lets one go on to its answer (a
+ * hold inside its body stays), fake_http_release lets all holds go. */
+void fake_http_hold_also(struct fake_http *f, size_t i);
+void fake_http_release_one(struct fake_http *f, size_t i);
 
 /* Once the script is used up, answers every GET with a Range (bytes=A-B) as
  * a store holding an object of size bytes, byte i being byte_at(i), with the
- * ETag etag: 206 with its Content-Range. byte_at must not return '\0'. */
+ * ETag etag: 206 with its Content-Range, or 412 to an If-Match naming
+ * another ETag; a held request is answered as the object is when it goes
+ * on (call again to replace it). byte_at must not return '\0'. */
 void fake_http_serve_object(struct fake_http *f, unsigned long long size, const char *etag,
                             char (*byte_at)(unsigned long long off));
 

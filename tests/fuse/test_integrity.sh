@@ -57,7 +57,10 @@ s3 put crc/good <"$WORK/crc"
 stored=$(curl -sf "$PFS_TEST_CONTROL/file?bucket=$BUCKET&key=crc/bad" |
     /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["path"])')
 ok "the front names the file of crc/bad" test -f "$stored"
-printf 'Z' | dd of="$stored" bs=1 seek=$((3 * M + 17)) conv=notrunc status=none
+# The byte's complement: a fixed letter is the byte already once in 256 runs.
+flip=$(od -An -tu1 -j $((3 * M + 17)) -N1 "$stored" | tr -d ' ')
+printf "\\$(printf '%03o' $((255 - flip)))" | dd of="$stored" bs=1 seek=$((3 * M + 17)) conv=notrunc status=none
+ok "the byte changed" test "$(od -An -tu1 -j $((3 * M + 17)) -N1 "$stored" | tr -d ' ')" = $((255 - flip))
 pfs_mount
 ok "[S69] an intact object read whole checks out" cmp -s "$WORK/crc" "$MNT/crc/good"
 eq "[S69] a read that reaches the end of a corrupted object is EIO" EIO \

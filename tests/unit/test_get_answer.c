@@ -115,24 +115,36 @@ static void test_a_header_decimal(void **state)
 
 /* Whether an answer's bytes may be read before it ends: the version asked
  * for, the range asked for (or a 200 from offset 0), nothing else. */
-static bool streamable(long status, const char *content_range, const char *etag, uint64_t off,
-                       uint64_t len, const char *want)
+static uint64_t streamable(long status, const char *content_range, const char *etag, uint64_t off,
+                           uint64_t len, const char *want)
 {
     struct pfs_http_response r;
     answer(&r, status, content_range ? "Content-Range" : NULL, content_range);
     if (etag)
         assert_int_equal(pfs_http_response_add_header(&r, "ETag", 4, etag, strlen(etag)), 0);
-    bool ok = pfs_get_answer_streamable(&r, off, len, want);
+    uint64_t ok = pfs_get_answer_streamable(&r, off, len, want);
     pfs_http_response_cleanup(&r);
     return ok;
+}
+
+/* A 200 from 0 with a Content-Length: no more than that. */
+static uint64_t whole_streamable(const char *content_length, uint64_t len)
+{
+    struct pfs_http_response r;
+    answer(&r, 200, "Content-Length", content_length);
+    assert_int_equal(pfs_http_response_add_header(&r, "ETag", 4, "\"v1\"", 4), 0);
+    uint64_t n = pfs_get_answer_streamable(&r, 0, len, "\"v1\"");
+    pfs_http_response_cleanup(&r);
+    return n;
 }
 
 static void test_an_answer_read_as_it_arrives(void **state)
 {
     (void)state;
-    assert_true(streamable(206, "bytes 100-199/1000", "\"v1\"", 100, 100, "\"v1\""));
-    assert_true(streamable(206, "bytes 100-149/150", "v1", 100, 100, "\"v1\"")); /* the end */
-    assert_true(streamable(200, NULL, "\"v1\"", 0, 100, "\"v1\""));
+    assert_int_equal(streamable(206, "bytes 100-199/1000", "\"v1\"", 100, 100, "\"v1\""), 100);
+    /* The end of the object: the range's length, not what was asked. */
+    assert_int_equal(streamable(206, "bytes 100-149/150", "v1", 100, 100, "\"v1\""), 50);
+    assert_int_equal(streamable(200, NULL, "\"v1\"", 0, 100, "\"v1\""), 100);
     assert_false(streamable(200, NULL, "\"v1\"", 100, 100, "\"v1\"")); /* Range ignored */
     assert_false(streamable(206, "bytes 100-199/1000", "\"v2\"", 100, 100, "\"v1\""));
     assert_false(streamable(206, "bytes 100-199/1000", NULL, 100, 100, "\"v1\""));
@@ -144,6 +156,8 @@ static void test_an_answer_read_as_it_arrives(void **state)
     assert_false(streamable(206, NULL, "\"v1\"", 100, 100, "\"v1\""));
     assert_false(streamable(206, "items 100-199/1000", "\"v1\"", 100, 100, "\"v1\""));
     assert_false(streamable(304, NULL, "\"v1\"", 0, 100, "\"v1\""));
+    assert_int_equal(whole_streamable("40", 100), 40);
+    assert_int_equal(whole_streamable("400", 100), 100);
     assert_true(pfs_get_answer_same_etag("\"abc\"", "abc"));
     assert_false(pfs_get_answer_same_etag("\"abc\"", "abcd"));
 }
