@@ -5,7 +5,9 @@
  * one stops at its next body bytes, and its task frees it. Nobody waits for
  * that: the reader is reference-counted by its handle and its tasks, and
  * the last one frees it. Every GET after the version is known carries
- * If-Match with its ETag, so a handle never mixes two versions' bytes. */
+ * If-Match with its ETag, so a handle never mixes two versions' bytes.
+ * How one range is fetched (the data cache's blocks, the store) is
+ * range_fetch.c's. */
 #include "prefetch.h"
 
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include "get_answer.h"
 #include "log.h"
 #include "readbudget.h"
+#include "range_fetch.h"
 #include "readcrc.h"
 
 #define BLOCK ((uint64_t)PFS_DCACHE_BLOCK)
@@ -104,153 +107,12 @@ static void version_changed(struct pfs_status *st)
     pfs_status_set(st, "PreconditionFailed", "another version answered", NULL);
 }
 
-/* One fetch of a range, from the data cache and the store. */
-struct fetch {
-    const char *key, *if_match;
-    const _Atomic int *cancel;
-    /* May be NULL: told how much of the range is final as it arrives
-     * (pfs_get_opts.arrived), when it is fetched straight into the buffer. */
-    void (*arrived)(void *ctx, size_t valid, bool has_crc64, uint64_t crc64);
-    void *arrived_ctx;
-    char got_etag[80];
-    bool has_crc, from_store;
-    uint64_t crc;
-};
-
-static int store_get(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off, size_t *got,
-                     uint64_t *total, struct fetch *f, bool streamed, struct pfs_status *st)
+/* pfs_range_fetch from this reader's client and data cache. */
+static int fetch_range(const struct pfs_prefetch *p, char *buf, size_t len, uint64_t off,
+                       size_t *got_out, struct pfs_range_fetch *f, struct pfs_status *st)
 {
-    struct pfs_get_opts o = {.if_match = f->if_match,
-                             .cancel = f->cancel,
-                             .etag_out = f->got_etag,
-                             .has_crc64_out = &f->has_crc,
-                             .crc64_out = &f->crc,
-                             .total_out = total,
-                             .arrived = streamed ? f->arrived : NULL,
-                             .arrived_ctx = f->arrived_ctx};
-    *total = UINT64_MAX;
-    f->from_store = true;
-    return pfs_client_get_range_opts(p->client, buf, len, off, got, f->key, &o, st);
-}
-
-/* Stores the blocks of [off, off + got) that are whole or end the object
- * (at total, the size the answer stated), under the version that answered. */
-static void cache_store(struct pfs_prefetch *p, const char *buf, uint64_t off, size_t got,
-                        uint64_t total, const struct fetch *f)
-{
-    if (!p->dc || !f->got_etag[0])
-        return;
-    struct pfs_dcache_id id;
-    pfs_dcache_id(&id, p->bucket, f->key, f->got_etag);
-    struct pfs_dcache_meta m = {.has_crc64 = f->has_crc, .crc64 = f->crc};
-    uint64_t end = off + got;
-    for (uint64_t b = (off + BLOCK - 1) / BLOCK; b * BLOCK < end; b++) {
-        uint64_t s = b * BLOCK, e = s + BLOCK;
-        if (e > end) {
-            if (end != total)
-                break; /* a block cut by the range, not by the object's end */
-            e = end;
-        }
-        pfs_dcache_put(p->dc, &id, b, buf + (s - off), (size_t)(e - s), &m);
-    }
-}
-
-/* Copies what block b of id holds of [off, end) into buf (which starts at
- * off). Returns the block's length, or -1 on a miss. */
-static ssize_t cache_copy(struct pfs_prefetch *p, const struct pfs_dcache_id *id, uint64_t b,
-                          char *buf, uint64_t off, uint64_t end, char **scratch, struct fetch *f)
-{
-    uint64_t s = b * BLOCK;
-    bool whole = s >= off && s + BLOCK <= end;
-    if (!whole && !*scratch)
-        *scratch = malloc(BLOCK);
-    char *dst = whole ? buf + (s - off) : *scratch;
-    struct pfs_dcache_meta m;
-    ssize_t n = dst ? pfs_dcache_get(p->dc, id, b, dst, &m) : -1;
-    if (n <= 0)
-        return -1;
-    if (!whole) {
-        uint64_t from = s > off ? s : off, to = s + (uint64_t)n < end ? s + (uint64_t)n : end;
-        if (to > from)
-            memcpy(buf + (from - off), dst + (from - s), (size_t)(to - from));
-    }
-    if (m.has_crc64) {
-        f->has_crc = true;
-        f->crc = m.crc64;
-    }
-    return n;
-}
-
-/* Reads [off, off + len) of the version f->if_match: whole blocks the data
- * cache holds are copied, the span of missing ones is fetched with one GET
- * widened to whole blocks (stored as they arrive). Without a cache, or
- * before the version is known, exactly the range is fetched. On success
- * *got_out bytes from off are of the version in f->got_etag (the caller
- * compares it with the pinned one); a store failure fails the whole read, so
- * a short count always means the object's end. */
-static int fetch_range(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off, size_t *got_out,
-                       struct fetch *f, struct pfs_status *st)
-{
-    f->got_etag[0] = '\0';
-    f->has_crc = f->from_store = false;
-    *got_out = 0;
-    uint64_t total;
-    if (!p->dc || !f->if_match || !f->if_match[0] || len == 0) {
-        int rc = store_get(p, buf, len, off, got_out, &total, f, true, st);
-        if (rc == 0)
-            cache_store(p, buf, off, *got_out, total, f);
-        return rc;
-    }
-    pfs_status_clear(st);
-    struct pfs_dcache_id id;
-    pfs_dcache_id(&id, p->bucket, f->key, f->if_match);
-    uint64_t end = off + len, last = (end - 1) / BLOCK, pos = off, b = off / BLOCK;
-    char *scratch = NULL;
-    bool eof = false;
-    for (; b <= last && !eof; b++) {
-        ssize_t n = cache_copy(p, &id, b, buf, off, end, &scratch, f);
-        if (n < 0)
-            break;
-        uint64_t e = b * BLOCK + (uint64_t)n;
-        pos = e < end ? (e > off ? e : off) : end;
-        eof = (uint64_t)n < BLOCK; /* the object's last block */
-    }
-    if (eof || b > last) {
-        free(scratch);
-        snprintf(f->got_etag, sizeof(f->got_etag), "%s", f->if_match);
-        *got_out = (size_t)(pos - off);
-        return 0;
-    }
-    /* b is the first missing block; trailing blocks the cache holds stay. */
-    uint64_t lm = last, tail_end = end;
-    for (; lm > b; lm--) {
-        ssize_t n = cache_copy(p, &id, lm, buf, off, end, &scratch, f);
-        if (n < 0 || ((uint64_t)n < BLOCK && lm != last))
-            break;
-        if (lm == last && lm * BLOCK + (uint64_t)n < end)
-            tail_end = lm * BLOCK + (uint64_t)n;
-    }
-    uint64_t a = b * BLOCK, z = (lm + 1) * BLOCK;
-    bool direct = a >= off && z <= end;
-    char *dst = direct ? buf + (a - off) : malloc((size_t)(z - a));
-    int rc = -1;
-    size_t got = 0;
-    if (!dst) {
-        st->error = -ENOMEM;
-    } else if ((rc = store_get(p, dst, (size_t)(z - a), a, &got, &total, f, false, st)) == 0) {
-        cache_store(p, dst, a, got, total, f);
-        uint64_t from = a > off ? a : off, to = a + got < end ? a + got : end;
-        if (!direct && to > from)
-            memcpy(buf + (from - off), dst + (from - a), (size_t)(to - from));
-        if (a + got < z) /* the object ends there */
-            *got_out = a + got > off ? (size_t)(a + got - off) : 0;
-        else
-            *got_out = (size_t)(tail_end - off);
-    }
-    if (!direct)
-        free(dst);
-    free(scratch);
-    return rc;
+    struct pfs_range_source src = {.client = p->client, .dc = p->dc, .bucket = p->bucket};
+    return pfs_range_fetch(&src, buf, len, off, got_out, f, st);
 }
 
 /* What an answer (or a cached block) said about the object's CRC-64. Reads
@@ -312,11 +174,11 @@ static void fetch_task(void *arg)
         st.error = -ECANCELED;
         rc = -1; /* dropped while queued: never sent */
     } else {
-        struct fetch f = {.key = c->key,
-                          .if_match = c->if_match,
-                          .cancel = &c->cancel,
-                          .arrived = chunk_arrived,
-                          .arrived_ctx = c};
+        struct pfs_range_fetch f = {.key = c->key,
+                                    .if_match = c->if_match,
+                                    .cancel = &c->cancel,
+                                    .arrived = chunk_arrived,
+                                    .arrived_ctx = c};
         rc = fetch_range(p, c->data, c->len, c->off, &got, &f, &st);
         snprintf(c->got_etag, sizeof(c->got_etag), "%s", f.got_etag);
         c->has_crc = f.has_crc;
@@ -803,7 +665,7 @@ ssize_t pfs_prefetch_read_zc(struct pfs_prefetch *p, void *buf, size_t len, uint
         /* Not covered by read-ahead (random access, or no budget): fetch
          * exactly what is asked for, of the pinned version. */
         size_t got = 0;
-        struct fetch f = {.key = key, .if_match = etag};
+        struct pfs_range_fetch f = {.key = key, .if_match = etag};
         int rc = fetch_range(p, (char *)buf + done, len - done, off + done, &got, &f, st);
         const char *got_etag = f.got_etag;
         pthread_mutex_lock(&p->lock);

@@ -31,9 +31,8 @@ struct fake_http {
     struct fake_request reqs[FAKE_MAX];
     size_t n_reqs;
     pthread_cond_t changed;
-    long hold;          /* index of the request kept until fake_http_release, or -1 */
-    uint64_t hold_also; /* fake_http_hold_also: more of them (indexes below 64) */
-    bool held;          /* that request has arrived and waits */
+    uint64_t holds; /* requests (indexes below 64) kept before their answer */
+    bool held;      /* one of them has arrived and waits */
     /* fake_http_hold_body: request hold_body waits after hold_bytes of its body */
     long hold_body;
     size_t hold_bytes;
@@ -161,7 +160,7 @@ static struct scripted *answer_range(struct fake_http *f, const struct pfs_http_
 /* Is request index held before its answer now? Lock held. */
 static bool held_now(const struct fake_http *f, long index)
 {
-    return index == f->hold || (index < 64 && (f->hold_also >> index) & 1);
+    return index < 64 && (f->holds >> index) & 1;
 }
 
 static int fake_perform(void *ctx, const struct pfs_http_request *req,
@@ -240,7 +239,6 @@ struct fake_http *fake_http_new(void)
     struct fake_http *f = calloc(1, sizeof(*f));
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->changed, NULL);
-    f->hold = -1;
     f->hold_body = -1;
     f->http.ops = &fake_ops;
     f->http.ctx = f;
@@ -300,16 +298,14 @@ void fake_http_push_cut(struct fake_http *f, long status, const char *body,
 void fake_http_hold_also(struct fake_http *f, size_t i)
 {
     pthread_mutex_lock(&f->lock);
-    f->hold_also |= i < 64 ? 1ull << i : 0;
+    f->holds |= i < 64 ? 1ull << i : 0;
     pthread_mutex_unlock(&f->lock);
 }
 
 void fake_http_release_one(struct fake_http *f, size_t i)
 {
     pthread_mutex_lock(&f->lock);
-    f->hold_also &= i < 64 ? ~(1ull << i) : ~0ull;
-    if (f->hold == (long)i)
-        f->hold = -1;
+    f->holds &= i < 64 ? ~(1ull << i) : ~0ull;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
 }
@@ -341,7 +337,7 @@ void fake_http_push_error(struct fake_http *f, int err)
 void fake_http_hold(struct fake_http *f, size_t i)
 {
     pthread_mutex_lock(&f->lock);
-    f->hold = (long)i;
+    f->holds = i < 64 ? 1ull << i : 0;
     f->held = false;
     pthread_mutex_unlock(&f->lock);
 }
@@ -357,8 +353,7 @@ void fake_http_wait_held(struct fake_http *f)
 void fake_http_release(struct fake_http *f)
 {
     pthread_mutex_lock(&f->lock);
-    f->hold = -1;
-    f->hold_also = 0;
+    f->holds = 0;
     f->hold_body = -1;
     f->held = false;
     pthread_cond_broadcast(&f->changed);

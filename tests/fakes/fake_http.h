@@ -35,8 +35,9 @@ void fake_http_push_cut(struct fake_http *f, long status, const char *body,
 /* Queues a transport failure (-ECONNRESET, -ETIMEDOUT, ...). */
 void fake_http_push_error(struct fake_http *f, int err);
 
-/* Request i (counted from 0, in arrival order) waits inside the transport
- * until fake_http_release; fake_http_wait_held returns once it arrived. */
+/* Request i (counted from 0, in arrival order, below 64) waits inside the
+ * transport until fake_http_release, in place of any request held before;
+ * fake_http_wait_held returns once it arrived. */
 void fake_http_hold(struct fake_http *f, size_t i);
 void fake_http_wait_held(struct fake_http *f);
 void fake_http_release(struct fake_http *f);

@@ -24,6 +24,7 @@
 #include "fake_http.h"
 #include "log.h"
 #include "client_fx.h"
+#include "pattern_fx.h"
 
 static const char *S3_503 = "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
                             "</Message><RequestId>R503</RequestId></Error>";
@@ -719,34 +720,6 @@ static void test_debug_log_is_redacted(void **state)
  * deterministic). */
 #define MiB (1u << 20)
 
-static char pattern_at(uint64_t off)
-{
-    return (char)('a' + (off * 7 + off / 4093) % 26);
-}
-
-/* A 206 of [from, from + len) of an object of total bytes, version etag. */
-static void push_range(struct fx *f, uint64_t from, size_t len, uint64_t total, const char *etag,
-                       const char *crc_header)
-{
-    char *body = malloc(len + 1);
-    for (size_t i = 0; i < len; i++)
-        body[i] = pattern_at(from + i);
-    body[len] = '\0';
-    char cr[128], et[128];
-    snprintf(cr, sizeof(cr), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from,
-             from + len - 1, total);
-    snprintf(et, sizeof(et), "ETag: %s", etag);
-    fake_http_push(f->fake, 206, body, (const char *[]){cr, et, crc_header, NULL});
-    free(body);
-}
-
-static void check_bytes(const char *buf, uint64_t off, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] != pattern_at(off + i))
-            fail_msg("byte %" PRIu64 " differs", off + i);
-}
-
 static ssize_t read_at(struct pfs_prefetch *p, char *buf, size_t len, uint64_t off)
 {
     struct pfs_status st;
@@ -767,41 +740,41 @@ static void test_prefetch_data_cache(void **state)
     struct pfs_prefetch *p =
         pfs_prefetch_new(f->c, f->pool, budget, dc, "bkt", "k", "\"e1\"", size);
     /* A 4 KiB read in the middle that misses fetches its whole block. */
-    push_range(f, 5 * MiB, MiB, size, "\"e1\"", NULL);
+    fx_push_pattern(f, 5 * MiB, MiB, size, "\"e1\"", NULL);
     assert_int_equal(read_at(p, buf, 4096, 5 * MiB + 100), 4096);
-    check_bytes(buf, 5 * MiB + 100, 4096);
+    fx_check_pattern(buf, 5 * MiB + 100, 4096);
     assert_string_equal(fake_http_header(f->fake, 0, "Range"), "bytes=5242880-6291455");
     assert_string_equal(fake_http_header(f->fake, 0, "If-Match"), "\"e1\"");
     /* The object's last block is shorter; the answer's total says so. */
-    push_range(f, 10 * MiB, 1000, size, "\"e1\"", NULL);
+    fx_push_pattern(f, 10 * MiB, 1000, size, "\"e1\"", NULL);
     assert_int_equal(read_at(p, buf, 4096, 10 * MiB + 500), 500);
-    check_bytes(buf, 10 * MiB + 500, 500);
+    fx_check_pattern(buf, 10 * MiB + 500, 500);
     assert_string_equal(fake_http_header(f->fake, 1, "Range"), "bytes=10485760-11534335");
     /* Back to the first block, then another handle: both from the cache. */
     assert_int_equal(read_at(p, buf, 8192, 5 * MiB + 9000), 8192);
-    check_bytes(buf, 5 * MiB + 9000, 8192);
+    fx_check_pattern(buf, 5 * MiB + 9000, 8192);
     pfs_prefetch_free(p);
     p = pfs_prefetch_new(f->c, f->pool, budget, dc, "bkt", "k", "\"e1\"", size);
     assert_int_equal(read_at(p, buf, 4096, 10 * MiB + 200), 800);
-    check_bytes(buf, 10 * MiB + 200, 800);
+    fx_check_pattern(buf, 10 * MiB + 200, 800);
     assert_int_equal(read_at(p, buf, 4096, 5 * MiB + 3), 4096);
-    check_bytes(buf, 5 * MiB + 3, 4096);
+    fx_check_pattern(buf, 5 * MiB + 3, 4096);
     assert_int_equal(fake_http_count(f->fake), 2); /* no request since */
     pfs_prefetch_free(p);
     /* Another version (a new ETag) never reads the old blocks. */
     p = pfs_prefetch_new(f->c, f->pool, budget, dc, "bkt", "k", "\"e2\"", size);
-    push_range(f, 5 * MiB, MiB, size, "\"e2\"", NULL);
+    fx_push_pattern(f, 5 * MiB, MiB, size, "\"e2\"", NULL);
     assert_int_equal(read_at(p, buf, 4096, 5 * MiB + 100), 4096);
     assert_int_equal(fake_http_count(f->fake), 3);
     assert_string_equal(fake_http_header(f->fake, 2, "If-Match"), "\"e2\"");
     /* A read across a missing block and a cached one fetches the missing
      * one alone, and a store failure fails the read, never a short count.
      * (Each read jumps, so no read-ahead runs.) */
-    push_range(f, 3 * MiB, MiB, size, "\"e2\"", NULL);
+    fx_push_pattern(f, 3 * MiB, MiB, size, "\"e2\"", NULL);
     assert_int_equal(read_at(p, buf, 4096, 3 * MiB), 4096);
-    push_range(f, 4 * MiB, MiB, size, "\"e2\"", NULL);
+    fx_push_pattern(f, 4 * MiB, MiB, size, "\"e2\"", NULL);
     assert_int_equal(read_at(p, buf, 8192, 5 * MiB - 4096), 8192);
-    check_bytes(buf, 5 * MiB - 4096, 8192);
+    fx_check_pattern(buf, 5 * MiB - 4096, 8192);
     assert_string_equal(fake_http_header(f->fake, 4, "Range"), "bytes=4194304-5242879");
     fake_http_push(f->fake, 404, "<Error><Code>NoSuchKey</Code></Error>", NULL);
     assert_int_equal(read_at(p, buf, 8192, 8 * MiB - 4096), -1);
@@ -823,7 +796,7 @@ static void test_prefetch_whole_crc(void **state)
     const uint64_t size = 3 * MiB;
     char *want = malloc(size), *buf = malloc(size);
     for (uint64_t i = 0; i < size; i++)
-        want[i] = pattern_at(i);
+        want[i] = fx_pattern_at(i);
     char good[80], bad[80];
     uint64_t crc = pfs_crc64_update(0, want, size);
     snprintf(good, sizeof(good), "x-tos-hash-crc64ecma: %" PRIu64, crc);
@@ -836,9 +809,9 @@ static void test_prefetch_whole_crc(void **state)
          * reads arrive in any order within 16 MiB (prefetch.c reorder_span):
          * the first one's read-ahead chunk holds the end (and goes once it
          * is read), the others fetch their own ranges. */
-        push_range(f, 2 * MiB, MiB, size, "\"v\"", h);
-        push_range(f, MiB + 5, MiB - 5, size, "\"v\"", h);
-        push_range(f, 0, MiB + 5, size, "\"v\"", h);
+        fx_push_pattern(f, 2 * MiB, MiB, size, "\"v\"", h);
+        fx_push_pattern(f, MiB + 5, MiB - 5, size, "\"v\"", h);
+        fx_push_pattern(f, 0, MiB + 5, size, "\"v\"", h);
         assert_int_equal(read_at(p, buf + 2 * MiB, MiB, 2 * MiB), MiB);
         assert_int_equal(read_at(p, buf + MiB + 5, MiB - 5, MiB + 5), MiB - 5);
         ssize_t n = read_at(p, buf, MiB + 5, 0);
@@ -848,9 +821,9 @@ static void test_prefetch_whole_crc(void **state)
         } else {
             assert_int_equal(n, -1); /* the read that completes it fails */
             /* The end's chunk went once all of it was read: a GET again. */
-            push_range(f, size - 100, 100, size, "\"v\"", h);
+            fx_push_pattern(f, size - 100, 100, size, "\"v\"", h);
             assert_int_equal(read_at(p, buf, 100, size - 100), -1); /* and its end after */
-            push_range(f, 4096, 100, size, "\"v\"", h);
+            fx_push_pattern(f, 4096, 100, size, "\"v\"", h);
             /* and the rest too: the kernel asks again for the pages of a
              * read-ahead that failed in the middle, and must not get them */
             assert_int_equal(read_at(p, buf, 100, 4096), -1);

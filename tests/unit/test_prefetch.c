@@ -22,35 +22,17 @@
 #include <cmocka.h>
 
 #include "client_fx.h"
+#include "pattern_fx.h"
 #include "crc64.h"
 #include "prefetch.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
 
-static char pattern_at(uint64_t off)
-{
-    return (char)('a' + (off * 7 + off / 4093) % 26);
-}
-
+/* A 206 of [from, from + len) of the object, version "v1". */
 static void push_range(struct fx *f, uint64_t from, size_t len, uint64_t total)
 {
-    char *body = malloc(len + 1);
-    for (size_t i = 0; i < len; i++)
-        body[i] = pattern_at(from + i);
-    body[len] = '\0';
-    char cr[128];
-    snprintf(cr, sizeof(cr), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from,
-             from + len - 1, total);
-    fake_http_push(f->fake, 206, body, (const char *[]){cr, "ETag: \"v1\"", NULL});
-    free(body);
-}
-
-static void check_bytes(const char *buf, uint64_t off, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] != pattern_at(off + i))
-            fail_msg("byte %" PRIu64 " differs", off + i);
+    fx_push_pattern(f, from, len, total, "\"v1\"", NULL);
 }
 
 /* Returns once every read-ahead task submitted so far has ended: a no-op
@@ -67,6 +49,13 @@ static void settle(struct fx *f)
     assert_int_equal(pfs_pool_submit_class(f->pool, &g, PFS_TASK_READAHEAD, noop, NULL), 0);
     pfs_task_group_wait(&g);
     pfs_task_group_cleanup(&g);
+}
+
+/* Until n reads of p wait: not a timing guess. */
+static void wait_for_waiting(struct pfs_prefetch *p, int n)
+{
+    while (pfs_prefetch_waiting(p) < n)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 static uint64_t used(struct pfs_budget *b)
@@ -93,12 +82,12 @@ static void test_reply_from_the_chunk_outlives_its_reader(void **state)
     assert_int_equal(pfs_prefetch_read_zc(p, buf, 4, 0, &zc, &pin, &st), 4);
     assert_non_null(zc);
     assert_non_null(pin);
-    check_bytes(zc, 0, 4);
+    fx_check_pattern(zc, 0, 4);
     assert_memory_equal(buf, "XXXXXXXX", 8); /* nothing was copied */
     /* The handle closes while the reply is still being written. */
     pfs_prefetch_free(p);
     assert_int_equal(used(b), 16);
-    check_bytes(zc, 0, 4);
+    fx_check_pattern(zc, 0, 4);
     pfs_prefetch_unpin(pin);
     settle(f); /* the bytes may have been taken while the chunk's GET still ran */
     assert_int_equal(used(b), 0);
@@ -125,7 +114,7 @@ static void test_first_read_takes_a_short_get_then_the_window(void **state)
     struct pfs_status st;
     assert_int_equal(pfs_prefetch_read_zc(p, buf, 4096, 0, &zc, &pin, &st), 4096);
     assert_non_null(zc);
-    check_bytes(zc, 0, 4096);
+    fx_check_pattern(zc, 0, 4096);
     pfs_prefetch_unpin(pin);
     assert_int_equal(fake_http_count(f->fake), 1); /* the window waits for a second read */
     assert_string_equal(fake_http_header(f->fake, 0, "Range"), "bytes=0-131071");
@@ -134,7 +123,7 @@ static void test_first_read_takes_a_short_get_then_the_window(void **state)
     assert_int_equal(pfs_prefetch_read_zc(p, buf, 8192, head - 4096, &zc, &pin, &st), 8192);
     assert_null(zc);
     assert_null(pin);
-    check_bytes(buf, head - 4096, 8192);
+    fx_check_pattern(buf, head - 4096, 8192);
     assert_int_equal(fake_http_count(f->fake), 2);
     assert_string_equal(fake_http_header(f->fake, 1, "Range"), "bytes=131072-1179647");
     assert_string_equal(fake_http_header(f->fake, 1, "If-Match"), "\"v1\"");
@@ -180,16 +169,15 @@ static void test_a_chunk_dropped_while_a_read_waits_for_it(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, read_in_thread, &a), 0);
     fake_http_wait_held(f->fake);
-    while (pfs_prefetch_waiting(p) == 0)
-        nanosleep(&(struct timespec){0, 1000000}, NULL); /* until it waits: not a timing guess */
+    wait_for_waiting(p, 1);
     char buf[4096];
     struct pfs_status st;
     assert_int_equal(pfs_prefetch_read(p, buf, 4096, 3 * MiB, &st), 4096);
-    check_bytes(buf, 3 * MiB, 4096);
+    fx_check_pattern(buf, 3 * MiB, 4096);
     fake_http_release(f->fake);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(a.n, 4096);
-    check_bytes(a.buf, 0, 4096);
+    fx_check_pattern(a.buf, 0, 4096);
     assert_int_equal(fake_http_count(f->fake), 3);
     assert_string_equal(fake_http_header(f->fake, 2, "Range"), "bytes=0-4095");
     pfs_prefetch_free(p);
@@ -252,12 +240,6 @@ static void watchdog_release(struct watchdog *w)
     pthread_cond_destroy(&w->cond);
 }
 
-static void wait_until_waiting(struct pfs_prefetch *p)
-{
-    while (pfs_prefetch_waiting(p) == 0)
-        nanosleep(&(struct timespec){0, 1000000}, NULL); /* until it waits: not a timing guess */
-}
-
 /* One reader of a 64 KiB object pinned at "v1", whose one chunk is the
  * whole object; on a one-thread pool whose client retries `retries` times. */
 #define SMALL (64 * KiB)
@@ -288,7 +270,7 @@ static char *small_body_with_wrong_crc(char crc[96])
 {
     char *body = malloc(SMALL + 1);
     for (uint64_t i = 0; i < SMALL; i++)
-        body[i] = pattern_at(i);
+        body[i] = fx_pattern_at(i);
     body[SMALL] = '\0';
     snprintf(crc, 96, "x-tos-hash-crc64ecma: %" PRIu64, pfs_crc64_update(0, body, SMALL) ^ 1);
     return body;
@@ -334,7 +316,7 @@ static const void *read_head_while_held(struct small *s, struct watchdog *w, siz
     assert_int_equal(pfs_prefetch_read_zc(s->p, buf, 4096, 0, &zc, pin, &st), 4096);
     assert_false(watchdog_released(w)); /* answered before the rest of the body */
     assert_non_null(zc);
-    check_bytes(zc, 0, 4096);
+    fx_check_pattern(zc, 0, 4096);
     return zc;
 }
 
@@ -346,7 +328,7 @@ static void test_a_chunk_is_read_while_it_arrives(void **state)
 {
     (void)state;
     struct small s = small_new(0);
-    push_small(&s, pattern_at, "\"v1\"", 0);
+    push_small(&s, fx_pattern_at, "\"v1\"", 0);
     struct watchdog w;
     struct pfs_prefetch_pin *pin;
     read_head_while_held(&s, &w, 32 * KiB, &pin);
@@ -356,13 +338,13 @@ static void test_a_chunk_is_read_while_it_arrives(void **state)
     struct reader r = {.p = s.p, .off = 40 * KiB, .len = 4096};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, read_in_thread, &r), 0);
-    wait_until_waiting(s.p); /* past what has arrived: it waits */
+    wait_for_waiting(s.p, 1); /* past what has arrived: it waits */
     watchdog_release(&w);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(r.n, 4096);
-    check_bytes(r.buf, 40 * KiB, 4096);
+    fx_check_pattern(r.buf, 40 * KiB, 4096);
     assert_int_equal(pfs_prefetch_read(s.p, buf, 4096, SMALL - 4096, &st), 4096);
-    check_bytes(buf, SMALL - 4096, 4096);
+    fx_check_pattern(buf, SMALL - 4096, 4096);
     assert_int_equal(fake_http_count(s.f->fake), 1);
     assert_string_equal(fake_http_header(s.f->fake, 0, "If-Match"), "\"v1\"");
     small_free(&s);
@@ -377,7 +359,7 @@ static void test_a_retry_never_rewrites_what_was_read(void **state)
 {
     (void)state;
     struct small s = small_new(1);
-    push_small(&s, pattern_at, "\"v1\"", 32 * KiB);
+    push_small(&s, fx_pattern_at, "\"v1\"", 32 * KiB);
     push_small(&s, other_byte, "\"v2\"", 0);
     struct watchdog w;
     struct pfs_prefetch_pin *pin;
@@ -387,7 +369,7 @@ static void test_a_retry_never_rewrites_what_was_read(void **state)
     watchdog_release(&w); /* the cut, then the other version's answer */
     settle(s.f);
     assert_int_equal(fake_http_count(s.f->fake), 2);
-    check_bytes(zc, 0, 4096); /* still the pinned version's */
+    fx_check_pattern(zc, 0, 4096); /* still the pinned version's */
     pfs_prefetch_unpin(pin);
     assert_int_equal(pfs_prefetch_read(s.p, buf, 4096, 8 * KiB, &st), -1);
     assert_int_equal(st.error, -EIO);
@@ -402,13 +384,13 @@ static void test_a_retry_of_the_same_version_goes_on(void **state)
 {
     (void)state;
     struct small s = small_new(1);
-    push_small(&s, pattern_at, "\"v1\"", 32 * KiB);
-    push_small(&s, pattern_at, "\"v1\"", 0);
+    push_small(&s, fx_pattern_at, "\"v1\"", 32 * KiB);
+    push_small(&s, fx_pattern_at, "\"v1\"", 0);
     char buf[16384];
     struct pfs_status st;
     for (uint64_t off = 0; off < SMALL; off += sizeof(buf)) {
         assert_int_equal(pfs_prefetch_read(s.p, buf, sizeof(buf), off, &st), (ssize_t)sizeof(buf));
-        check_bytes(buf, off, sizeof(buf));
+        fx_check_pattern(buf, off, sizeof(buf));
     }
     assert_int_equal(fake_http_count(s.f->fake), 2);
     small_free(&s);
@@ -416,7 +398,7 @@ static void test_a_retry_of_the_same_version_goes_on(void **state)
 
 static char object_byte(unsigned long long off)
 {
-    return pattern_at(off);
+    return fx_pattern_at(off);
 }
 
 static char other_object_byte(unsigned long long off)
@@ -523,15 +505,9 @@ static void test_every_read_after_a_crc_mismatch_fails(void **state)
  * its (right) CRC-64. */
 static void push_tos_range(struct fx *f, uint64_t from, size_t len, uint64_t size, uint64_t crc)
 {
-    char *body = malloc(len + 1), cr[128], crch[96];
-    for (size_t i = 0; i < len; i++)
-        body[i] = pattern_at(from + i);
-    body[len] = '\0';
-    snprintf(cr, sizeof(cr), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from,
-             from + len - 1, size);
+    char crch[96];
     snprintf(crch, sizeof(crch), "x-tos-hash-crc64ecma: %" PRIu64, crc);
-    fake_http_push(f->fake, 206, body, (const char *[]){cr, "ETag: \"v1\"", crch, NULL});
-    free(body);
+    fx_push_pattern(f, from, len, size, "\"v1\"", crch);
 }
 
 /* TOS: a read waits for a chunk only because no answer has said yet whether
@@ -555,18 +531,18 @@ static void test_a_read_waiting_for_the_crc_wakes_when_any_answer_tells(void **s
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, read_in_thread, &a), 0);
     fake_http_wait_held(f->fake);
-    wait_until_waiting(p);
+    wait_for_waiting(p, 1);
     char buf[4096];
     struct pfs_status st;
     assert_int_equal(pfs_prefetch_read(p, buf, 4096, head, &st), 4096); /* learns the CRC */
-    check_bytes(buf, head, 4096);
+    fx_check_pattern(buf, head, 4096);
     struct watchdog w;
     watchdog_start(&w, f->fake); /* releases H's body hold only if A never returns */
     fake_http_release_one(f->fake, 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_false(watchdog_released(&w)); /* A returned while H's body was held */
     assert_int_equal(a.n, 4096);
-    check_bytes(a.buf, 0, 4096);
+    fx_check_pattern(a.buf, 0, 4096);
     watchdog_release(&w);
     pfs_prefetch_free(p);
     pfs_budget_free(b);
@@ -576,12 +552,6 @@ static void test_a_read_waiting_for_the_crc_wakes_when_any_answer_tells(void **s
 static void wait_for_requests(struct fx *f, size_t n)
 {
     while (fake_http_count(f->fake) < n)
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-}
-
-static void wait_for_waiting(struct pfs_prefetch *p, int n)
-{
-    while (pfs_prefetch_waiting(p) < n)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -628,8 +598,8 @@ static void test_one_read_never_mixes_two_versions(void **state)
     fake_http_release(f->fake);
     assert_int_equal(pthread_join(ta, NULL), 0);
     if (ra.n > 4096) {
-        bool first_v1 = ra.buf[0] == pattern_at(c2_end - 4096);
-        bool second_v1 = ra.buf[4096] == pattern_at(c2_end);
+        bool first_v1 = ra.buf[0] == fx_pattern_at(c2_end - 4096);
+        bool second_v1 = ra.buf[4096] == fx_pattern_at(c2_end);
         assert_true(first_v1 == second_v1);
     }
     pfs_prefetch_free(p);
@@ -661,7 +631,7 @@ static struct read_cost cost_of(uint64_t size, const struct read_at *r, size_t n
     struct pfs_status st;
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(pfs_prefetch_read(p, buf, r[i].len, r[i].off, &st), (ssize_t)r[i].len);
-        check_bytes(buf, r[i].off, r[i].len);
+        fx_check_pattern(buf, r[i].off, r[i].len);
     }
     free(buf);
     uint64_t held = used(b);
