@@ -830,21 +830,31 @@ static bool handle_writes(const struct handle *h)
     return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
 }
 
-/* The handle changed the file (inode io held). */
+/* The handle changed the file (inode io or fs->lock held). */
 static void mark_changed(struct handle *h)
 {
     h->unflushed = true;
     h->changed = true;
+    h->changed_gen = h->inode->trunc_gen;
 }
 
-static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int flags)
+/* What the handle changed is still in the file: no O_TRUNC open since
+ * erased it (inode io held). */
+static bool changes_live(const struct handle *h)
+{
+    return h->changed && h->changed_gen == h->inode->trunc_gen;
+}
+
+/* trunc_gen: the inode's trunc_gen this open's O_TRUNC made, or 0. */
+static int new_handle(struct pfs_fs *fs, uint64_t *fh_out, struct inode *in, int flags,
+                      uint64_t trunc_gen)
 {
     struct handle *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
     h->inode = in;
     h->flags = flags;
-    h->truncated = (flags & O_TRUNC) != 0;
+    h->trunc_gen = trunc_gen;
     pthread_mutex_lock(&fs->lock);
     in->open_count++;
     if (handle_writes(h))
@@ -920,6 +930,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
     pthread_mutex_unlock(&fs->lock);
     if (rc)
         return rc;
+    uint64_t trunc_gen = 0;
     pfs_wb_io_lock(in);
     rc = pfs_wb_ensure_staged(fs, in, true);
     if (rc == 0) {
@@ -930,6 +941,7 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
          * writes: that flush must not store an empty object first (S15); the
          * release stores the file if it stays empty (as for O_TRUNC opens). */
         in->trunc_unwritten = (flags & O_TRUNC) != 0;
+        trunc_gen = in->trunc_unwritten ? ++in->trunc_gen : 0;
         if (blind) { /* no version seen: recovery must not call it a conflict */
             PFS_WARN("%s: created while the store does not answer; its content replaces "
                      "whatever the store holds under that name",
@@ -944,9 +956,12 @@ int pfs_fs_create(struct pfs_fs *fs, struct pfs_attr *out, uint64_t *fh_out, uin
     }
     pthread_mutex_unlock(&in->io);
     if (rc == 0)
-        rc = new_handle(fs, fh_out, in, flags);
-    if (rc == 0) /* the new file is this handle's change: its close stores it */
+        rc = new_handle(fs, fh_out, in, flags, trunc_gen);
+    if (rc == 0) { /* the new file is this handle's change: its close stores it */
+        pthread_mutex_lock(&fs->lock);
         mark_changed((struct handle *)(uintptr_t)*fh_out);
+        pthread_mutex_unlock(&fs->lock);
+    }
     pthread_mutex_lock(&fs->lock);
     in->open_count--;
     if (rc)
@@ -980,6 +995,7 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
     in->open_count++;
     pthread_mutex_unlock(&fs->lock);
     int rc = 0;
+    uint64_t trunc_gen = 0;
     if (first && !(flags & O_TRUNC)) {
         /* A clean copy left from earlier opens may be older than the object:
          * read the store again (within attr_timeout of the last look). */
@@ -997,13 +1013,14 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
             in->size = 0;
             in->dirty = true;
             in->trunc_unwritten = !in->local_only;
+            trunc_gen = ++in->trunc_gen; /* this handle owns the emptied file now */
             pfs_sb_now_into(in);
             pthread_mutex_unlock(&fs->lock);
         }
         pthread_mutex_unlock(&in->io);
     }
     if (rc == 0)
-        rc = new_handle(fs, fh_out, in, flags);
+        rc = new_handle(fs, fh_out, in, flags, trunc_gen);
     unpin(fs, in);
     return rc;
 }
@@ -1116,8 +1133,6 @@ ssize_t pfs_fs_write(struct pfs_fs *fs, uint64_t fh, const void *buf, size_t siz
     return n;
 }
 
-/* Could this handle change the file? */
-
 int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
 {
     struct handle *h = (struct handle *)(uintptr_t)fh;
@@ -1130,10 +1145,11 @@ int pfs_fs_flush(struct pfs_fs *fs, uint64_t fh)
     if (skip)
         return 0;
     pfs_wb_io_lock(in);
-    /* Only a handle that changed the file stores it: a writer that changed
-     * nothing must not store another writer's unfinished content, nor drop
-     * the saved copy of the version acknowledged before it (S48). */
-    int rc = h->changed ? pfs_wb_store_or_queue(fs, in) : 0;
+    /* Only a handle whose changes are still in the file stores it: a writer
+     * that changed nothing, or whose changes a later O_TRUNC open erased,
+     * must not store another writer's unfinished content, nor drop the saved
+     * copy of the version acknowledged before it (S48). */
+    int rc = changes_live(h) ? pfs_wb_store_or_queue(fs, in) : 0;
     h->unflushed = false; /* a failure is the journal's and the retries' now */
     pthread_mutex_unlock(&in->io);
     return rc;
@@ -1173,11 +1189,13 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
         h->next->prev = h->prev;
     pthread_mutex_unlock(&fs->lock);
     /* A writer stores what it wrote after its last flush (or the empty file
-     * an O_TRUNC left); what it flushed is stored or queued already, and the
+     * its O_TRUNC left, while no later O_TRUNC open took that over); what it
+     * flushed is stored or queued already, and the
      * staged copy may now hold another writer's unfinished content. The
      * last close stores what a truncation left while it was open. */
-    bool store = (writer && (h->unflushed || (h->truncated && in->trunc_unwritten))) ||
-                 (last && !in->uploading);
+    bool owns_trunc = h->trunc_gen && h->trunc_gen == in->trunc_gen && in->trunc_unwritten;
+    bool store =
+        (writer && ((h->unflushed && changes_live(h)) || owns_trunc)) || (last && !in->uploading);
     int rc = store ? pfs_wb_store_or_queue(fs, in) : 0;
     pthread_mutex_lock(&fs->lock);
     /* Not discarded: a failed upload's copy (retried later), or one in flight. */

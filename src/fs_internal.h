@@ -93,6 +93,12 @@ struct inode {
      * with nothing before the new content is written. The release (last
      * close) stores the empty file if it stays empty. */
     bool trunc_unwritten;
+    /* Counts the O_TRUNC opens (and creates) of this file: the handle whose
+     * open made the latest one owns trunc_unwritten's release. An earlier
+     * O_TRUNC handle whose RELEASE arrives late (a shell's `printf v1 > f`
+     * while the next process already opened f with O_TRUNC) must not store
+     * the file that newer truncation emptied. */
+    uint64_t trunc_gen;
     struct pfs_listing *listing;
     /* Lookups that had to ask the store, to notice a tool walking this
      * directory name by name (rsync, tar): then one listing answers them. */
@@ -156,11 +162,18 @@ struct handle {
      * handle that changed nothing stores nothing, so its close cannot store
      * another writer's unfinished content. */
     bool changed;
-    /* Opened with O_TRUNC: while nothing is written after it (the inode's
-     * trunc_unwritten), this handle's release stores the emptied file; no
-     * other writer's does, so another writer's late release cannot store
-     * what this one left unfinished. */
-    bool truncated;
+    /* The inode's trunc_gen at this handle's last change: a later O_TRUNC
+     * open erased that change, and until this handle changes the file again
+     * its flushes and release store nothing (what the file holds then is the
+     * truncating writer's, maybe unfinished). */
+    uint64_t changed_gen;
+    /* The inode's trunc_gen this handle's O_TRUNC open made (0: not opened
+     * with O_TRUNC). While it is still the latest truncation and nothing is
+     * written after it (the inode's trunc_unwritten), this handle's release
+     * stores the emptied file; no other writer's does, and neither does its
+     * own once a newer O_TRUNC open took the file over, so no late release
+     * stores what another writer left unfinished. */
+    uint64_t trunc_gen;
     struct handle *prev, *next; /* fs->handles, under fs->lock */
 };
 

@@ -357,6 +357,14 @@ pfs_finish() {
     release 2>/dev/null
     for entry in "${MOUNTS[@]}"; do pfs_unmount "${entry%:*}"; done
     sanitizer_check
+    # A failure in CI is read from this output alone: the daemons' own
+    # account of it goes with the verdict.
+    if [ "$FAIL" -ne 0 ]; then
+        for entry in "${LOGS[@]}"; do
+            echo "== the end of $entry"
+            tail -40 "$entry"
+        done
+    fi
     echo "$PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }

@@ -47,6 +47,15 @@ import json, sys
 for e in sorted(json.load(sys.stdin)["entries"], key=lambda e: e["key"] or ""):
     print(e["state"], e["key"])'
 }
+# releases: the RELEASEs the daemon has handled; await_release N: until it
+# has handled N (a close's RELEASE reaches it after close(2) returns).
+releases() {
+    "$PFS_BIN" stats --json "$MNT" | py 'import json, sys; print(json.load(sys.stdin)["fuse"]["release"])'
+}
+await_release() {
+    for _ in $(seq 100); do [ "$(releases)" -ge "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
 lost_found() { ls "$WORK/cache/lost+found/" 2>/dev/null | tr '\n' ' ' | sed 's/ $//'; }
 # obj KEY: the object's bytes (or ABSENT)
 obj() { if s3 exists "$1"; then s3 get "$1"; else printf ABSENT; fi; }

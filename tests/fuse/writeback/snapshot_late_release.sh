@@ -10,15 +10,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 
-releases() {
-    "$PFS_BIN" stats --json "$MNT" | py 'import json, sys; print(json.load(sys.stdin)["fuse"]["release"])'
-}
-# await_release N: until the daemon has handled N releases (a close's
-# RELEASE reaches it after close(2) returns).
-await_release() {
-    for _ in $(seq 100); do [ "$(releases)" -ge "$1" ] && return 0; sleep 0.1; done
-    return 1
-}
 # holder NAME FLAGS: a process that opens f.held with FLAGS, creates
 # $WORK/NAME.open, writes what $WORK/NAME.write holds once that file exists,
 # closes when $WORK/NAME.close exists (each step signalled by $WORK/NAME.*).
