@@ -162,11 +162,12 @@ static bool resign_may_help(const struct pfs_status *st)
     return st->http_status == 400 && (code_is(st, "ExpiredToken") || code_is(st, "InvalidToken"));
 }
 
-/* The store said the URL had expired: a fresh URL may meet a fault of the
- * store's or of a proxy in between, so it gets a few tries (with back-off
- * after the first). A signature the store does not accept is re-signed once
- * only: a wrong secret signs the same way every time. */
-#define EXPIRED_RESIGNS 3
+/* The store said the URL had expired: a fresh URL called expired too is a
+ * fault of the store's or of a proxy in between (or a clock step), retried
+ * like a 5xx, up to `retries` fresh URLs with back-off after the first (with
+ * 3, a proxy expiring one answer in ten failed about one upload in 10,000).
+ * A signature the store does not accept is re-signed once only: a wrong
+ * secret signs the same way every time. */
 static bool url_expired(const struct pfs_status *st)
 {
     return code_is(st, "AccessDenied") && strstr(st->message, "expired") != NULL;
@@ -429,7 +430,7 @@ static int execute_attempts(struct pfs_client *c, struct op *op, struct pfs_http
         if (resp->status >= 300 && resp->status < 400)
             explain_redirect(st, resp);
         if (resign_may_help(st) &&
-            (resigns == 0 || (url_expired(st) && resigns < EXPIRED_RESIGNS))) {
+            (resigns == 0 || (url_expired(st) && resigns < c->opts.retries))) {
             if (resigns > 0) /* the fresh URL failed too: not at once again */
                 c->opts.sleep_ms(c->opts.sleep_ctx, backoff_ms(c, resigns));
             resigns++;
