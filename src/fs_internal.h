@@ -356,6 +356,16 @@ void pfs_wb_io_lock(struct inode *in);
  * (its content goes up whole at close instead). */
 void pfs_wb_stream_stop(struct inode *in);
 
+/* ---- writeback_journal.c (io held) ---- */
+
+/* Forgets the snapshot of an acknowledged version, if in has one: newer
+ * content is stored, or a newer version is recorded CLOSED. */
+void pfs_wb_snapshot_drop(struct pfs_fs *fs, struct inode *in);
+
+/* A CreateMultipartUpload is about to go out for in: its record says so,
+ * durably, first (recovery aborts what a crash in that round trip leaves). */
+void pfs_wb_note_mpu_intent(struct pfs_fs *fs, struct inode *in);
+
 /* Writes in's record in state `state` (error: the last upload failure, or
  * NULL). A record that is not OPEN is durable, and so is its data first when
  * durable is set: CLOSED is the promise that the bytes survive a crash.
@@ -371,8 +381,6 @@ void pfs_wb_journal_drop(struct pfs_fs *fs, struct inode *in);
  * longer matches it). */
 void pfs_wb_journal_reopen(struct pfs_fs *fs, struct inode *in);
 
-void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in);
-
 /* Call before the staged content changes: an acknowledged version the store
  * lacks is uploaded first or copied aside, then the record says OPEN. A
  * negative errno (ENOSPC when cache_dir is full) when neither worked: the
@@ -385,6 +393,12 @@ int pfs_wb_before_change(struct pfs_fs *fs, struct inode *in);
  * uploads that version under the name the file has now. Returns 0 or
  * -errno. io held. */
 int pfs_wb_snapshot_rekey(struct pfs_fs *fs, struct inode *in);
+
+/* ---- writeback.c, continued ---- */
+
+/* Lets go of in's staged copy and its journal entry (a deferred delete's
+ * entry stays, emptied). io held. */
+void pfs_wb_stage_discard(struct pfs_fs *fs, struct inode *in);
 
 /* Waits while recovery has key claimed (see struct pfs_fs). No lock held. */
 void pfs_wb_wait_unclaimed(struct pfs_fs *fs, const char *key);
