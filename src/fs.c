@@ -1190,9 +1190,9 @@ int pfs_fs_release(struct pfs_fs *fs, uint64_t fh)
     pthread_mutex_unlock(&fs->lock);
     /* A writer stores what it wrote after its last flush (or the empty file
      * its O_TRUNC left, while no later O_TRUNC open took that over); what it
-     * flushed is stored or queued already, and the
-     * staged copy may now hold another writer's unfinished content. The
-     * last close stores what a truncation left while it was open. */
+     * flushed is stored or queued already, and the staged copy may now hold
+     * another writer's unfinished content. The last close stores what a
+     * truncation left while it was open. */
     bool owns_trunc = h->trunc_gen && h->trunc_gen == in->trunc_gen && in->trunc_unwritten;
     bool store =
         (writer && ((h->unflushed && changes_live(h)) || owns_trunc)) || (last && !in->uploading);
