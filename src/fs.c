@@ -1012,7 +1012,10 @@ int pfs_fs_open(struct pfs_fs *fs, uint64_t *fh_out, uint64_t ino, int flags)
             pthread_mutex_lock(&fs->lock);
             in->size = 0;
             in->dirty = true;
-            in->trunc_unwritten = !in->local_only;
+            /* Owned by this handle, stored or not: a file the store never
+             * held is emptied by `: > f` too, and only this handle's release
+             * stores that while a reader keeps the file open. */
+            in->trunc_unwritten = true;
             trunc_gen = ++in->trunc_gen; /* this handle owns the emptied file now */
             pfs_sb_now_into(in);
             pthread_mutex_unlock(&fs->lock);
